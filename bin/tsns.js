@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+'use strict';
+// The only place that exits: the CLI says how to end, this carries it out.
+const cli = require('../dist/cli.cjs');
+
+cli.main(process.argv.slice(2)).then(
+  (status) => {
+    if (status.signal !== null) cli.die(status.signal);
+    process.exit(status.code);
+  },
+  (err) => {
+    process.stderr.write(`tsns: internal error: ${err && err.stack ? err.stack : err}\n`);
+    process.exit(125);
+  },
+);

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Bundles the library and the CLI into CommonJS files (a bundle starts faster
+// than a tree of ES modules), writes the ESM entry and the type declarations.
+import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+
+const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['ffi-rs'], logLevel: 'warning' };
+await Promise.all([
+  build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.cjs' }),
+  build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.cjs' }),
+]);
+// One implementation for both module systems, so TsnsError is the same class in each.
+writeFileSync(
+  'dist/index.mjs',
+  "import tsns from './index.cjs';\nexport const { run, execute, systemContext, makePlan, describePlan, planToJson, TsnsError, NAMESPACES, formatIdMap, parseIdMap, validateIdMap } = tsns;\nexport default tsns;\n",
+);
+const tsc = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+process.exit(tsc.status ?? 1);

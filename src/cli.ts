@@ -1,0 +1,262 @@
+/**
+ * The command line: argv → typed options, then the same API a program uses.
+ * Options are parsed getopt_long-style, as unshare(1) does: an optional value
+ * only in the `--opt=VALUE` form (so `--mount-proc ps` runs ps), unambiguous
+ * prefixes of long options, clustered short flags, and the first argument that
+ * is not an option starts the command.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatError, TsnsError } from './errors';
+import { exitFor } from './exit-status';
+import { describePlan, makePlan, planToJson, type RunOptions } from './plan';
+import { execute, systemContext } from './spawn';
+
+type ArgKind = 'none' | 'required' | 'optional';
+
+interface OptDef {
+  long: string;
+  short?: string;
+  arg: ArgKind;
+  metavar?: string;
+  help: string;
+}
+
+const NS_HELP: [string, string, string][] = [
+  ['mount', 'm', 'new mount namespace'],
+  ['uts', 'u', 'new UTS namespace (hostname, domainname)'],
+  ['ipc', 'i', 'new IPC namespace'],
+  ['net', 'n', 'new network namespace'],
+  ['pid', 'p', 'new pid namespace; the command is its PID 1'],
+  ['user', 'U', 'new user namespace'],
+  ['cgroup', 'C', 'new cgroup namespace'],
+];
+
+const RUN_OPTIONS: OptDef[] = [
+  ...NS_HELP.map(([long, short, help]): OptDef => ({ long, short, arg: 'optional', metavar: 'FILE', help })),
+  { long: 'all', arg: 'none', help: 'every namespace above' },
+  { long: 'map-root-user', short: 'r', arg: 'none', help: 'map your uid and gid to root inside (implies --user)' },
+  { long: 'map-current-user', short: 'c', arg: 'none', help: 'map your uid and gid to themselves inside (implies --user)' },
+  { long: 'map-user', arg: 'required', metavar: 'UID|NAME', help: 'map your uid to UID inside (implies --user)' },
+  { long: 'map-group', arg: 'required', metavar: 'GID|NAME', help: 'map your gid to GID inside (implies --user)' },
+  { long: 'setgroups', arg: 'required', metavar: 'allow|deny', help: 'whether setgroups(2) is allowed in the user namespace' },
+  { long: 'hostname', arg: 'required', metavar: 'NAME', help: 'set the hostname inside (implies --uts)' },
+  { long: 'domainname', arg: 'required', metavar: 'NAME', help: 'set the NIS domain name inside (implies --uts)' },
+  { long: 'mount-proc', arg: 'optional', metavar: 'DIR', help: 'mount a new proc on DIR, default /proc (implies --mount)' },
+  { long: 'propagation', arg: 'required', metavar: 'MODE', help: 'private|shared|slave|unchanged for / in the new mount namespace (default private)' },
+  { long: 'fork', short: 'f', arg: 'none', help: 'accepted for unshare compatibility: tsns always runs the command as a child' },
+  { long: 'dry-run', arg: 'none', help: 'print the plan (clone flags, maps, mounts, command) and create nothing' },
+  { long: 'json', arg: 'none', help: 'with --dry-run: print the plan as JSON' },
+  { long: 'help', short: 'h', arg: 'none', help: 'show this help' },
+];
+
+export class UsageError extends TsnsError {
+  constructor(message: string, hint = "see 'tsns run --help'") {
+    super(message, { stage: 'option', hint });
+  }
+}
+
+interface Parsed {
+  options: [OptDef, string | undefined][];
+  operands: string[];
+}
+
+function findLong(defs: readonly OptDef[], name: string): OptDef {
+  const exact = defs.find((d) => d.long === name);
+  if (exact) return exact;
+  const matches = defs.filter((d) => d.long.startsWith(name));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) {
+    throw new UsageError(`option '--${name}' is ambiguous; possibilities: ${matches.map((m) => `'--${m.long}'`).join(' ')}`);
+  }
+  throw new UsageError(`unrecognized option '--${name}'`);
+}
+
+/** getopt_long with a leading '+': options stop at the first operand. */
+export function parseArgs(defs: readonly OptDef[], args: readonly string[]): Parsed {
+  const options: [OptDef, string | undefined][] = [];
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      const def = findLong(defs, name);
+      let value = eq < 0 ? undefined : arg.slice(eq + 1);
+      if (def.arg === 'none' && value !== undefined) throw new UsageError(`option '--${def.long}' doesn't allow an argument`);
+      if (def.arg === 'required' && value === undefined) {
+        if (i + 1 >= args.length) throw new UsageError(`option '--${def.long}' requires an argument`);
+        value = args[++i];
+      }
+      options.push([def, value]);
+      continue;
+    }
+    if (arg.startsWith('-') && arg.length > 1) {
+      for (let j = 1; j < arg.length; j++) {
+        const ch = arg[j]!;
+        const def = defs.find((d) => d.short === ch);
+        if (!def) throw new UsageError(`invalid option -- '${ch}'`);
+        if (def.arg === 'required') {
+          let value = arg.slice(j + 1);
+          if (value === '') {
+            if (i + 1 >= args.length) throw new UsageError(`option requires an argument -- '${ch}'`);
+            value = args[++i]!;
+          }
+          options.push([def, value]);
+          break;
+        }
+        options.push([def, undefined]);
+      }
+      continue;
+    }
+    break;
+  }
+  return { options, operands: args.slice(i) };
+}
+
+function oneOf<T extends string>(option: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UsageError(`unsupported --${option} argument '${value}'; use one of: ${allowed.join(', ')}`);
+}
+
+export interface RunCommand {
+  options: RunOptions;
+  command: string[];
+  dryRun: boolean;
+  json: boolean;
+  help: boolean;
+}
+
+/** `tsns run` argv → typed options. */
+export function parseRun(args: readonly string[]): RunCommand {
+  const { options: parsed, operands } = parseArgs(RUN_OPTIONS, args);
+  const options: RunOptions = {};
+  const out: RunCommand = { options, command: operands, dryRun: false, json: false, help: false };
+  for (const [def, value] of parsed) {
+    switch (def.long) {
+      case 'mount': case 'uts': case 'ipc': case 'net': case 'pid': case 'user': case 'cgroup':
+        if (value !== undefined) {
+          throw new TsnsError(`--${def.long}=FILE (a persistent namespace) is not supported by this version of tsns`, {
+            stage: 'option',
+            hint: `drop '=${value}' to create a namespace that lives as long as the command`,
+          });
+        }
+        options[def.long] = true;
+        break;
+      case 'all': options.all = true; break;
+      case 'map-root-user': options.mapRootUser = true; break;
+      case 'map-current-user': options.mapCurrentUser = true; break;
+      case 'map-user': options.mapUser = value!; break;
+      case 'map-group': options.mapGroup = value!; break;
+      case 'setgroups': options.setgroups = oneOf('setgroups', value!, ['allow', 'deny'] as const); break;
+      case 'hostname': options.hostname = value!; break;
+      case 'domainname': options.domainname = value!; break;
+      case 'mount-proc': options.mountProc = value ?? true; break;
+      case 'propagation':
+        options.propagation = oneOf('propagation', value!, ['private', 'shared', 'slave', 'unchanged'] as const);
+        break;
+      case 'fork': break;
+      case 'dry-run': out.dryRun = true; break;
+      case 'json': out.json = true; break;
+      case 'help': out.help = true; break;
+    }
+  }
+  if (out.json && !out.dryRun) throw new UsageError('--json goes with --dry-run');
+  return out;
+}
+
+export interface CliStatus {
+  code: number;
+  /** a signal to die of (the command's), instead of exiting with code */
+  signal: number | null;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function help(command?: string): string {
+  // commander only formats help, so it is loaded only when help is asked for.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Command } = require('commander') as typeof import('commander');
+  const program = new Command('tsns').description('run programs in new Linux namespaces').version(version());
+  const run = program
+    .command('run')
+    .usage('[options] [--] [command [args...]]')
+    .description('run a command in new namespaces (unshare)');
+  for (const d of RUN_OPTIONS) {
+    if (d.long === 'help') continue;
+    const value = d.arg === 'required' ? ` <${d.metavar}>` : d.arg === 'optional' ? `[=${d.metavar}]` : '';
+    run.option(`${d.short ? `-${d.short}, ` : ''}--${d.long}${value}`, d.help);
+  }
+  run.addHelpText('after', '\nWith no command, runs $SHELL (or /bin/sh) as a login shell. Exit status: the command\'s; 125 when tsns fails; 126/127 when the command cannot be executed or found.');
+  return command === 'run' ? run.helpInformation() : program.helpInformation();
+}
+
+function printError(err: TsnsError): void {
+  let text = formatError(err);
+  if (process.stderr.isTTY && !process.env.NO_COLOR) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const chalk = (require('chalk') as typeof import('chalk')).default;
+    text = text.replace(/^tsns:/, chalk.red.bold('tsns:')).replace(/^hint:/m, chalk.yellow('hint:'));
+  }
+  process.stderr.write(text);
+}
+
+async function runCommand(args: readonly string[]): Promise<CliStatus> {
+  const cmd = parseRun(args);
+  if (cmd.help) {
+    process.stdout.write(help('run'));
+    return { code: 0, signal: null };
+  }
+  const plan = makePlan(cmd.command, cmd.options, systemContext());
+  if (cmd.dryRun) {
+    process.stdout.write(cmd.json ? `${JSON.stringify(planToJson(plan), null, 2)}\n` : describePlan(plan));
+    return { code: 0, signal: null };
+  }
+  // As `unshare --fork` does: the terminal's ^C and a plain kill are the command's to handle.
+  const ignore = () => {};
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', ignore);
+  const result = await execute(plan);
+  return exitFor(result);
+}
+
+/** The whole CLI; returns how to end instead of exiting, so bin/tsns.js is the only place that exits. */
+export async function main(argv: readonly string[]): Promise<CliStatus> {
+  try {
+    const [sub, ...rest] = argv;
+    switch (sub) {
+      case 'run':
+        return await runCommand(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+        process.stdout.write(help());
+        return { code: sub === undefined ? 125 : 0, signal: null };
+      case 'help':
+        process.stdout.write(help(rest[0]));
+        return { code: 0, signal: null };
+      case '-V':
+      case '--version':
+        process.stdout.write(`tsns ${version()}\n`);
+        return { code: 0, signal: null };
+      default:
+        throw new UsageError(`unknown command '${sub}'`, "commands: run; see 'tsns --help'");
+    }
+  } catch (e) {
+    if (!(e instanceof TsnsError) || process.env.TSNS_DEBUG) {
+      if (!(e instanceof TsnsError)) throw e;
+      process.stderr.write(`${e.stack}\n`);
+    }
+    printError(e);
+    return { code: e.exitCode, signal: null };
+  }
+}
+
+export { die } from './native';

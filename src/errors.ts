@@ -1,0 +1,165 @@
+import { getSystemErrorMap } from 'node:util';
+
+/** Where tsns failed. The numbered ones mirror `enum stage` in native/tsns.c. */
+export type Stage =
+  | 'option'
+  | 'plan'
+  | 'spec'
+  | 'pipe'
+  | 'stack'
+  | 'clone'
+  | 'setgroups'
+  | 'uid_map'
+  | 'gid_map'
+  | 'sync'
+  | 'sethostname'
+  | 'setdomainname'
+  | 'propagation'
+  | 'mount-proc'
+  | 'stdio'
+  | 'exec'
+  | 'wait'
+  | 'native';
+
+export const NATIVE_STAGES: readonly Stage[] = [
+  'native', 'spec', 'pipe', 'stack', 'clone', 'setgroups', 'uid_map', 'gid_map', 'sync',
+  'sethostname', 'setdomainname', 'propagation', 'mount-proc', 'stdio', 'exec',
+];
+
+export interface TsnsErrorDetails {
+  stage: Stage;
+  /** errno name, e.g. 'EPERM'; absent for failures that are not system calls */
+  errno?: string;
+  /** errno number */
+  code?: number;
+  hint?: string;
+}
+
+/** A failure of tsns itself (not the command's own non-zero exit). */
+export class TsnsError extends Error {
+  readonly stage: Stage;
+  readonly errno: string | undefined;
+  readonly code: number | undefined;
+  readonly hint: string | undefined;
+
+  constructor(message: string, details: TsnsErrorDetails) {
+    super(message);
+    this.name = 'TsnsError';
+    this.stage = details.stage;
+    this.errno = details.errno;
+    this.code = details.code;
+    this.hint = details.hint;
+  }
+
+  /** The exit status DESIGN §2 gives this failure: 127 not found, 126 not executable, else 125. */
+  get exitCode(): number {
+    if (this.stage !== 'exec') return 125;
+    return this.errno === 'ENOENT' ? 127 : 126;
+  }
+}
+
+export function errnoName(code: number): string {
+  return getSystemErrorMap().get(-code)?.[0] ?? `errno ${code}`;
+}
+
+export function errnoMessage(code: number): string {
+  const msg = getSystemErrorMap().get(-code)?.[1] ?? `error ${code}`;
+  return msg.charAt(0).toUpperCase() + msg.slice(1);
+}
+
+/** `what: Reason (ENAME)` with the errno spelled out, as every system-call failure is reported. */
+export function systemError(what: string, code: number, stage: Stage, hint?: string): TsnsError {
+  const name = errnoName(code);
+  return new TsnsError(`${what}: ${errnoMessage(code)} (${name})`, {
+    stage,
+    errno: name,
+    code,
+    ...(hint === undefined ? {} : { hint }),
+  });
+}
+
+/** Two lines at most: the error and a hint. */
+export function formatError(err: TsnsError): string {
+  return `tsns: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`;
+}
+
+/** Enough of a plan to explain a failure. */
+export interface FailureContext {
+  namespaces: readonly string[];
+  cloneFlagNames: readonly string[];
+  uidMapText: string | null;
+  gidMapText: string | null;
+  setgroups: string | null;
+  hostname: string | null;
+  domainname: string | null;
+  procDir: string | null;
+  propagation: string | null;
+  file: string;
+  privileged: boolean;
+}
+
+const USERNS_SYSCTLS =
+  'check sysctl user.max_user_namespaces (and kernel.unprivileged_userns_clone or kernel.apparmor_restrict_unprivileged_userns where they exist)';
+
+function cloneHint(code: number, ctx: FailureContext): string | undefined {
+  const withUser = ctx.namespaces.includes('user');
+  const name = errnoName(code);
+  if (name === 'EPERM' || name === 'EACCES') {
+    if (!withUser) return 'creating namespaces needs root: run as root, or add --user (or -r/--map-root-user) to create them inside a new user namespace';
+    return `unprivileged user namespaces look disabled: ${USERNS_SYSCTLS}`;
+  }
+  if (name === 'ENOSPC' || name === 'EUSERS') {
+    return 'a namespace limit was reached: check /proc/sys/user/max_*_namespaces (e.g. sysctl user.max_user_namespaces) and the nesting depth';
+  }
+  if (name === 'EINVAL') return 'the kernel does not support one of these namespaces (check its CONFIG_*_NS options)';
+  if (name === 'ENOMEM') return 'out of memory, or the pid namespace is being torn down';
+  return undefined;
+}
+
+/** The one-line report of a failure in the native shim, with its hint. */
+export function nativeFailure(stage: Stage, code: number, ctx: FailureContext): TsnsError {
+  const name = errnoName(code);
+  const perm = name === 'EPERM';
+  switch (stage) {
+    case 'clone':
+      return systemError(
+        `cannot create namespaces (clone ${ctx.cloneFlagNames.join('|') || 'without new namespaces'})`,
+        code, stage, cloneHint(code, ctx),
+      );
+    case 'setgroups':
+      return systemError(`cannot write '${ctx.setgroups}' to setgroups`, code, stage);
+    case 'uid_map':
+    case 'gid_map': {
+      const text = (stage === 'uid_map' ? ctx.uidMapText : ctx.gidMapText)?.trim().replace(/\n/g, '; ');
+      let hint: string | undefined;
+      if (perm && !ctx.privileged) {
+        hint = stage === 'gid_map' && ctx.setgroups !== 'deny'
+          ? 'without root a gid map needs setgroups denied first (--setgroups=deny)'
+          : 'without root only your own id can be mapped, as one line';
+      }
+      return systemError(`cannot write ${stage} '${text}'`, code, stage, hint);
+    }
+    case 'sethostname':
+    case 'setdomainname':
+      return systemError(
+        `cannot set ${stage === 'sethostname' ? 'hostname' : 'domainname'} '${stage === 'sethostname' ? ctx.hostname : ctx.domainname}'`,
+        code, stage,
+      );
+    case 'propagation':
+      return systemError(`cannot make / ${ctx.propagation} in the new mount namespace`, code, stage);
+    case 'mount-proc': {
+      let hint: string | undefined;
+      if (name === 'ENOENT') hint = `create the directory ${ctx.procDir} first, or give another with --mount-proc=DIR`;
+      else if (perm && !ctx.namespaces.includes('pid')) hint = 'a proc mount inside a user namespace needs a new pid namespace as well: add --pid';
+      return systemError(`cannot mount proc on ${ctx.procDir}`, code, stage, hint);
+    }
+    case 'exec': {
+      let hint: string | undefined;
+      if (name === 'ENOENT') hint = ctx.file.includes('/') ? undefined : `'${ctx.file}' is not in PATH`;
+      else if (name === 'EACCES') hint = 'check that it is a regular file with execute permission';
+      return systemError(`failed to execute ${ctx.file}`, code, stage, hint);
+    }
+    default:
+      return systemError(`${stage} failed`, code, stage);
+  }
+}

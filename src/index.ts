@@ -1,0 +1,10 @@
+export { run, execute, systemContext } from './spawn';
+export { makePlan, describePlan, planToJson } from './plan';
+export type { Plan, PlanContext, PlanMount, RunOptions, Propagation, Setgroups } from './plan';
+export { TsnsError } from './errors';
+export type { Stage } from './errors';
+export type { RunResult } from './exit-status';
+export { NAMESPACES } from './namespaces';
+export type { NamespaceInfo, NamespaceName } from './namespaces';
+export { formatIdMap, parseIdMap, validateIdMap } from './idmap';
+export type { IdMapEntry } from './idmap';

@@ -1,0 +1,99 @@
+import { execa, type Options } from 'execa';
+import { readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { inject } from 'vitest';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const IS_ROOT = process.geteuid!() === 0;
+export const CI = process.env.CI === 'true';
+/** The unprivileged user that root's runs become. */
+export const USER = { uid: 65534, gid: 65534 };
+
+export type Mode = 'root' | 'user';
+
+export function callerIds(mode: Mode): { uid: number; gid: number } {
+  if (mode === 'root') return { uid: 0, gid: 0 };
+  return IS_ROOT ? USER : { uid: process.geteuid!(), gid: process.getegid!() };
+}
+
+export interface Run {
+  stdout: string;
+  stderr: string;
+  exitCode: number | undefined;
+  signal: string | undefined;
+}
+
+async function settle(p: ReturnType<typeof execa>): Promise<Run> {
+  const r = await p;
+  return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode, signal: r.signal };
+}
+
+/** Run bin/tsns.js as a real process, as root or unprivileged. */
+export function tsns(mode: Mode, args: readonly string[], opts: Options = {}): Promise<Run> {
+  const quiet = opts.stdio === undefined && opts.input === undefined ? { stdin: 'ignore' as const } : {};
+  const options: Options = { reject: false, cwd: '/', timeout: 20_000, ...quiet, ...opts };
+  if (mode === 'user' && IS_ROOT) {
+    const bin = join(inject('stagedRoot'), 'bin', 'tsns.js');
+    return settle(execa(
+      'setpriv',
+      [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', process.execPath, bin, ...args],
+      options,
+    ));
+  }
+  return settle(execa(process.execPath, [join(ROOT, 'bin', 'tsns.js'), ...args], options));
+}
+
+/** For unprivileged runs, the namespaces only a user namespace lets them create. */
+export function asUser(mode: Mode, args: readonly string[]): string[] {
+  return mode === 'user' ? ['-r', ...args] : [...args];
+}
+
+export const NS_FILES = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'user', 'uts'] as const;
+
+export function hostNamespaces(): Record<string, string> {
+  return Object.fromEntries(NS_FILES.map((n) => [n, readlinkSync(`/proc/self/ns/${n}`)]));
+}
+
+/** Parse `name link` lines printed by NS_SCRIPT. */
+export function parseNamespaces(stdout: string): Record<string, string> {
+  return Object.fromEntries(stdout.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+}
+export const NS_SCRIPT = `for n in ${NS_FILES.join(' ')}; do echo "$n $(readlink /proc/self/ns/$n)"; done`;
+
+export function hasCommand(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d && existsSync(join(d, name)));
+}
+
+/**
+ * A test may skip only when the machine lacks what it needs, and must say so;
+ * under CI=true a missing core feature fails instead.
+ */
+export function requireFeature(ok: boolean, what: string): boolean {
+  if (ok) return true;
+  if (CI) throw new Error(`required on CI but missing: ${what}`);
+  console.warn(`skipping: ${what}`);
+  return false;
+}
+
+export function unprivilegedUserns(): boolean {
+  const max = Number(readFileSync('/proc/sys/user/max_user_namespaces', 'utf8'));
+  const clone = existsSync('/proc/sys/kernel/unprivileged_userns_clone')
+    ? readFileSync('/proc/sys/kernel/unprivileged_userns_clone', 'utf8').trim() === '1'
+    : true;
+  return max > 0 && clone;
+}
+
+export function mountinfo(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').sort();
+}
+
+/** Root runs both; anyone else can only test as themselves. */
+export const MODES: Mode[] = IS_ROOT
+  ? ['root', ...(requireFeature(unprivilegedUserns(), 'unprivileged user namespaces (sysctl user.max_user_namespaces)') ? ['user' as const] : [])]
+  : ['user'];
+
+/** Tools the tests drive; missing ones are an installation problem, not a reason to skip. */
+export function requireCommands(...names: string[]): void {
+  const missing = names.filter((n) => !hasCommand(n));
+  if (missing.length) throw new Error(`the tests need ${missing.join(', ')} (Debian: apt-get install util-linux procps iproute2)`);
+}

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { parseRun, UsageError } from '../../src/cli';
+
+describe('parseRun', () => {
+  it('options end at the first operand; the rest is the command, untouched', () => {
+    expect(parseRun(['--uts', 'ls', '-la', '--pid'])).toMatchObject({ options: { uts: true }, command: ['ls', '-la', '--pid'] });
+    expect(parseRun(['--uts', '--', '--pid'])).toMatchObject({ options: { uts: true }, command: ['--pid'] });
+    expect(parseRun(['-'])).toMatchObject({ command: ['-'] });
+    expect(parseRun([])).toMatchObject({ command: [] });
+  });
+
+  it('clusters short flags', () => {
+    expect(parseRun(['-muinpUC', '-r', 'sh']).options).toEqual({
+      mount: true, uts: true, ipc: true, net: true, pid: true, user: true, cgroup: true, mapRootUser: true,
+    });
+    expect(parseRun(['-fc', 'sh']).options).toEqual({ mapCurrentUser: true });
+  });
+
+  it('optional values only with =, so a command is never swallowed', () => {
+    expect(parseRun(['--mount-proc', 'ps'])).toMatchObject({ options: { mountProc: true }, command: ['ps'] });
+    expect(parseRun(['--mount-proc=/p', 'ps'])).toMatchObject({ options: { mountProc: '/p' }, command: ['ps'] });
+  });
+
+  it('required values either way', () => {
+    expect(parseRun(['--hostname', 'a', 'x']).options).toEqual({ hostname: 'a' });
+    expect(parseRun(['--hostname=a', 'x']).options).toEqual({ hostname: 'a' });
+    expect(parseRun(['--hostname=', 'x']).options).toEqual({ hostname: '' });
+    expect(parseRun(['--map-user', 'nobody', '--map-group=7']).options).toEqual({ mapUser: 'nobody', mapGroup: '7' });
+  });
+
+  it('accepts unambiguous prefixes of long options, as getopt_long does', () => {
+    expect(parseRun(['--host=a', '--map-r', '--dry']).options).toEqual({ hostname: 'a', mapRootUser: true });
+    expect(() => parseRun(['--m'])).toThrow(/ambiguous/);
+  });
+
+  it('rejects what it does not know, with exit 125', () => {
+    for (const bad of [['--nope'], ['-Z'], ['--hostname'], ['--all=1'], ['--setgroups=x'], ['--propagation=up'], ['--json']]) {
+      let err: unknown;
+      try {
+        parseRun(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, bad.join(' ')).toBeInstanceOf(UsageError);
+      expect((err as UsageError).exitCode).toBe(125);
+    }
+  });
+
+  it('--dry-run --json', () => {
+    expect(parseRun(['--dry-run', '--json', 'x'])).toMatchObject({ dryRun: true, json: true });
+  });
+});

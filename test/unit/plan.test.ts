@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { TsnsError } from '../../src/errors';
+import { describePlan, makePlan, type PlanContext, type RunOptions } from '../../src/plan';
+
+const user: PlanContext = {
+  uid: 1000,
+  gid: 1001,
+  privileged: false,
+  env: { SHELL: '/bin/bash' },
+  lookupUser: (n) => (n === 'alice' ? 1500 : undefined),
+  lookupGroup: (n) => (n === 'staff' ? 50 : undefined),
+};
+const root: PlanContext = { ...user, uid: 0, gid: 0, privileged: true };
+
+const plan = (opts: RunOptions, ctx = user, cmd = ['true']) => makePlan(cmd, opts, ctx);
+
+function planError(fn: () => unknown): TsnsError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(TsnsError);
+    return e as TsnsError;
+  }
+  throw new Error('expected a TsnsError');
+}
+
+describe('makePlan', () => {
+  it('turns namespace options into clone flags, in table order', () => {
+    const p = plan({ uts: true, pid: true, user: true });
+    expect(p.namespaces).toEqual(['uts', 'pid', 'user']);
+    expect(p.cloneFlags).toBe(0x34000000);
+    expect(p.cloneFlagNames).toEqual(['CLONE_NEWPID', 'CLONE_NEWUSER', 'CLONE_NEWUTS']);
+  });
+
+  it('--all is every namespace', () => {
+    expect(plan({ all: true }).cloneFlags).toBe(0x7e020000);
+  });
+
+  it('no namespaces is a plain child', () => {
+    const p = plan({});
+    expect(p.cloneFlags).toBe(0);
+    expect(p.mounts).toEqual([]);
+  });
+
+  it('--map-root-user maps the caller to 0 and denies setgroups when unprivileged', () => {
+    const p = plan({ mapRootUser: true });
+    expect(p.namespaces).toEqual(['user']);
+    expect(p.uidMap).toEqual([{ inner: 0, outer: 1000, count: 1 }]);
+    expect(p.gidMap).toEqual([{ inner: 0, outer: 1001, count: 1 }]);
+    expect(p.setgroups).toBe('deny');
+  });
+
+  it('as root, --map-root-user leaves setgroups alone', () => {
+    const p = plan({ mapRootUser: true }, root);
+    expect(p.uidMap).toEqual([{ inner: 0, outer: 0, count: 1 }]);
+    expect(p.setgroups).toBeNull();
+  });
+
+  it('--map-current-user maps the caller to itself', () => {
+    const p = plan({ mapCurrentUser: true });
+    expect(p.uidMap).toEqual([{ inner: 1000, outer: 1000, count: 1 }]);
+    expect(p.gidMap).toEqual([{ inner: 1001, outer: 1001, count: 1 }]);
+  });
+
+  it('--map-user/--map-group take numbers or names; the last word wins', () => {
+    const p = plan({ mapRootUser: true, mapUser: 'alice', mapGroup: 'staff' });
+    expect(p.uidMap).toEqual([{ inner: 1500, outer: 1000, count: 1 }]);
+    expect(p.gidMap).toEqual([{ inner: 50, outer: 1001, count: 1 }]);
+    expect(plan({ mapUser: '42' }).uidMap).toEqual([{ inner: 42, outer: 1000, count: 1 }]);
+    expect(plan({ mapUser: 42 }).gidMap).toBeNull();
+  });
+
+  it('refuses an unknown user or group by name', () => {
+    expect(planError(() => plan({ mapUser: 'mallory' })).message).toBe("no such user: 'mallory'");
+    expect(planError(() => plan({ mapGroup: 'nogroup-x' })).message).toBe("no such group: 'nogroup-x'");
+  });
+
+  it('refuses --setgroups=allow with an unprivileged gid map, and --setgroups without a user namespace', () => {
+    expect(planError(() => plan({ mapRootUser: true, setgroups: 'allow' })).stage).toBe('plan');
+    expect(plan({ mapRootUser: true, setgroups: 'allow' }, root).setgroups).toBe('allow');
+    expect(planError(() => plan({ setgroups: 'deny' })).message).toBe('--setgroups needs a new user namespace');
+  });
+
+  it('--hostname and --domainname imply --uts and are checked like the kernel does', () => {
+    expect(plan({ hostname: 'demo' }).namespaces).toEqual(['uts']);
+    expect(plan({ domainname: 'd' }).namespaces).toEqual(['uts']);
+    expect(plan({ hostname: 'x'.repeat(64) }).hostname).toHaveLength(64);
+    expect(planError(() => plan({ hostname: 'x'.repeat(65) })).message).toMatch(/longer than 64 bytes/);
+    expect(planError(() => plan({ hostname: 'ü'.repeat(33) })).message).toMatch(/longer than 64 bytes/);
+    expect(planError(() => plan({ hostname: 'a\0b' })).message).toMatch(/NUL/);
+  });
+
+  it('--mount-proc implies --mount, makes / private first, then mounts proc', () => {
+    const p = plan({ pid: true, mountProc: true });
+    expect(p.namespaces).toEqual(['mount', 'pid']);
+    expect(p.procDir).toBe('/proc');
+    expect(p.mounts.map((m) => m.kind)).toEqual(['propagation', 'proc']);
+    expect(p.propagation).toBe('private');
+    expect(plan({ mountProc: '/mnt/proc' }).procDir).toBe('/mnt/proc');
+  });
+
+  it('--propagation needs --mount; unchanged adds no mount', () => {
+    expect(plan({ mount: true, propagation: 'slave' }).propagation).toBe('slave');
+    expect(plan({ mount: true, propagation: 'unchanged' }).mounts).toEqual([]);
+    expect(planError(() => plan({ propagation: 'shared' })).message).toBe('--propagation needs a new mount namespace');
+  });
+
+  it('no command runs $SHELL as a login shell, else /bin/sh', () => {
+    const p = plan({}, user, []);
+    expect(p).toMatchObject({ file: '/bin/bash', argv: ['-bash'], loginShell: true });
+    expect(makePlan([], {}, { ...user, env: {} })).toMatchObject({ file: '/bin/sh', argv: ['-sh'] });
+  });
+
+  it('the command is taken as given', () => {
+    expect(plan({}, user, ['ls', '-la', '--uts'])).toMatchObject({ file: 'ls', argv: ['ls', '-la', '--uts'], loginShell: false });
+  });
+});
+
+describe('describePlan', () => {
+  it('prints flags in hex with names, the maps, mounts and the command', () => {
+    const text = describePlan(plan({ uts: true, pid: true, mapRootUser: true, mountProc: true, hostname: 'h' }, user, ['sh', '-c', 'echo hi']));
+    expect(text).toBe(
+      [
+        'namespaces: mount uts pid user',
+        'clone:      0x34020000 CLONE_NEWPID|CLONE_NEWUSER|CLONE_NEWUTS|CLONE_NEWNS',
+        'uid_map:    0 1000 1',
+        'gid_map:    0 1001 1',
+        'setgroups:  deny',
+        'hostname:   h',
+        'mount:      make / recursively private',
+        'mount:      mount proc on /proc (nosuid,nodev,noexec)',
+        "command:    sh -c 'echo hi'",
+        '',
+      ].join('\n'),
+    );
+  });
+});
