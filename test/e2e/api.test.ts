@@ -1,0 +1,94 @@
+import { execa } from 'execa';
+import { createRequire } from 'node:module';
+import { readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { IS_ROOT, MODES, ROOT, USER } from './helpers';
+
+// The built package, as a user's program loads it.
+const tsns = createRequire(import.meta.url)(join(ROOT, 'dist', 'index.cjs')) as typeof import('../../src/index');
+
+/** Run a snippet that uses the staged package as the unprivileged user; it prints JSON. */
+async function asUser(snippet: string): Promise<unknown> {
+  const lib = join(inject('stagedRoot'), 'dist', 'index.cjs');
+  const code = `const tsns = require(${JSON.stringify(lib)});\n(async () => { console.log(JSON.stringify(await (${snippet}))); })()` +
+    `.catch((e) => { console.log(JSON.stringify({ error: e.name, stage: e.stage, errno: e.errno, message: e.message, hint: e.hint })); });`;
+  const r = await execa('setpriv', [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', process.execPath, '-e', code], {
+    cwd: '/',
+    reject: false,
+  });
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout);
+}
+
+describe.runIf(IS_ROOT)('run() as root', () => {
+  it('resolves with the exit code and pid', async () => {
+    const r = await tsns.run(['sh', '-c', 'exit 3'], { uts: true });
+    expect(r.exitCode).toBe(3);
+    expect(r.signal).toBeNull();
+    expect(r.pid).toBeGreaterThan(1);
+  });
+
+  it('reports a signal death as a result, not an error', async () => {
+    const r = await tsns.run(['sh', '-c', 'kill -KILL $$'], { uts: true });
+    expect(r).toMatchObject({ exitCode: null, signal: 'SIGKILL' });
+  });
+
+  it('never blocks the event loop while waiting', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const r = await tsns.run(['sleep', '0.3'], { uts: true });
+    clearInterval(timer);
+    expect(r.exitCode).toBe(0);
+    expect(ticks).toBeGreaterThan(5);
+  });
+
+  it('runs many commands at once, each with its own result', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 32 }, (_, i) => tsns.run(['sh', '-c', `sleep 0.2; exit ${i}`], { uts: true, pid: true, ipc: true })),
+    );
+    expect(results.map((r) => r.exitCode)).toEqual(Array.from({ length: 32 }, (_, i) => i));
+    expect(new Set(results.map((r) => r.pid)).size).toBe(32);
+  });
+
+  it('gives the command its own namespaces and the options as the CLI has them', async () => {
+    const host = readlinkSync('/proc/self/ns/uts');
+    const out = await execa(process.execPath, ['-e', `
+      require(${JSON.stringify(join(ROOT, 'dist', 'index.cjs'))})
+        .run(['sh', '-c', 'readlink /proc/self/ns/uts; hostname'], { hostname: 'api', env: { PATH: '/usr/bin:/bin' } })
+        .then((r) => process.exit(r.exitCode));`]);
+    const [ns, name] = out.stdout.split('\n');
+    expect(ns).not.toBe(host);
+    expect(name).toBe('api');
+  });
+
+  it('rejects with TsnsError for its own failures, including exec', async () => {
+    await expect(tsns.run(['no-such-command-tsns'], { uts: true })).rejects.toMatchObject({
+      name: 'TsnsError', stage: 'exec', errno: 'ENOENT', exitCode: 127,
+    });
+    await expect(tsns.run(['true'], { hostname: 'x'.repeat(70) })).rejects.toBeInstanceOf(tsns.TsnsError);
+  });
+
+  it('the ESM entry exports the same implementation', async () => {
+    // In a plain Node process: the test runner has a module graph of its own.
+    const out = await execa(process.execPath, ['--input-type=module', '-e', `
+      import { createRequire } from 'node:module';
+      const esm = await import(${JSON.stringify(join(ROOT, 'dist', 'index.mjs'))});
+      const cjs = createRequire(import.meta.url)(${JSON.stringify(join(ROOT, 'dist', 'index.cjs'))});
+      console.log(esm.TsnsError === cjs.TsnsError && esm.run === cjs.run && typeof esm.default.run);`]);
+    expect(out.stdout).toBe('function');
+  });
+});
+
+describe.runIf(MODES.includes('user') && IS_ROOT)('run() unprivileged', () => {
+  it('maps the caller to root in a new user namespace', async () => {
+    const r = await asUser(`tsns.run(['sh', '-c', 'test "$(id -u)" = 0'], { mapRootUser: true, env: { PATH: '/usr/bin:/bin' } })`);
+    expect(r).toMatchObject({ exitCode: 0, signal: null });
+  });
+
+  it('rejects a namespace it may not create with stage, errno and hint', async () => {
+    const r = await asUser(`tsns.run(['true'], { net: true })`);
+    expect(r).toMatchObject({ error: 'TsnsError', stage: 'clone', errno: 'EPERM' });
+    expect((r as { hint: string }).hint).toMatch(/--user/);
+  });
+});
