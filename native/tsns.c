@@ -22,7 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <spawn.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <termios.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -31,7 +36,9 @@
 enum stage {
 	ST_SPEC = 1, ST_PIPE, ST_STACK, ST_CLONE, ST_SETGROUPS, ST_UID_MAP,
 	ST_GID_MAP, ST_SYNC, ST_HOSTNAME, ST_DOMAINNAME, ST_PROPAGATION,
-	ST_MOUNT_PROC, ST_STDIO, ST_EXEC,
+	ST_MOUNT_PROC, ST_STDIO, ST_EXEC, ST_PERSIST, ST_TIME, ST_TIME_OFFSETS,
+	ST_FORK, ST_ROOT, ST_WD, ST_SETGID, ST_SETUID, ST_CAPS, ST_PDEATHSIG,
+	ST_NEWUIDMAP, ST_NEWGIDMAP,
 };
 
 #if defined(__x86_64__)
@@ -87,19 +94,34 @@ static long sc6(long n, long a, long b, long c, long d, long e, long f)
 #endif
 
 #define STACK_SIZE (256 * 1024)
+#define MAX_PERSIST 16
+
+struct persist {
+	const char *proc; /* file under /proc/PID/, e.g. "ns/uts" */
+	const char *path;
+	int late;         /* bound only once the time/pid namespace exists */
+	int bound, created;
+};
 
 struct spec {
-	unsigned long flags;
+	unsigned long flags;       /* CLONE_NEW*; CLONE_NEWTIME is unshared by a middle process */
 	const char *uid_map, *gid_map, *setgroups;
-	const char *hostname, *domainname, *proc_dir;
-	long propagation; /* MS_* for "/", or 0 to leave it unchanged */
+	int newuidmap, newgidmap;  /* write the maps through the setuid helpers */
+	const char *hostname, *domainname, *proc_dir, *root, *wd;
+	const char *monotonic, *boottime;
+	long propagation;          /* MS_* for "/", or 0 to leave it unchanged */
+	long uid, gid;             /* -1: unchanged */
+	int keep_caps, kill_signal, init, unshare_pid;
+	struct persist persist[MAX_PERSIST];
+	int npersist;
+	int stdio[3];              /* fd to dup onto 0-2; -1 /dev/null; -2 inherit */
 	const char *file, *path;
 	char **argv, **envp, **shargv;
 };
 
 struct child {
 	const struct spec *s;
-	int errfd, syncfd, syncw;
+	int errfd, sync, peer, statusfd;
 };
 
 /* Kernel layout of struct sigaction (handler, flags, restorer, mask). */
@@ -117,6 +139,13 @@ static void child_fail(const struct child *c, int stage, long err)
 	SYS(SYS_exit_group, 127);
 	__builtin_unreachable();
 }
+
+#define CHECK(c, stage, expr)                      \
+	do {                                       \
+		long r_ = (expr);                  \
+		if (r_ < 0)                        \
+			child_fail(c, stage, r_);  \
+	} while (0)
 
 static size_t slen(const char *s)
 {
@@ -176,42 +205,184 @@ direct:
 	return r == -ENOEXEC ? exec_sh(s, file) : r;
 }
 
+/* One byte from the parent means "go on"; end of file means it is gone. */
+static void await_parent(const struct child *c)
+{
+	char b;
+	long r;
+	do
+		r = SYS(SYS_read, c->sync, &b, 1);
+	while (r == -EINTR);
+	if (r != 1)
+		SYS(SYS_exit_group, 127);
+}
+
+static long write_file(const char *path, const char *text)
+{
+	long fd = SYS(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	long w = SYS(SYS_write, fd, text, slen(text));
+	SYS(SYS_close, fd);
+	return w < 0 ? w : 0;
+}
+
+static void append(char **p, const char *s)
+{
+	while (*s)
+		*(*p)++ = *s++;
+}
+
+/* Supervise the command from a middle process or a pid namespace's init:
+ * forward every signal to it, reap whatever dies, and when the command ends
+ * hand its raw wait status to tsns, which dies or exits the same way. */
+static void supervise(const struct child *c, long cmd)
+{
+	unsigned long all = ~0UL;
+	for (;;) {
+		long sig = SYS(SYS_rt_sigtimedwait, &all, 0, 0, 8);
+		if (sig == SIGCHLD || sig == -EINTR) {
+			int st;
+			long p;
+			while ((p = SYS(SYS_wait4, -1, &st, WNOHANG | __WALL, 0)) > 0) {
+				if (p == cmd) {
+					SYS(SYS_write, c->statusfd, &st, sizeof st);
+					SYS(SYS_exit_group, 0);
+				}
+			}
+		} else if (sig > 0) {
+			SYS(SYS_kill, cmd, sig);
+		}
+	}
+}
+
+/* Credentials, capabilities and the parent-death signal, which a change of
+ * credentials would clear; all with raw calls, as glibc's set*id signal
+ * every thread of the process. */
+static void child_identity(const struct child *c, int deathsig)
+{
+	const struct spec *s = c->s;
+	if (s->keep_caps)
+		SYS(SYS_prctl, PR_SET_KEEPCAPS, 1);
+	if (s->gid >= 0) {
+		long r = SYS(SYS_setgroups, 0, 0);
+		if (r < 0 && s->setgroups && s->setgroups[0] == 'a')
+			child_fail(c, ST_SETGID, r);
+		CHECK(c, ST_SETGID, SYS(SYS_setresgid, s->gid, s->gid, s->gid));
+	}
+	if (s->uid >= 0)
+		CHECK(c, ST_SETUID, SYS(SYS_setresuid, s->uid, s->uid, s->uid));
+	if (s->keep_caps) {
+		struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
+		struct { uint32_t eff, perm, inh; } d[2];
+		CHECK(c, ST_CAPS, SYS(SYS_capget, &hdr, d));
+		for (int i = 0; i < 2; i++)
+			d[i].eff = d[i].inh = d[i].perm;
+		CHECK(c, ST_CAPS, SYS(SYS_capset, &hdr, d));
+		for (int cap = 0; cap < 64; cap++)
+			if (d[cap / 32].perm & (1U << (cap % 32)))
+				CHECK(c, ST_CAPS, SYS(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0));
+	}
+	if (deathsig)
+		CHECK(c, ST_PDEATHSIG, SYS(SYS_prctl, PR_SET_PDEATHSIG, deathsig));
+}
+
 static int child_main(void *arg)
 {
 	const struct child *c = arg;
 	const struct spec *s = c->s;
-	long r;
+	int deathsig = s->kill_signal;
 
-	if (c->syncfd >= 0) {
-		char b;
-		/* The parent closes its end once the id maps are written; ours
-		 * must go first or the read would never see the end. */
-		SYS(SYS_close, c->syncw);
-		do
-			r = SYS(SYS_read, c->syncfd, &b, 1);
-		while (r == -EINTR);
-		if (r != 0)
-			child_fail(c, ST_SYNC, r < 0 ? r : -EPROTO);
+	if (s->kill_signal)
+		CHECK(c, ST_PDEATHSIG, SYS(SYS_prctl, PR_SET_PDEATHSIG, s->kill_signal));
+	if (c->sync >= 0) {
+		/* Our copy of the parent's end would hide the parent's death. */
+		SYS(SYS_close, c->peer);
+		await_parent(c);
 	}
-	if (s->hostname && (r = SYS(SYS_sethostname, s->hostname, slen(s->hostname))) < 0)
-		child_fail(c, ST_HOSTNAME, r);
-	if (s->domainname && (r = SYS(SYS_setdomainname, s->domainname, slen(s->domainname))) < 0)
-		child_fail(c, ST_DOMAINNAME, r);
-	if ((s->flags & CLONE_NEWNS) && s->propagation &&
-	    (r = SYS(SYS_mount, "none", "/", 0, MS_REC | s->propagation, 0)) < 0)
-		child_fail(c, ST_PROPAGATION, r);
-	if (s->proc_dir &&
-	    (r = SYS(SYS_mount, "proc", s->proc_dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0)) < 0)
-		child_fail(c, ST_MOUNT_PROC, r);
+	if (s->hostname)
+		CHECK(c, ST_HOSTNAME, SYS(SYS_sethostname, s->hostname, slen(s->hostname)));
+	if (s->domainname)
+		CHECK(c, ST_DOMAINNAME, SYS(SYS_setdomainname, s->domainname, slen(s->domainname)));
+	if ((s->flags & CLONE_NEWNS) && s->propagation)
+		CHECK(c, ST_PROPAGATION, SYS(SYS_mount, "none", "/", 0, MS_REC | s->propagation, 0));
 
+	/* clone(2) cannot make a time namespace: unshare it here (with the pid
+	 * namespace, when the command must be PID 1 of that too), set the
+	 * offsets before anyone enters, and fork the command into it. */
+	if (s->flags & CLONE_NEWTIME) {
+		CHECK(c, ST_TIME, SYS(SYS_unshare, CLONE_NEWTIME | (s->unshare_pid ? CLONE_NEWPID : 0)));
+		char text[96], *p = text;
+		if (s->monotonic) {
+			append(&p, "monotonic ");
+			append(&p, s->monotonic);
+			append(&p, " 0\n");
+		}
+		if (s->boottime) {
+			append(&p, "boottime ");
+			append(&p, s->boottime);
+			append(&p, " 0\n");
+		}
+		*p = 0;
+		if (p != text)
+			CHECK(c, ST_TIME_OFFSETS, write_file("/proc/self/timens_offsets", text));
+	}
+	/* pid_for_children can be bound only once its first process exists, so
+	 * the middle says so after the fork, and the command waits for the
+	 * parent's bind before going on. */
+	int late = c->sync >= 0 && s->npersist && s->persist[s->npersist - 1].late;
+	if (c->statusfd >= 0) {
+		long cmd = SYS(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+		if (cmd < 0)
+			child_fail(c, ST_FORK, cmd);
+		if (cmd > 0) {
+			SYS(SYS_prctl, PR_SET_NAME, s->init ? "tsns-init" : "tsns");
+			if (late) {
+				char b = 'r';
+				SYS(SYS_write, c->sync, &b, 1);
+			}
+			/* Only the command's exec may close the error pipe. */
+			SYS(SYS_close, c->errfd);
+			SYS(SYS_close, c->sync);
+			struct ksigaction dfl = { SIG_DFL, 0, 0, 0 };
+			for (int sig = 1; sig < 65; sig++)
+				if (sig != SIGKILL && sig != SIGSTOP)
+					SYS(SYS_rt_sigaction, sig, &dfl, 0, 8);
+			supervise(c, cmd);
+		}
+		SYS(SYS_close, c->statusfd);
+		/* The command does not outlive its supervisor. */
+		if (!deathsig)
+			deathsig = SIGKILL;
+		if (late)
+			await_parent(c);
+	}
+
+	if (s->root) {
+		CHECK(c, ST_ROOT, SYS(SYS_chroot, s->root));
+		if (!s->wd)
+			CHECK(c, ST_ROOT, SYS(SYS_chdir, "/"));
+	}
+	if (s->wd)
+		CHECK(c, ST_WD, SYS(SYS_chdir, s->wd));
+	if (s->proc_dir)
+		CHECK(c, ST_MOUNT_PROC, SYS(SYS_mount, "proc", s->proc_dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
+	child_identity(c, deathsig);
+
+	for (int fd = 0; fd < 3; fd++) {
+		long src = s->stdio[fd];
+		if (src == -1)
+			CHECK(c, ST_STDIO, src = SYS(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC));
+		if (src >= 0 && src != fd)
+			CHECK(c, ST_STDIO, SYS(SYS_dup3, src, fd, 0));
+	}
 	/* Node leaves its stdio close-on-exec and sometimes non-blocking. */
 	for (int fd = 0; fd < 3; fd++) {
 		if (SYS(SYS_fcntl, fd, F_SETFD, 0) < 0)
 			continue;
 		long fl = SYS(SYS_fcntl, fd, F_GETFL);
-		if (fl >= 0 && (fl & O_NONBLOCK) &&
-		    (r = SYS(SYS_fcntl, fd, F_SETFL, fl & ~O_NONBLOCK)) < 0)
-			child_fail(c, ST_STDIO, r);
+		if (fl >= 0 && (fl & O_NONBLOCK))
+			CHECK(c, ST_STDIO, SYS(SYS_fcntl, fd, F_SETFL, fl & ~O_NONBLOCK));
 	}
 	/* Everything else closes at exec, including the error pipe, whose
 	 * closing tells the parent that exec succeeded. */
@@ -233,8 +404,12 @@ static int child_main(void *arg)
 }
 
 /* The spec is a run of NUL-terminated entries, each a tag byte then a value:
- * f flags, u uid_map, g gid_map, s setgroups, h hostname, d domainname,
- * p proc dir, P propagation, x file to exec, S search path, a argv, e env. */
+ * f flags, u/g uid/gid map, m/n write them with newuidmap/newgidmap,
+ * s setgroups, h hostname, d domainname, p proc dir, P propagation,
+ * R root, W wd, M/B monotonic/boottime offsets, U/G uid/gid, k keep caps,
+ * K kill signal, I init, Q unshare pid with time, N/L persist "proc:path"
+ * (L: once the time or pid namespace exists), x file to exec, S search
+ * path, a argv, e env. */
 static int parse_spec(const uint8_t *buf, int32_t len, struct spec *s)
 {
 	int argc = 0, envc = 0;
@@ -255,17 +430,52 @@ static int parse_spec(const uint8_t *buf, int32_t len, struct spec *s)
 		return -ENOMEM;
 	argc = envc = 0;
 	s->path = "/bin:/usr/bin";
+	s->uid = s->gid = -1;
+	s->stdio[0] = s->stdio[1] = s->stdio[2] = -2;
 	for (const char *p = (const char *)buf; p < end; p += slen(p) + 1) {
 		const char *v = p + 1;
 		switch (*p) {
 		case 'f': s->flags = strtoul(v, NULL, 0); break;
 		case 'u': s->uid_map = v; break;
 		case 'g': s->gid_map = v; break;
+		case 'm': s->newuidmap = 1; break;
+		case 'n': s->newgidmap = 1; break;
 		case 's': s->setgroups = v; break;
 		case 'h': s->hostname = v; break;
 		case 'd': s->domainname = v; break;
 		case 'p': s->proc_dir = v; break;
 		case 'P': s->propagation = strtol(v, NULL, 0); break;
+		case 'R': s->root = v; break;
+		case 'W': s->wd = v; break;
+		case 'M': s->monotonic = v; break;
+		case 'B': s->boottime = v; break;
+		case 'U': s->uid = strtol(v, NULL, 10); break;
+		case 'G': s->gid = strtol(v, NULL, 10); break;
+		case 'k': s->keep_caps = 1; break;
+		case 'K': s->kill_signal = (int)strtol(v, NULL, 10); break;
+		case 'I': s->init = 1; break;
+		case 'Q': s->unshare_pid = 1; break;
+		case 'N':
+		case 'L': {
+			const char *colon = strchr(v, ':');
+			if (!colon || s->npersist == MAX_PERSIST)
+				return -EINVAL;
+			struct persist *ps = &s->persist[s->npersist++];
+			ps->proc = strndup(v, (size_t)(colon - v));
+			ps->path = colon + 1;
+			ps->late = *p == 'L';
+			if (!ps->proc)
+				return -ENOMEM;
+			break;
+		}
+		case 'D': {
+			char *rest;
+			long target = strtol(v, &rest, 10);
+			if (target < 0 || target > 2 || *rest != ':')
+				return -EINVAL;
+			s->stdio[target] = (int)strtol(rest + 1, NULL, 10);
+			break;
+		}
 		case 'x': s->file = v; break;
 		case 'S': s->path = v; break;
 		case 'a': s->argv[argc++] = (char *)v; break;
@@ -286,6 +496,8 @@ static void free_spec(struct spec *s)
 	free(s->argv);
 	free(s->shargv);
 	free(s->envp);
+	for (int i = 0; i < s->npersist; i++)
+		free((char *)s->persist[i].proc);
 }
 
 static int write_proc(pid_t pid, const char *name, const char *text)
@@ -302,19 +514,106 @@ static int write_proc(pid_t pid, const char *name, const char *text)
 	return err;
 }
 
-/* Runs in the parent while the child waits on the sync pipe: a process may
- * write only a single self-mapping into its own namespace, so ranges and
- * root's maps have to come from outside. */
+/* newuidmap PID inner outer count ...: the map text, one word per field. */
+static int run_idmap_helper(const char *helper, pid_t pid, const char *map)
+{
+	char pidbuf[16], *copy = strdup(map);
+	char *argv[3 + 3 * 340 + 1];
+	int argc = 0, st;
+	pid_t h;
+
+	if (!copy)
+		return -ENOMEM;
+	snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
+	argv[argc++] = (char *)helper;
+	argv[argc++] = pidbuf;
+	for (char *save, *w = strtok_r(copy, " \n", &save); w && argc < (int)(sizeof argv / sizeof *argv) - 1;
+	     w = strtok_r(NULL, " \n", &save))
+		argv[argc++] = w;
+	argv[argc] = NULL;
+	int err = posix_spawnp(&h, helper, NULL, NULL, argv, environ);
+	free(copy);
+	if (err)
+		return -err;
+	while (waitpid(h, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	/* The helper has said why on stderr; EPERM stands for its refusal. */
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EPERM;
+}
+
+/* Runs in the parent while the child waits: a process may write only a
+ * single self-mapping into its own namespace, so ranges and root's maps
+ * have to come from outside. */
 static int write_maps(pid_t pid, const struct spec *s)
 {
 	int r;
 	if (s->setgroups && (r = write_proc(pid, "setgroups", s->setgroups)) < 0)
 		return -(ST_SETGROUPS << 16 | -r);
-	if (s->uid_map && (r = write_proc(pid, "uid_map", s->uid_map)) < 0)
-		return -(ST_UID_MAP << 16 | -r);
-	if (s->gid_map && (r = write_proc(pid, "gid_map", s->gid_map)) < 0)
-		return -(ST_GID_MAP << 16 | -r);
+	if (s->uid_map) {
+		r = s->newuidmap ? run_idmap_helper("newuidmap", pid, s->uid_map) : write_proc(pid, "uid_map", s->uid_map);
+		if (r < 0)
+			return -((s->newuidmap ? ST_NEWUIDMAP : ST_UID_MAP) << 16 | -r);
+	}
+	if (s->gid_map) {
+		r = s->newgidmap ? run_idmap_helper("newgidmap", pid, s->gid_map) : write_proc(pid, "gid_map", s->gid_map);
+		if (r < 0)
+			return -((s->newgidmap ? ST_NEWGIDMAP : ST_GID_MAP) << 16 | -r);
+	}
 	return 0;
+}
+
+/* Bind /proc/PID/<ns> onto a file so the namespace outlives its processes.
+ * The file is created exclusively, or opened without following a link, and
+ * the mount goes through the opened fd so nobody can swap the path. */
+static int persist_ns(pid_t pid, struct persist *p)
+{
+	char src[64], dst[32];
+	int fd = open(p->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		p->created = 1;
+	} else if (errno == EEXIST) {
+		struct stat st;
+		fd = open(p->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+			close(fd);
+			return -EINVAL;
+		}
+	}
+	if (fd < 0)
+		return -errno;
+	snprintf(src, sizeof src, "/proc/%d/%s", (int)pid, p->proc);
+	snprintf(dst, sizeof dst, "/proc/self/fd/%d", fd);
+	int r = mount(src, dst, NULL, MS_BIND, NULL) < 0 ? -errno : 0;
+	close(fd);
+	if (r == 0)
+		p->bound = 1;
+	else if (p->created)
+		unlink(p->path);
+	return r;
+}
+
+static int persist_all(pid_t pid, struct spec *s, int late)
+{
+	for (int i = 0; i < s->npersist; i++) {
+		if (s->persist[i].late != late)
+			continue;
+		int r = persist_ns(pid, &s->persist[i]);
+		if (r < 0)
+			return -(ST_PERSIST << 16 | i << 8 | -r);
+	}
+	return 0;
+}
+
+/* Nothing outlives a failed start. */
+static void unpersist(struct spec *s)
+{
+	for (int i = 0; i < s->npersist; i++) {
+		if (s->persist[i].bound)
+			umount2(s->persist[i].path, MNT_DETACH);
+		if (s->persist[i].created)
+			unlink(s->persist[i].path);
+	}
 }
 
 static int64_t fail(int stage, int err)
@@ -322,19 +621,90 @@ static int64_t fail(int stage, int err)
 	return -(int64_t)(stage << 16 | err);
 }
 
+/* Status pipes of middle processes, by pid, for tsns_wait. */
+static struct { pid_t pid; int fd; } *status_fds;
+static size_t nstatus;
+
+static void keep_status_fd(pid_t pid, int fd)
+{
+	for (size_t i = 0; i < nstatus; i++)
+		if (status_fds[i].pid == 0) {
+			status_fds[i].pid = pid;
+			status_fds[i].fd = fd;
+			return;
+		}
+	void *grown = realloc(status_fds, (nstatus + 16) * sizeof *status_fds);
+	if (!grown) {
+		close(fd);
+		return;
+	}
+	status_fds = grown;
+	memset(status_fds + nstatus, 0, 16 * sizeof *status_fds);
+	status_fds[nstatus].pid = pid;
+	status_fds[nstatus].fd = fd;
+	nstatus += 16;
+}
+
+static int take_status_fd(pid_t pid)
+{
+	for (size_t i = 0; i < nstatus; i++)
+		if (status_fds[i].pid == pid) {
+			status_fds[i].pid = 0;
+			return status_fds[i].fd;
+		}
+	return -1;
+}
+
+static int64_t handshake(pid_t pid, struct spec *s, int sync, int errfd)
+{
+	char b = 'g';
+	int r = 0;
+	if (sync >= 0) {
+		if ((r = write_maps(pid, s)) < 0 || (r = persist_all(pid, s, 0)) < 0)
+			return r;
+		if (write(sync, &b, 1) != 1)
+			return fail(ST_SYNC, errno);
+		if (s->npersist && s->persist[s->npersist - 1].late) {
+			/* The child says when its time/pid namespace exists, or fails. */
+			ssize_t n;
+			do
+				n = read(sync, &b, 1);
+			while (n < 0 && errno == EINTR);
+			if (n == 1) {
+				if ((r = persist_all(pid, s, 1)) < 0)
+					return r;
+				if (write(sync, &b, 1) != 1)
+					return fail(ST_SYNC, errno);
+			}
+		}
+	}
+	int32_t msg[2];
+	ssize_t n;
+	do
+		n = read(errfd, msg, sizeof msg);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof msg ? fail(msg[0], msg[1]) : 0;
+}
+
 int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 {
-	struct spec s = { 0 };
-	int errp[2] = { -1, -1 }, syncp[2] = { -1, -1 };
+	struct spec s;
+	int errp[2] = { -1, -1 }, syncp[2] = { -1, -1 }, statp[2] = { -1, -1 };
 	int64_t ret;
+	memset(&s, 0, sizeof s);
 	int r = parse_spec(buf, len, &s);
 
 	if (r < 0) {
 		free_spec(&s);
 		return fail(ST_SPEC, -r);
 	}
-	int need_sync = s.uid_map || s.gid_map || s.setgroups;
-	if (pipe2(errp, O_CLOEXEC) < 0 || (need_sync && pipe2(syncp, O_CLOEXEC) < 0)) {
+	int need_sync = s.uid_map || s.gid_map || s.setgroups || s.npersist;
+	/* A process that outlives the exec (an init, or the parent of a
+	 * command in a new time namespace) cannot share Node's memory. */
+	int middle = s.init || (s.flags & CLONE_NEWTIME);
+	if (pipe2(errp, O_CLOEXEC) < 0 ||
+	    (need_sync && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, syncp) < 0) ||
+	    (middle && pipe2(statp, O_CLOEXEC) < 0)) {
 		ret = fail(ST_PIPE, errno);
 		goto out;
 	}
@@ -344,44 +714,43 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 		ret = fail(ST_STACK, errno);
 		goto out;
 	}
-	struct child c = { &s, errp[1], syncp[0], syncp[1] };
-	/* With the maps written from here the child must run alongside us;
-	 * otherwise vfork semantics keep the child off our stack cheaply. */
-	int flags = (int)s.flags | SIGCHLD | SHARED_VM | (need_sync ? 0 : CLONE_VFORK);
+	struct child c = { &s, errp[1], syncp[1], syncp[0], statp[1] };
+	int flags = (int)(s.flags & ~(unsigned long)CLONE_NEWTIME) | SIGCHLD;
+	if (!middle)
+		/* With the maps written from here the child must run alongside
+		 * us; otherwise vfork semantics keep it off our stack cheaply. */
+		flags |= SHARED_VM | (need_sync ? 0 : CLONE_VFORK);
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid_t pid = clone(child_main, stack + STACK_SIZE, flags, &c);
 	int clone_err = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	close(errp[1]);
-	errp[1] = -1;
+	for (int i = 0; i < 2; i++) {
+		int *end = i ? &syncp[1] : &errp[1];
+		if (*end >= 0)
+			close(*end);
+		*end = -1;
+	}
+	if (statp[1] >= 0) {
+		close(statp[1]);
+		statp[1] = -1;
+	}
 	if (pid < 0) {
 		ret = fail(ST_CLONE, clone_err);
 		goto unmap;
 	}
-	if (need_sync) {
-		close(syncp[0]);
-		syncp[0] = -1;
-		if ((r = write_maps(pid, &s)) < 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, __WALL);
-			ret = r;
-			goto unmap;
-		}
-		close(syncp[1]);
-		syncp[1] = -1;
-	}
-	int32_t msg[2];
-	ssize_t n;
-	do
-		n = read(errp[0], msg, sizeof msg);
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof msg) {
+	ret = handshake(pid, &s, syncp[0], errp[0]);
+	if (ret < 0) {
+		kill(pid, SIGKILL);
 		waitpid(pid, NULL, __WALL);
-		ret = fail(msg[0], msg[1]);
+		unpersist(&s);
 	} else {
 		ret = pid;
+		if (statp[0] >= 0) {
+			keep_status_fd(pid, statp[0]);
+			statp[0] = -1;
+		}
 	}
 unmap:
 	munmap(stack, STACK_SIZE);
@@ -391,24 +760,62 @@ out:
 			close(errp[i]);
 		if (syncp[i] >= 0)
 			close(syncp[i]);
+		if (statp[i] >= 0)
+			close(statp[i]);
 	}
 	free_spec(&s);
 	return ret;
 }
 
+/* A close-on-exec pipe for the command's stdio: read end << 16 | write end. */
+int64_t tsns_pipe(void)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	return (int64_t)p[0] << 16 | p[1];
+}
+
+static int32_t encode_status(int st)
+{
+	if (WIFSIGNALED(st))
+		return 2 << 16 | WTERMSIG(st);
+	return 1 << 16 | WEXITSTATUS(st);
+}
+
 /* 0 while running; 1<<16 | code after exit; 2<<16 | signal after a signal
- * death; -errno on error.  Never blocks: Node calls this on SIGCHLD. */
+ * death; -errno on error.  Never blocks: Node calls this on SIGCHLD.  For
+ * a supervised command the status is the command's, not its supervisor's. */
 int32_t tsns_wait(int32_t pid)
 {
-	int st;
+	int st, cmd;
 	pid_t r = waitpid(pid, &st, WNOHANG | __WALL);
 	if (r < 0)
 		return -errno;
 	if (r == 0)
 		return 0;
-	if (WIFSIGNALED(st))
-		return 2 << 16 | WTERMSIG(st);
-	return 1 << 16 | WEXITSTATUS(st);
+	int fd = take_status_fd(pid);
+	if (fd >= 0) {
+		ssize_t n = read(fd, &cmd, sizeof cmd);
+		close(fd);
+		if (n == (ssize_t)sizeof cmd)
+			st = cmd;
+	}
+	return encode_status(st);
+}
+
+/* Give the terminal's foreground back to our process group when the command
+ * (an interactive shell in a new pid namespace, say) left it elsewhere. */
+void tsns_reclaim_tty(void)
+{
+	if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) == getpgrp())
+		return;
+	sigset_t ttou, old;
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	pthread_sigmask(SIG_BLOCK, &ttou, &old);
+	tcsetpgrp(STDIN_FILENO, getpgrp());
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* Die of `sig` the way the command did, so the caller's shell sees the same

@@ -9,8 +9,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatError, TsnsError } from './errors';
 import { exitFor } from './exit-status';
-import { describePlan, makePlan, planToJson, type RunOptions } from './plan';
-import { execute, systemContext } from './spawn';
+import { reclaimTty } from './native';
+import { describePlan, makePlan, planToJson } from './plan';
+import { execute, systemContext, type RunAllOptions } from './spawn';
 
 type ArgKind = 'none' | 'required' | 'optional';
 
@@ -30,6 +31,7 @@ const NS_HELP: [string, string, string][] = [
   ['pid', 'p', 'new pid namespace; the command is its PID 1'],
   ['user', 'U', 'new user namespace'],
   ['cgroup', 'C', 'new cgroup namespace'],
+  ['time', 'T', 'new time namespace (the child unshares it, then forks the command)'],
 ];
 
 const RUN_OPTIONS: OptDef[] = [
@@ -39,11 +41,26 @@ const RUN_OPTIONS: OptDef[] = [
   { long: 'map-current-user', short: 'c', arg: 'none', help: 'map your uid and gid to themselves inside (implies --user)' },
   { long: 'map-user', arg: 'required', metavar: 'UID|NAME', help: 'map your uid to UID inside (implies --user)' },
   { long: 'map-group', arg: 'required', metavar: 'GID|NAME', help: 'map your gid to GID inside (implies --user)' },
+  { long: 'map-users', arg: 'required', metavar: 'INNER:OUTER:COUNT', help: 'map a uid range (repeatable; without root through newuidmap and /etc/subuid)' },
+  { long: 'map-groups', arg: 'required', metavar: 'INNER:OUTER:COUNT', help: 'map a gid range (repeatable; without root through newgidmap and /etc/subgid)' },
+  { long: 'map-auto', arg: 'none', help: 'map your first /etc/subuid and /etc/subgid ranges from 0 (implies --user)' },
   { long: 'setgroups', arg: 'required', metavar: 'allow|deny', help: 'whether setgroups(2) is allowed in the user namespace' },
+  { long: 'setuid', short: 'S', arg: 'required', metavar: 'UID', help: 'uid the command runs as inside' },
+  { long: 'setgid', short: 'G', arg: 'required', metavar: 'GID', help: 'gid the command runs as inside (drops supplementary groups)' },
+  { long: 'keep-caps', arg: 'none', help: 'keep the user namespace\'s capabilities across exec, as ambient capabilities' },
   { long: 'hostname', arg: 'required', metavar: 'NAME', help: 'set the hostname inside (implies --uts)' },
   { long: 'domainname', arg: 'required', metavar: 'NAME', help: 'set the NIS domain name inside (implies --uts)' },
   { long: 'mount-proc', arg: 'optional', metavar: 'DIR', help: 'mount a new proc on DIR, default /proc (implies --mount)' },
   { long: 'propagation', arg: 'required', metavar: 'MODE', help: 'private|shared|slave|unchanged for / in the new mount namespace (default private)' },
+  { long: 'root', short: 'R', arg: 'required', metavar: 'DIR', help: 'chroot to DIR before running the command' },
+  { long: 'wd', short: 'w', arg: 'required', metavar: 'DIR', help: 'working directory of the command' },
+  { long: 'monotonic', arg: 'required', metavar: 'SECS', help: 'CLOCK_MONOTONIC offset in the new time namespace (implies --time)' },
+  { long: 'boottime', arg: 'required', metavar: 'SECS', help: 'CLOCK_BOOTTIME offset in the new time namespace (implies --time)' },
+  { long: 'env', arg: 'required', metavar: 'NAME=VALUE', help: 'set a variable for the command (repeatable)' },
+  { long: 'clear-env', arg: 'none', help: 'start the command with an empty environment (plus --env)' },
+  { long: 'kill-child', arg: 'optional', metavar: 'SIGNAL', help: 'when tsns dies, the command gets SIGNAL (default SIGKILL)' },
+  { long: 'forward-signals', arg: 'none', help: 'pass SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 on to the command' },
+  { long: 'init', arg: 'none', help: 'a minimal init as PID 1 reaps orphans and forwards signals (implies --pid)' },
   { long: 'fork', short: 'f', arg: 'none', help: 'accepted for unshare compatibility: tsns always runs the command as a child' },
   { long: 'dry-run', arg: 'none', help: 'print the plan (clone flags, maps, mounts, command) and create nothing' },
   { long: 'json', arg: 'none', help: 'with --dry-run: print the plan as JSON' },
@@ -118,13 +135,18 @@ export function parseArgs(defs: readonly OptDef[], args: readonly string[]): Par
   return { options, operands: args.slice(i) };
 }
 
+function seconds(option: string, value: string): number {
+  if (!/^-?\d+$/.test(value)) throw new UsageError(`--${option} needs a whole number of seconds, not '${value}'`);
+  return Number(value);
+}
+
 function oneOf<T extends string>(option: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new UsageError(`unsupported --${option} argument '${value}'; use one of: ${allowed.join(', ')}`);
 }
 
 export interface RunCommand {
-  options: RunOptions;
+  options: RunAllOptions;
   command: string[];
   dryRun: boolean;
   json: boolean;
@@ -134,19 +156,33 @@ export interface RunCommand {
 /** `tsns run` argv → typed options. */
 export function parseRun(args: readonly string[]): RunCommand {
   const { options: parsed, operands } = parseArgs(RUN_OPTIONS, args);
-  const options: RunOptions = {};
+  const options: RunAllOptions = {};
   const out: RunCommand = { options, command: operands, dryRun: false, json: false, help: false };
   for (const [def, value] of parsed) {
     switch (def.long) {
-      case 'mount': case 'uts': case 'ipc': case 'net': case 'pid': case 'user': case 'cgroup':
-        if (value !== undefined) {
-          throw new TsnsError(`--${def.long}=FILE (a persistent namespace) is not supported by this version of tsns`, {
-            stage: 'option',
-            hint: `drop '=${value}' to create a namespace that lives as long as the command`,
-          });
-        }
-        options[def.long] = true;
+      case 'mount': case 'uts': case 'ipc': case 'net': case 'pid': case 'user': case 'cgroup': case 'time':
+        options[def.long] = value ?? true;
         break;
+      case 'map-users': options.mapUsers = [...(options.mapUsers ?? []), value!]; break;
+      case 'map-groups': options.mapGroups = [...(options.mapGroups ?? []), value!]; break;
+      case 'map-auto': options.mapAuto = true; break;
+      case 'setuid': options.setuid = value!; break;
+      case 'setgid': options.setgid = value!; break;
+      case 'keep-caps': options.keepCaps = true; break;
+      case 'root': options.root = value!; break;
+      case 'wd': options.wd = value!; break;
+      case 'monotonic': options.monotonic = seconds('monotonic', value!); break;
+      case 'boottime': options.boottime = seconds('boottime', value!); break;
+      case 'env': {
+        const eq = value!.indexOf('=');
+        if (eq < 1) throw new UsageError(`--env needs NAME=VALUE, not '${value}'`);
+        options.env = { ...options.env, [value!.slice(0, eq)]: value!.slice(eq + 1) };
+        break;
+      }
+      case 'clear-env': options.clearEnv = true; break;
+      case 'kill-child': options.killChild = value ?? true; break;
+      case 'forward-signals': options.forwardSignals = true; break;
+      case 'init': options.init = true; break;
       case 'all': options.all = true; break;
       case 'map-root-user': options.mapRootUser = true; break;
       case 'map-current-user': options.mapCurrentUser = true; break;
@@ -214,16 +250,21 @@ async function runCommand(args: readonly string[]): Promise<CliStatus> {
     process.stdout.write(help('run'));
     return { code: 0, signal: null };
   }
-  const plan = makePlan(cmd.command, cmd.options, systemContext());
+  const { options } = cmd;
+  const env = options.clearEnv ? { ...options.env } : { ...process.env, ...options.env };
+  const plan = makePlan(cmd.command, options, systemContext(env));
   if (cmd.dryRun) {
     process.stdout.write(cmd.json ? `${JSON.stringify(planToJson(plan), null, 2)}\n` : describePlan(plan));
     return { code: 0, signal: null };
   }
-  // As `unshare --fork` does: the terminal's ^C and a plain kill are the command's to handle.
-  const ignore = () => {};
-  process.on('SIGINT', ignore);
-  process.on('SIGTERM', ignore);
-  const result = await execute(plan);
+  if (!options.forwardSignals) {
+    // As `unshare --fork` does: the terminal's ^C and a plain kill are the command's to handle.
+    const ignore = () => {};
+    process.on('SIGINT', ignore);
+    process.on('SIGTERM', ignore);
+  }
+  const result = await execute(plan, options);
+  reclaimTty();
   return exitFor(result);
 }
 

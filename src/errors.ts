@@ -18,12 +18,25 @@ export type Stage =
   | 'mount-proc'
   | 'stdio'
   | 'exec'
+  | 'persist'
+  | 'time'
+  | 'time-offsets'
+  | 'fork'
+  | 'root'
+  | 'wd'
+  | 'setgid'
+  | 'setuid'
+  | 'caps'
+  | 'pdeathsig'
+  | 'newuidmap'
+  | 'newgidmap'
   | 'wait'
   | 'native';
 
 export const NATIVE_STAGES: readonly Stage[] = [
   'native', 'spec', 'pipe', 'stack', 'clone', 'setgroups', 'uid_map', 'gid_map', 'sync',
-  'sethostname', 'setdomainname', 'propagation', 'mount-proc', 'stdio', 'exec',
+  'sethostname', 'setdomainname', 'propagation', 'mount-proc', 'stdio', 'exec', 'persist', 'time',
+  'time-offsets', 'fork', 'root', 'wd', 'setgid', 'setuid', 'caps', 'pdeathsig', 'newuidmap', 'newgidmap',
 ];
 
 export interface TsnsErrorDetails {
@@ -94,6 +107,14 @@ export interface FailureContext {
   domainname: string | null;
   procDir: string | null;
   propagation: string | null;
+  root: string | null;
+  wd: string | null;
+  setuid: number | null;
+  setgid: number | null;
+  monotonic: number | null;
+  boottime: number | null;
+  persistPath: string | null;
+  persistNamespace: string | null;
   file: string;
   privileged: boolean;
 }
@@ -159,6 +180,41 @@ export function nativeFailure(stage: Stage, code: number, ctx: FailureContext): 
       else if (name === 'EACCES') hint = 'check that it is a regular file with execute permission';
       return systemError(`failed to execute ${ctx.file}`, code, stage, hint);
     }
+    case 'persist': {
+      let hint: string | undefined;
+      if (perm) hint = 'binding a namespace onto a file is a mount in your mount namespace: run as root';
+      else if (name === 'EINVAL' && ctx.persistNamespace === 'mount') {
+        hint = `a mount namespace can only be bound onto a file on a private mount: mount --bind DIR DIR && mount --make-private DIR, for the directory of ${ctx.persistPath}`;
+      } else if (name === 'EINVAL') hint = `${ctx.persistPath} exists and is not a regular file`;
+      else if (name === 'ENOENT') hint = 'its directory does not exist';
+      return systemError(`cannot bind the ${ctx.persistNamespace} namespace onto ${ctx.persistPath}`, code, stage, hint);
+    }
+    case 'time':
+      return systemError(
+        'cannot create a time namespace (unshare CLONE_NEWTIME)',
+        code, stage,
+        perm ? 'needs root, or add --user (or -r)' : name === 'EINVAL' ? 'the kernel has no time namespaces (Linux 5.6+, CONFIG_TIME_NS)' : undefined,
+      );
+    case 'time-offsets':
+      return systemError(`cannot set the clock offsets (monotonic ${ctx.monotonic ?? 0}, boottime ${ctx.boottime ?? 0})`, code, stage,
+        name === 'ERANGE' || name === 'EINVAL' ? 'an offset may not take the clock below zero or past the kernel limit' : undefined);
+    case 'root':
+      return systemError(`cannot change root to ${ctx.root}`, code, stage,
+        perm ? 'chroot needs root, or a user namespace (add -r)' : undefined);
+    case 'wd':
+      return systemError(`cannot change directory to ${ctx.wd}`, code, stage);
+    case 'setuid':
+      return systemError(`cannot set uid ${ctx.setuid}`, code, stage,
+        name === 'EINVAL' ? `uid ${ctx.setuid} is not mapped in the user namespace` : undefined);
+    case 'setgid':
+      return systemError(`cannot set gid ${ctx.setgid}`, code, stage,
+        name === 'EINVAL' ? `gid ${ctx.setgid} is not mapped in the user namespace` : undefined);
+    case 'newuidmap':
+    case 'newgidmap':
+      return systemError(`${stage} refused the ${stage === 'newuidmap' ? 'uid' : 'gid'} map`, code, stage,
+        name === 'ENOENT' ? `install ${stage} (Debian: apt-get install uidmap)` : `check /etc/sub${stage === 'newuidmap' ? 'uid' : 'gid'}`);
+    case 'fork':
+      return systemError('cannot fork the command', code, stage);
     default:
       return systemError(`${stage} failed`, code, stage);
   }

@@ -7,6 +7,13 @@ export interface RunResult {
   exitCode: number | null;
   /** name of the signal that ended the command, e.g. 'SIGTERM' */
   signal: string | null;
+  /** what the command wrote, when its stdout/stderr was 'pipe' */
+  stdout?: string;
+  stderr?: string;
+  /** killed because the timeout passed */
+  timedOut?: boolean;
+  /** killed because the AbortSignal fired */
+  aborted?: boolean;
 }
 
 const SIGNAL_NAMES = new Map<number, string>(

@@ -1,6 +1,8 @@
-export { run, execute, systemContext } from './spawn';
+export { run, execute, systemContext, FORWARDED_SIGNALS } from './spawn';
+export type { ProcessOptions, RunAllOptions, StdioOption } from './spawn';
 export { makePlan, describePlan, planToJson } from './plan';
-export type { Plan, PlanContext, PlanMount, RunOptions, Propagation, Setgroups } from './plan';
+export { parseRange } from './plan';
+export type { Plan, PlanContext, PlanMount, PlanPersist, RunOptions, NamespaceOption, Propagation, Setgroups } from './plan';
 export { TsnsError } from './errors';
 export type { Stage } from './errors';
 export type { RunResult } from './exit-status';

@@ -10,7 +10,7 @@ export interface NamespaceInfo {
   readonly proc: string;
 }
 
-export type NamespaceName = 'mount' | 'uts' | 'ipc' | 'net' | 'pid' | 'user' | 'cgroup';
+export type NamespaceName = 'mount' | 'uts' | 'ipc' | 'net' | 'pid' | 'user' | 'cgroup' | 'time';
 
 // Order matters: it is the order of --dry-run output and of `readlink /proc/self/ns/*` checks.
 export const NAMESPACES: readonly NamespaceInfo[] = [
@@ -21,6 +21,8 @@ export const NAMESPACES: readonly NamespaceInfo[] = [
   { name: 'pid', short: 'p', flag: 0x20000000, flagName: 'CLONE_NEWPID', proc: 'pid' },
   { name: 'user', short: 'U', flag: 0x10000000, flagName: 'CLONE_NEWUSER', proc: 'user' },
   { name: 'cgroup', short: 'C', flag: 0x02000000, flagName: 'CLONE_NEWCGROUP', proc: 'cgroup' },
+  // clone(2) cannot create it: unshared in the child, which then forks the command.
+  { name: 'time', short: 'T', flag: 0x00000080, flagName: 'CLONE_NEWTIME', proc: 'time' },
 ];
 
 export function namespace(name: NamespaceName): NamespaceInfo {

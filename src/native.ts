@@ -7,15 +7,32 @@ import { TsnsError } from './errors';
 
 /** Everything the child needs, flattened for the shim. */
 export interface SpawnSpec {
+  /** CLONE_NEW* for clone(2), plus CLONE_NEWTIME for the child to unshare */
   flags: number;
+  /** with CLONE_NEWTIME and no init: the child unshares the pid namespace too */
+  unsharePid: boolean;
   uidMap: string | null;
   gidMap: string | null;
+  uidMapHelper: boolean;
+  gidMapHelper: boolean;
   setgroups: string | null;
   hostname: string | null;
   domainname: string | null;
   procDir: string | null;
   /** MS_* bits applied recursively to /, 0 to leave it */
   propagation: number;
+  root: string | null;
+  wd: string | null;
+  monotonic: number | null;
+  boottime: number | null;
+  uid: number | null;
+  gid: number | null;
+  keepCaps: boolean;
+  killSignal: number | null;
+  init: boolean;
+  persist: readonly { source: string; path: string; late: boolean }[];
+  /** fds 0-2 of the command: another fd to dup there, -1 for /dev/null, null to inherit */
+  stdio: readonly (number | null)[];
   file: string;
   /** the PATH the command is searched in */
   searchPath: string;
@@ -26,7 +43,9 @@ export interface SpawnSpec {
 interface Binding {
   spawn(buf: Buffer): number;
   wait(pid: number): number;
+  pipe(): number;
   die(sig: number): void;
+  reclaimTty(): void;
 }
 
 let binding: Binding | undefined;
@@ -49,30 +68,45 @@ function load(): Binding {
   const fns = ffi.define({
     tsns_spawn: { library: 'tsns', retType: DataType.I64, paramsType: [DataType.U8Array, DataType.I32] },
     tsns_wait: { library: 'tsns', retType: DataType.I32, paramsType: [DataType.I32] },
+    tsns_pipe: { library: 'tsns', retType: DataType.I64, paramsType: [] },
     tsns_die: { library: 'tsns', retType: DataType.Void, paramsType: [DataType.I32] },
+    tsns_reclaim_tty: { library: 'tsns', retType: DataType.Void, paramsType: [] },
   });
   binding = {
     spawn: (buf) => fns.tsns_spawn([buf, buf.length]),
     wait: (pid) => fns.tsns_wait([pid]),
+    pipe: () => fns.tsns_pipe([]),
     die: (sig) => fns.tsns_die([sig]),
+    reclaimTty: () => fns.tsns_reclaim_tty([]),
   };
   return binding;
 }
 
-function entry(tag: string, value: string): string {
-  if (value.includes('\0')) {
-    throw new TsnsError(`an argument or environment entry contains a NUL byte: ${JSON.stringify(value)}`, { stage: 'spec' });
+function entry(tag: string, value: string | number): string {
+  const text = String(value);
+  if (text.includes('\0')) {
+    throw new TsnsError(`an argument or environment entry contains a NUL byte: ${JSON.stringify(text)}`, { stage: 'spec' });
   }
-  return `${tag}${value}\0`;
+  return `${tag}${text}\0`;
 }
 
 /** Tag-per-entry wire format; parse_spec() in native/tsns.c is its reader. */
 export function encodeSpec(s: SpawnSpec): Buffer {
-  let out = entry('f', String(s.flags)) + entry('P', String(s.propagation)) + entry('x', s.file) + entry('S', s.searchPath);
-  const optional: [string, string | null][] = [
-    ['u', s.uidMap], ['g', s.gidMap], ['s', s.setgroups], ['h', s.hostname], ['d', s.domainname], ['p', s.procDir],
+  let out = entry('f', s.flags) + entry('P', s.propagation) + entry('x', s.file) + entry('S', s.searchPath);
+  const optional: [string, string | number | null][] = [
+    ['u', s.uidMap], ['g', s.gidMap], ['s', s.setgroups], ['h', s.hostname], ['d', s.domainname],
+    ['p', s.procDir], ['R', s.root], ['W', s.wd], ['M', s.monotonic], ['B', s.boottime],
+    ['U', s.uid], ['G', s.gid], ['K', s.killSignal],
   ];
   for (const [tag, value] of optional) if (value !== null) out += entry(tag, value);
+  const flags: [string, boolean][] = [
+    ['m', s.uidMapHelper], ['n', s.gidMapHelper], ['k', s.keepCaps], ['I', s.init], ['Q', s.unsharePid],
+  ];
+  for (const [tag, on] of flags) if (on) out += entry(tag, '');
+  for (const p of s.persist) out += entry(p.late ? 'L' : 'N', `${p.source}:${p.path}`);
+  s.stdio.forEach((fd, target) => {
+    if (fd !== null) out += entry('D', `${target}:${fd}`);
+  });
   for (const a of s.argv) out += entry('a', a);
   for (const e of s.env) out += entry('e', e);
   return Buffer.from(out);
@@ -86,6 +120,18 @@ export function spawn(spec: SpawnSpec): number {
 /** Non-blocking: 0 while running, else the encoded status (see exit-status.ts). */
 export function wait(pid: number): number {
   return load().wait(pid);
+}
+
+/** A close-on-exec pipe: [read end, write end]. */
+export function pipe(): [number, number] {
+  const r = load().pipe();
+  if (r < 0) throw new TsnsError(`cannot create a pipe: errno ${-r}`, { stage: 'pipe', code: -r });
+  return [Math.floor(r / 0x10000), r % 0x10000];
+}
+
+/** After a command that took the terminal's foreground (a shell in a pid namespace). */
+export function reclaimTty(): void {
+  load().reclaimTty();
 }
 
 /** Die of `signal` with its default action; exits 128+signal if that did not kill us. */

@@ -10,15 +10,19 @@ import { cloneFlagNames, NAMESPACES, namespace, type NamespaceName } from './nam
 export type Propagation = 'private' | 'shared' | 'slave' | 'unchanged';
 export type Setgroups = 'allow' | 'deny';
 
+/** A namespace option: true for a new one, a path to also persist it there (bind mount). */
+export type NamespaceOption = boolean | string;
+
 /** The long options of `tsns run`, in camelCase. */
 export interface RunOptions {
-  mount?: boolean;
-  uts?: boolean;
-  ipc?: boolean;
-  net?: boolean;
-  pid?: boolean;
-  user?: boolean;
-  cgroup?: boolean;
+  mount?: NamespaceOption;
+  uts?: NamespaceOption;
+  ipc?: NamespaceOption;
+  net?: NamespaceOption;
+  pid?: NamespaceOption;
+  user?: NamespaceOption;
+  cgroup?: NamespaceOption;
+  time?: NamespaceOption;
   /** every namespace */
   all?: boolean;
   /** map the caller to root inside (implies user) */
@@ -29,7 +33,19 @@ export interface RunOptions {
   mapUser?: number | string;
   /** gid (or group name) the caller becomes inside (implies user) */
   mapGroup?: number | string;
+  /** uid ranges, `INNER:OUTER:COUNT` (or util-linux 2.38's `OUTER,INNER,COUNT`) or entries */
+  mapUsers?: readonly (string | IdMapEntry)[];
+  /** gid ranges, as mapUsers */
+  mapGroups?: readonly (string | IdMapEntry)[];
+  /** map the caller's first /etc/subuid and /etc/subgid ranges from 0 (or 1 after -r) */
+  mapAuto?: boolean;
   setgroups?: Setgroups;
+  /** uid (or name) to become inside before exec */
+  setuid?: number | string;
+  /** gid (or name) to become inside before exec */
+  setgid?: number | string;
+  /** keep the user namespace's capabilities across exec as a non-root uid (ambient) */
+  keepCaps?: boolean;
   /** implies uts */
   hostname?: string;
   /** implies uts */
@@ -38,8 +54,18 @@ export interface RunOptions {
   mountProc?: boolean | string;
   /** propagation of / in a new mount namespace; default private */
   propagation?: Propagation;
-  /** the command's environment; default process.env */
-  env?: Readonly<Record<string, string | undefined>>;
+  /** chroot to DIR before exec */
+  root?: string;
+  /** working directory of the command (inside root) */
+  wd?: string;
+  /** CLOCK_MONOTONIC offset in seconds; implies time */
+  monotonic?: number;
+  /** CLOCK_BOOTTIME offset in seconds; implies time */
+  boottime?: number;
+  /** the command gets this signal (true: SIGKILL) when tsns dies */
+  killChild?: boolean | string | number;
+  /** a minimal init as PID 1 that reaps orphans and forwards signals; implies pid */
+  init?: boolean;
 }
 
 /** Who is asking, and how names resolve: what makes the plan depend on the machine. */
@@ -51,20 +77,40 @@ export interface PlanContext {
   env: Readonly<Record<string, string | undefined>>;
   lookupUser(name: string): number | undefined;
   lookupGroup(name: string): number | undefined;
+  /** the caller's ranges in /etc/subuid or /etc/subgid */
+  subordinateIds(kind: 'uid' | 'gid'): { start: number; count: number }[];
+  signalNumber(name: string): number | undefined;
 }
 
 export interface PlanMount {
-  readonly kind: 'propagation' | 'proc';
+  readonly kind: 'propagation' | 'proc' | 'persist';
   readonly target: string;
   readonly description: string;
 }
 
+/** A namespace bound onto a file so that it outlives its processes. */
+export interface PlanPersist {
+  namespace: NamespaceName;
+  path: string;
+  /** the file under /proc/PID/ that is bound */
+  source: string;
+  /** bound only once the child has unshared its time (and pid) namespace */
+  late: boolean;
+}
+
 export interface Plan {
   namespaces: NamespaceName[];
+  /** CLONE_NEW* flags given to clone(2) */
   cloneFlags: number;
   cloneFlagNames: string[];
+  /** namespaces the child unshares itself before forking the command (time, and pid with it) */
+  unshareFlags: number;
+  unshareFlagNames: string[];
   uidMap: IdMapEntry[] | null;
   gidMap: IdMapEntry[] | null;
+  /** write the maps through newuidmap/newgidmap (unprivileged ranges) */
+  uidMapHelper: boolean;
+  gidMapHelper: boolean;
   setgroups: Setgroups | null;
   hostname: string | null;
   domainname: string | null;
@@ -72,6 +118,18 @@ export interface Plan {
   propagation: Propagation | null;
   procDir: string | null;
   mounts: PlanMount[];
+  persist: PlanPersist[];
+  monotonic: number | null;
+  boottime: number | null;
+  root: string | null;
+  wd: string | null;
+  setuid: number | null;
+  setgid: number | null;
+  keepCaps: boolean;
+  /** signal number sent to the command when tsns dies */
+  killSignal: number | null;
+  /** a process stays between tsns and the command: an init (PID 1), or the parent a time namespace needs */
+  supervisor: 'init' | 'time' | null;
   /** what is executed: a path or a name searched in PATH */
   file: string;
   argv: string[];
@@ -100,6 +158,66 @@ function checkUtsName(what: string, value: string): void {
   if (Buffer.byteLength(value) > 64) throw planError(`${what} '${value}' is longer than 64 bytes`);
 }
 
+/** `INNER:OUTER:COUNT`, or util-linux 2.38's `OUTER,INNER,COUNT`. */
+export function parseRange(option: string, text: string): IdMapEntry {
+  const colon = /^(\d+):(\d+):(\d+)$/.exec(text);
+  if (colon) return { inner: Number(colon[1]), outer: Number(colon[2]), count: Number(colon[3]) };
+  const comma = /^(\d+),(\d+),(\d+)$/.exec(text);
+  if (comma) return { inner: Number(comma[2]), outer: Number(comma[1]), count: Number(comma[3]) };
+  throw planError(`invalid --${option} range '${text}'`, 'write it as INNER:OUTER:COUNT, e.g. 0:100000:65536');
+}
+
+function offset(what: string, value: number | undefined): number | null {
+  if (value === undefined) return null;
+  if (!Number.isSafeInteger(value)) throw planError(`--${what} needs a whole number of seconds, not '${value}'`);
+  return value;
+}
+
+interface IdMapInput {
+  kind: 'uid' | 'gid';
+  option: string;
+  single: number | null;
+  ranges: readonly (string | IdMapEntry)[] | undefined;
+  auto: boolean;
+  own: number;
+}
+
+/** One id map from -r/-c/--map-user, --map-users and --map-auto; and whether a helper must write it. */
+function buildIdMap(input: IdMapInput, ctx: PlanContext): { map: IdMapEntry[] | null; helper: boolean } {
+  const map: IdMapEntry[] = [];
+  if (input.single !== null) map.push({ inner: input.single, outer: input.own, count: 1 });
+  for (const r of input.ranges ?? []) map.push(typeof r === 'string' ? parseRange(input.option, r) : r);
+  const sub = input.auto || (!ctx.privileged && map.some((e) => e.outer !== input.own || e.count !== 1))
+    ? ctx.subordinateIds(input.kind)
+    : [];
+  if (input.auto) {
+    const first = sub[0];
+    if (!first) {
+      throw planError(`--map-auto: no range for you in /etc/sub${input.kind}`, `add one, e.g. with usermod --add-sub${input.kind}s 100000-165535 USER`);
+    }
+    map.push({ inner: map.some((e) => e.inner === 0) ? 1 : 0, outer: first.start, count: first.count });
+  }
+  if (map.length === 0) return { map: null, helper: false };
+  try {
+    validateIdMap(map, `${input.kind} map`);
+  } catch (e) {
+    if (e instanceof IdMapError) throw planError(e.message);
+    throw e;
+  }
+  const ownOnly = map.length === 1 && map[0]!.outer === input.own && map[0]!.count === 1;
+  if (ctx.privileged || ownOnly) return { map, helper: false };
+  for (const e of map) {
+    const ok = (e.outer === input.own && e.count === 1) || sub.some((s) => e.outer >= s.start && e.outer + e.count <= s.start + s.count);
+    if (!ok) {
+      throw planError(
+        `${input.kind} range ${e.inner}:${e.outer}:${e.count} is outside your /etc/sub${input.kind} ranges`,
+        sub.length ? `yours: ${sub.map((s) => `${s.start}-${s.start + s.count - 1}`).join(', ')}` : `you have none in /etc/sub${input.kind}; ask root to add one, or run as root`,
+      );
+    }
+  }
+  return { map, helper: true };
+}
+
 export function makePlan(command: readonly string[], options: RunOptions, ctx: PlanContext): Plan {
   const wanted = new Set<NamespaceName>();
   for (const ns of NAMESPACES) if (options.all || options[ns.name]) wanted.add(ns.name);
@@ -114,31 +232,26 @@ export function makePlan(command: readonly string[], options: RunOptions, ctx: P
   }
   if (options.mapUser !== undefined) innerUid = resolveId(options.mapUser, 'user', ctx.lookupUser);
   if (options.mapGroup !== undefined) innerGid = resolveId(options.mapGroup, 'group', ctx.lookupGroup);
-  if (innerUid !== null || innerGid !== null) wanted.add('user');
+  const auto = options.mapAuto ?? false;
+  const uids = buildIdMap({ kind: 'uid', option: 'map-users', single: innerUid, ranges: options.mapUsers, auto, own: ctx.uid }, ctx);
+  const gids = buildIdMap({ kind: 'gid', option: 'map-groups', single: innerGid, ranges: options.mapGroups, auto, own: ctx.gid }, ctx);
+  if (uids.map || gids.map) wanted.add('user');
   if (options.setgroups !== undefined && !wanted.has('user')) {
     throw planError('--setgroups needs a new user namespace', 'add --user (or -r)');
   }
-
-  const uidMap = innerUid === null ? null : [{ inner: innerUid, outer: ctx.uid, count: 1 }];
-  const gidMap = innerGid === null ? null : [{ inner: innerGid, outer: ctx.gid, count: 1 }];
-  try {
-    if (uidMap) validateIdMap(uidMap, 'uid map');
-    if (gidMap) validateIdMap(gidMap, 'gid map');
-  } catch (e) {
-    if (e instanceof IdMapError) throw planError(e.message);
-    throw e;
-  }
   let setgroups: Setgroups | null = options.setgroups ?? null;
-  if (gidMap && !ctx.privileged) {
+  if (gids.map && !gids.helper && !ctx.privileged) {
     // The kernel refuses an unprivileged gid_map until setgroups is denied.
     if (setgroups === 'allow') {
       throw planError(
         '--setgroups=allow cannot be used with a gid map written without root',
-        'the kernel requires setgroups to be denied first; drop --setgroups=allow or run as root',
+        'the kernel requires setgroups to be denied first; drop --setgroups=allow, or map through /etc/subgid (--map-groups), or run as root',
       );
     }
     setgroups = 'deny';
   }
+  const setuid = options.setuid === undefined ? null : resolveId(options.setuid, 'user', ctx.lookupUser);
+  const setgid = options.setgid === undefined ? null : resolveId(options.setgid, 'group', ctx.lookupGroup);
 
   // Environment inside.
   const hostname = options.hostname ?? null;
@@ -146,6 +259,11 @@ export function makePlan(command: readonly string[], options: RunOptions, ctx: P
   if (hostname !== null) checkUtsName('hostname', hostname);
   if (domainname !== null) checkUtsName('domainname', domainname);
   if (hostname !== null || domainname !== null) wanted.add('uts');
+
+  const monotonic = offset('monotonic', options.monotonic);
+  const boottime = offset('boottime', options.boottime);
+  if (monotonic !== null || boottime !== null) wanted.add('time');
+  if (options.init) wanted.add('pid');
 
   let procDir: string | null = null;
   if (options.mountProc) {
@@ -163,9 +281,41 @@ export function makePlan(command: readonly string[], options: RunOptions, ctx: P
   } else if (options.propagation !== undefined) {
     throw planError('--propagation needs a new mount namespace', 'add --mount');
   }
+  const root = options.root ?? null;
+  const wd = options.wd ?? null;
+  if (root === '' || wd === '') throw planError(`--${root === '' ? 'root' : 'wd'} needs a directory`);
   if (procDir !== null) {
-    mounts.push({ kind: 'proc', target: procDir, description: `mount proc on ${procDir} (nosuid,nodev,noexec)` });
+    mounts.push({ kind: 'proc', target: procDir, description: `mount proc on ${procDir}${root ? ` inside ${root}` : ''} (nosuid,nodev,noexec)` });
   }
+
+  let killSignal: number | null = null;
+  if (options.killChild !== undefined && options.killChild !== false) {
+    const value = options.killChild === true ? 'SIGKILL' : String(options.killChild);
+    const num = ctx.signalNumber(value);
+    if (num === undefined || num < 1 || num > 64) throw planError(`--kill-child: unknown signal '${value}'`);
+    killSignal = num;
+  }
+
+  // Process layout: a time namespace is unshared by the child, which forks the
+  // command into it; without --init a new pid namespace goes with it, so that
+  // the command is still PID 1.
+  const supervisor = options.init ? 'init' : wanted.has('time') ? 'time' : null;
+  const unshareNs = new Set<NamespaceName>();
+  if (wanted.has('time')) unshareNs.add('time');
+  if (supervisor === 'time' && wanted.has('pid')) unshareNs.add('pid');
+
+  const persist: PlanPersist[] = [];
+  for (const ns of NAMESPACES) {
+    const value = options[ns.name];
+    if (typeof value !== 'string') continue;
+    if (value === '') throw planError(`--${ns.name}= needs a file to bind the namespace to`);
+    const late = unshareNs.has(ns.name);
+    const source = `ns/${late ? `${ns.proc}_for_children` : ns.proc}`;
+    persist.push({ namespace: ns.name, path: value, source, late });
+    mounts.push({ kind: 'persist', target: value, description: `bind /proc/PID/${source} onto ${value}` });
+  }
+  // The shim binds the early ones first, then waits for the child before the late ones.
+  persist.sort((a, b) => Number(a.late) - Number(b.late));
 
   // The command; none means the caller's login shell, as unshare does.
   let file: string;
@@ -180,19 +330,35 @@ export function makePlan(command: readonly string[], options: RunOptions, ctx: P
   }
 
   const namespaces = NAMESPACES.filter((n) => wanted.has(n.name)).map((n) => n.name);
-  const cloneFlags = namespaces.reduce((f, n) => f | namespace(n).flag, 0) >>> 0;
+  const flagsOf = (list: NamespaceName[]) => list.reduce((f, n) => f | namespace(n).flag, 0) >>> 0;
+  const cloneFlags = flagsOf(namespaces.filter((n) => !unshareNs.has(n)));
+  const unshareFlags = flagsOf([...unshareNs]);
   return {
     namespaces,
     cloneFlags,
     cloneFlagNames: cloneFlagNames(cloneFlags),
-    uidMap,
-    gidMap,
+    unshareFlags,
+    unshareFlagNames: cloneFlagNames(unshareFlags),
+    uidMap: uids.map,
+    gidMap: gids.map,
+    uidMapHelper: uids.helper,
+    gidMapHelper: gids.helper,
     setgroups,
     hostname,
     domainname,
     propagation,
     procDir,
     mounts,
+    persist,
+    monotonic,
+    boottime,
+    root,
+    wd,
+    setuid,
+    setgid,
+    keepCaps: options.keepCaps ?? false,
+    killSignal,
+    supervisor,
     file,
     argv,
     loginShell,
@@ -203,18 +369,34 @@ function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
 }
 
+function flagsText(flags: number, names: string[]): string {
+  return `${hex(flags)}${names.length ? ` ${names.join('|')}` : ''}`;
+}
+
 /** What --dry-run prints. */
 export function describePlan(plan: Plan): string {
   const lines: string[] = [];
   const row = (k: string, v: string) => lines.push(`${`${k}:`.padEnd(12)}${v}`);
+  const mapText = (m: IdMapEntry[], helper: string | null) =>
+    `${formatIdMap(m).trim().replace(/\n/g, '; ')}${helper ? ` (through ${helper})` : ''}`;
   row('namespaces', plan.namespaces.length ? plan.namespaces.join(' ') : '(none: the command shares all of tsns\'s)');
-  row('clone', `${hex(plan.cloneFlags)}${plan.cloneFlagNames.length ? ` ${plan.cloneFlagNames.join('|')}` : ''}`);
-  if (plan.uidMap) row('uid_map', formatIdMap(plan.uidMap).trim().replace(/\n/g, '; '));
-  if (plan.gidMap) row('gid_map', formatIdMap(plan.gidMap).trim().replace(/\n/g, '; '));
+  row('clone', flagsText(plan.cloneFlags, plan.cloneFlagNames));
+  if (plan.unshareFlags) row('unshare', `${flagsText(plan.unshareFlags, plan.unshareFlagNames)} in the child, then fork the command`);
+  if (plan.uidMap) row('uid_map', mapText(plan.uidMap, plan.uidMapHelper ? 'newuidmap' : null));
+  if (plan.gidMap) row('gid_map', mapText(plan.gidMap, plan.gidMapHelper ? 'newgidmap' : null));
   if (plan.setgroups) row('setgroups', plan.setgroups);
   if (plan.hostname !== null) row('hostname', plan.hostname);
   if (plan.domainname !== null) row('domainname', plan.domainname);
+  if (plan.monotonic !== null) row('monotonic', `${plan.monotonic} s`);
+  if (plan.boottime !== null) row('boottime', `${plan.boottime} s`);
   for (const m of plan.mounts) row('mount', m.description);
+  if (plan.root !== null) row('root', plan.root);
+  if (plan.wd !== null) row('wd', plan.wd);
+  if (plan.setgid !== null) row('setgid', String(plan.setgid));
+  if (plan.setuid !== null) row('setuid', String(plan.setuid));
+  if (plan.keepCaps) row('caps', 'kept across exec (ambient)');
+  if (plan.supervisor === 'init') row('init', 'PID 1 reaps orphans and forwards signals; the command is PID 2');
+  if (plan.killSignal !== null) row('kill-child', `signal ${plan.killSignal} when tsns dies`);
   row('command', `${plan.argv.map(quote).join(' ')}${plan.loginShell ? ` (login shell ${plan.file})` : ''}`);
   return `${lines.join('\n')}\n`;
 }
@@ -226,5 +408,5 @@ function quote(arg: string): string {
 
 /** The plan as --dry-run --json prints it: stable keys, flags as a hex string too. */
 export function planToJson(plan: Plan): Record<string, unknown> {
-  return { ...plan, cloneFlagsHex: hex(plan.cloneFlags) };
+  return { ...plan, cloneFlagsHex: hex(plan.cloneFlags), unshareFlagsHex: hex(plan.unshareFlags) };
 }

@@ -2,9 +2,10 @@
  * run(): turn a plan into a running command through the native shim, and wait
  * for it without blocking the event loop or a libuv pool thread.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { NATIVE_STAGES, nativeFailure, TsnsError } from './errors';
-import { decodeWaitStatus, type RunResult } from './exit-status';
+import { decodeWaitStatus, signalNumber, type RunResult } from './exit-status';
 import { formatIdMap } from './idmap';
 import * as native from './native';
 import { makePlan, type Plan, type PlanContext, type Propagation, type RunOptions } from './plan';
@@ -16,30 +17,68 @@ const MS_PROPAGATION: Record<Propagation, number> = {
   shared: 1 << 20,
 };
 
-function lookupIn(file: string, name: string): number | undefined {
-  let text: string;
+/** How the command's fd 0, 1 or 2 is set up: like execa's stdio. */
+export type StdioOption = 'inherit' | 'pipe' | 'ignore' | number;
+
+/** How the command runs as a process, beyond its namespaces. */
+export interface ProcessOptions {
+  /** variables added to (or, undefined, removed from) the environment */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** start from an empty environment instead of this process's */
+  clearEnv?: boolean;
+  /** one choice for all three, or [stdin, stdout, stderr]; default inherit */
+  stdio?: StdioOption | readonly [StdioOption, StdioOption, StdioOption];
+  /** written to stdin when it is 'pipe' */
+  input?: string | Uint8Array;
+  /** SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 sent to this process go to the command */
+  forwardSignals?: boolean;
+  /** aborting kills the command; the result has aborted: true */
+  signal?: AbortSignal;
+  /** milliseconds; then the command is killed and the result has timedOut: true */
+  timeout?: number;
+  /** signal for signal/timeout; default SIGKILL (a PID 1 without a handler ignores others) */
+  killSignal?: string | number;
+}
+
+export type RunAllOptions = RunOptions & ProcessOptions;
+
+export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+
+// Set by Node or a Node parent for this process only (IPC channel, cluster).
+const OWN_VARIABLES = ['NODE_CHANNEL_FD', 'NODE_CHANNEL_SERIALIZATION_MODE', 'NODE_UNIQUE_ID'];
+
+function readDb(file: string): string[][] {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(':'));
   } catch {
-    return undefined;
+    return [];
   }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === name && f[2] !== undefined && /^\d+$/.test(f[2])) return Number(f[2]);
-  }
-  return undefined;
+}
+
+function lookupIn(file: string, name: string): number | undefined {
+  const f = readDb(file).find((e) => e[0] === name && /^\d+$/.test(e[2] ?? ''));
+  return f ? Number(f[2]) : undefined;
 }
 
 /** The caller as the kernel will judge it. */
 export function systemContext(env: Readonly<Record<string, string | undefined>> = process.env): PlanContext {
   const uid = process.geteuid!();
+  const gid = process.getegid!();
   return {
     uid,
-    gid: process.getegid!(),
+    gid,
     privileged: uid === 0,
     env,
     lookupUser: (name) => lookupIn('/etc/passwd', name),
     lookupGroup: (name) => lookupIn('/etc/group', name),
+    subordinateIds(kind) {
+      // Both files name the user (login name or uid), as newuidmap/newgidmap check them.
+      const names = new Set([String(uid), readDb('/etc/passwd').find((e) => e[2] === String(uid))?.[0]]);
+      return readDb(`/etc/sub${kind}`)
+        .filter((e) => names.has(e[0]) && /^\d+$/.test(e[1] ?? '') && /^\d+$/.test(e[2] ?? ''))
+        .map((e) => ({ start: Number(e[1]), count: Number(e[2]) }));
+    },
+    signalNumber,
   };
 }
 
@@ -79,49 +118,174 @@ function waitFor(pid: number): Promise<RunResult> {
   });
 }
 
-function environment(env: Readonly<Record<string, string | undefined>>): string[] {
-  return Object.entries(env)
+function environment(opts: ProcessOptions): string[] {
+  const base: Record<string, string | undefined> = opts.clearEnv ? {} : { ...process.env };
+  for (const k of OWN_VARIABLES) delete base[k];
+  const merged = { ...base, ...opts.env };
+  return Object.entries(merged)
     .filter((e): e is [string, string] => e[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
 }
 
-/** Start the command a plan describes; resolves when it has ended. */
-export function execute(plan: Plan, env: Readonly<Record<string, string | undefined>> = process.env): Promise<RunResult> {
-  watchChildren();
-  const ret = native.spawn({
-    flags: plan.cloneFlags,
-    uidMap: plan.uidMap && formatIdMap(plan.uidMap),
-    gidMap: plan.gidMap && formatIdMap(plan.gidMap),
-    setgroups: plan.setgroups,
-    hostname: plan.hostname,
-    domainname: plan.domainname,
-    procDir: plan.procDir,
-    propagation: plan.propagation ? MS_PROPAGATION[plan.propagation] : 0,
-    file: plan.file,
-    searchPath: env.PATH ?? '/bin:/usr/bin',
-    argv: plan.argv,
-    env: environment(env),
+function searchPath(opts: ProcessOptions): string {
+  const fromEnv = opts.env && 'PATH' in opts.env ? opts.env.PATH : opts.clearEnv ? undefined : process.env.PATH;
+  return fromEnv ?? '/bin:/usr/bin';
+}
+
+interface Stdio {
+  /** what the child gets on 0-2 */
+  child: (number | null)[];
+  /** our ends of the pipes: [stdin writer, stdout reader, stderr reader] */
+  ours: (number | null)[];
+}
+
+function setupStdio(opts: ProcessOptions): Stdio {
+  const choice = opts.stdio ?? (opts.input !== undefined ? ['pipe', 'inherit', 'inherit'] : 'inherit');
+  const list = typeof choice === 'string' || typeof choice === 'number' ? [choice, choice, choice] : choice;
+  const stdio: Stdio = { child: [null, null, null], ours: [null, null, null] };
+  list.forEach((c, fd) => {
+    if (c === 'inherit') return;
+    if (c === 'ignore') stdio.child[fd] = -1;
+    else if (typeof c === 'number') stdio.child[fd] = c;
+    else {
+      const [r, w] = native.pipe();
+      stdio.child[fd] = fd === 0 ? r : w;
+      stdio.ours[fd] = fd === 0 ? w : r;
+    }
   });
+  return stdio;
+}
+
+function closeFd(fd: number | null): void {
+  if (fd === null) return;
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+function collect(fd: number | null): Promise<string> | undefined {
+  if (fd === null) return undefined;
+  const socket = new Socket({ fd, readable: true, writable: false });
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  return new Promise((resolve) => socket.on('close', () => resolve(Buffer.concat(chunks).toString())));
+}
+
+function feed(fd: number | null, input: string | Uint8Array | undefined): void {
+  if (fd === null) return;
+  const socket = new Socket({ fd, readable: false, writable: true });
+  socket.on('error', () => {}); // the command may not read it all (EPIPE)
+  socket.end(input ?? '');
+}
+
+/** Start the command a plan describes; resolves when it has ended. */
+export async function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResult> {
+  if (opts.signal?.aborted) {
+    throw new TsnsError('the command was not started: its AbortSignal was already aborted', { stage: 'option' });
+  }
+  const killSignal = opts.killSignal === undefined ? 9 : signalNumber(String(opts.killSignal));
+  if (killSignal === undefined) throw new TsnsError(`unknown killSignal '${opts.killSignal}'`, { stage: 'option' });
+  const stdio = setupStdio(opts);
+  watchChildren();
+  let ret: number;
+  try {
+    ret = native.spawn({
+      flags: plan.cloneFlags | plan.unshareFlags,
+      unsharePid: plan.unshareFlagNames.includes('CLONE_NEWPID'),
+      uidMap: plan.uidMap && formatIdMap(plan.uidMap),
+      gidMap: plan.gidMap && formatIdMap(plan.gidMap),
+      uidMapHelper: plan.uidMapHelper,
+      gidMapHelper: plan.gidMapHelper,
+      setgroups: plan.setgroups,
+      hostname: plan.hostname,
+      domainname: plan.domainname,
+      procDir: plan.procDir,
+      propagation: plan.propagation ? MS_PROPAGATION[plan.propagation] : 0,
+      root: plan.root,
+      wd: plan.wd,
+      monotonic: plan.monotonic,
+      boottime: plan.boottime,
+      uid: plan.setuid,
+      gid: plan.setgid,
+      keepCaps: plan.keepCaps,
+      killSignal: plan.killSignal,
+      init: plan.supervisor === 'init',
+      persist: plan.persist,
+      stdio: stdio.child,
+      file: plan.file,
+      searchPath: searchPath(opts),
+      argv: plan.argv,
+      env: environment(opts),
+    });
+  } finally {
+    // The child has its copies (or never will); ours are the other ends.
+    stdio.child.forEach((fd, i) => stdio.ours[i] !== null && closeFd(fd));
+  }
   if (ret < 0) {
+    stdio.ours.forEach(closeFd);
     reap();
     const stage = NATIVE_STAGES[Math.floor(-ret / 0x10000)] ?? 'native';
-    return Promise.reject(
-      nativeFailure(stage, -ret & 0xffff, {
-        ...plan,
-        uidMapText: plan.uidMap && formatIdMap(plan.uidMap),
-        gidMapText: plan.gidMap && formatIdMap(plan.gidMap),
-        privileged: process.geteuid!() === 0,
-      }),
-    );
+    const low = -ret & 0xffff;
+    // A persist failure carries the index of its file in the errno's high byte.
+    const [code, index] = stage === 'persist' ? [low & 0xff, low >> 8] : [low, 0];
+    throw nativeFailure(stage, code, {
+      ...plan,
+      uidMapText: plan.uidMap && formatIdMap(plan.uidMap),
+      gidMapText: plan.gidMap && formatIdMap(plan.gidMap),
+      privileged: process.geteuid!() === 0,
+      persistPath: plan.persist[index]?.path ?? null,
+      persistNamespace: plan.persist[index]?.namespace ?? null,
+    });
   }
-  return waitFor(ret);
+  const pid = ret;
+  feed(stdio.ours[0] ?? null, opts.input);
+  const out = collect(stdio.ours[1] ?? null);
+  const err = collect(stdio.ours[2] ?? null);
+
+  const forward = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  if (opts.forwardSignals) for (const s of FORWARDED_SIGNALS) process.on(s, forward);
+  let timedOut = false;
+  let aborted = false;
+  const kill = () => {
+    try {
+      process.kill(pid, killSignal);
+    } catch {
+      // already gone
+    }
+  };
+  const timer = opts.timeout === undefined ? undefined : setTimeout(() => ((timedOut = true), kill()), opts.timeout);
+  const onAbort = () => ((aborted = true), kill());
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const result = await waitFor(pid);
+    const [stdout, stderr] = await Promise.all([out, err]);
+    return {
+      ...result,
+      ...(stdout === undefined ? {} : { stdout }),
+      ...(stderr === undefined ? {} : { stderr }),
+      ...(timedOut ? { timedOut } : {}),
+      ...(aborted ? { aborted } : {}),
+    };
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (opts.forwardSignals) for (const s of FORWARDED_SIGNALS) process.removeListener(s, forward);
+  }
 }
 
 /**
  * Run `command` in new namespaces. Resolves with its exit code or signal; rejects
  * with TsnsError when tsns itself fails (including a command that cannot be executed).
  */
-export async function run(command: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const env = options.env ?? process.env;
-  return execute(makePlan(command, options, systemContext(env)), env);
+export async function run(command: readonly string[], options: RunAllOptions = {}): Promise<RunResult> {
+  const ctx = systemContext(options.clearEnv ? { ...options.env } : { ...process.env, ...options.env });
+  return execute(makePlan(command, options, ctx), options);
 }

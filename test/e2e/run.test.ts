@@ -220,7 +220,7 @@ describe('errors', () => {
     [['--frob', 'true'], "tsns: unrecognized option '--frob'"],
     [['-X', 'true'], "tsns: invalid option -- 'X'"],
     [['--hostname'], "tsns: option '--hostname' requires an argument"],
-    [['--map-'], "tsns: option '--map-' is ambiguous; possibilities: '--map-root-user' '--map-current-user' '--map-user' '--map-group'"],
+    [['--map-'], "tsns: option '--map-' is ambiguous; possibilities: '--map-root-user' '--map-current-user' '--map-user' '--map-group' '--map-users' '--map-groups' '--map-auto'"],
     [['--all=x', 'true'], "tsns: option '--all' doesn't allow an argument"],
     [['--setgroups=maybe', 'true'], "tsns: unsupported --setgroups argument 'maybe'; use one of: allow, deny"],
     [['--json', 'true'], 'tsns: --json goes with --dry-run'],

@@ -9,6 +9,8 @@ const user: PlanContext = {
   env: { SHELL: '/bin/bash' },
   lookupUser: (n) => (n === 'alice' ? 1500 : undefined),
   lookupGroup: (n) => (n === 'staff' ? 50 : undefined),
+  subordinateIds: () => [{ start: 100000, count: 65536 }],
+  signalNumber: (n) => ({ SIGKILL: 9, SIGTERM: 15, TERM: 15 })[n],
 };
 const root: PlanContext = { ...user, uid: 0, gid: 0, privileged: true };
 
@@ -33,7 +35,11 @@ describe('makePlan', () => {
   });
 
   it('--all is every namespace', () => {
-    expect(plan({ all: true }).cloneFlags).toBe(0x7e020000);
+    // clone(2) cannot make a time namespace: the child unshares it with the pid
+    // namespace and forks, so the command is PID 1 in both.
+    expect(plan({ all: true }).cloneFlags).toBe(0x5e020000);
+    expect(plan({ all: true }).unshareFlagNames).toEqual(['CLONE_NEWPID', 'CLONE_NEWTIME']);
+    expect(plan({ all: true }).supervisor).toBe('time');
   });
 
   it('no namespaces is a plain child', () => {
