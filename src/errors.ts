@@ -183,6 +183,7 @@ export function nativeFailure(stage: Stage, code: number, ctx: FailureContext): 
     case 'persist': {
       let hint: string | undefined;
       if (perm) hint = 'binding a namespace onto a file is a mount in your mount namespace: run as root';
+      else if (name === 'EACCES') hint = 'you may not create that file: choose a path you can write, or run as root';
       else if (name === 'EINVAL' && ctx.persistNamespace === 'mount') {
         hint = `a mount namespace can only be bound onto a file on a private mount: mount --bind DIR DIR && mount --make-private DIR, for the directory of ${ctx.persistPath}`;
       } else if (name === 'EINVAL') hint = `${ctx.persistPath} exists and is not a regular file`;
