@@ -12,6 +12,7 @@ import { exitFor } from './exit-status';
 import { reclaimTty } from './native';
 import { describePlan, makePlan, planToJson } from './plan';
 import { execute, systemContext, type RunAllOptions } from './spawn';
+import { lsCommand } from './ls';
 
 type ArgKind = 'none' | 'required' | 'optional';
 
@@ -230,6 +231,7 @@ function help(command?: string): string {
     const value = d.arg === 'required' ? ` <${d.metavar}>` : d.arg === 'optional' ? `[=${d.metavar}]` : '';
     run.option(`${d.short ? `-${d.short}, ` : ''}--${d.long}${value}`, d.help);
   }
+  program.command('ls').usage('[options] [namespace]').description("list namespaces and their processes (lsns); see 'tsns ls --help'");
   run.addHelpText('after', '\nWith no command, runs $SHELL (or /bin/sh) as a login shell. Exit status: the command\'s; 125 when tsns fails; 126/127 when the command cannot be executed or found.');
   return command === 'run' ? run.helpInformation() : program.helpInformation();
 }
@@ -275,6 +277,7 @@ export async function main(argv: readonly string[]): Promise<CliStatus> {
     switch (sub) {
       case 'run':
         return await runCommand(rest);
+      case 'ls': return await lsCommand(rest);
       case undefined:
       case '-h':
       case '--help':
@@ -288,7 +291,7 @@ export async function main(argv: readonly string[]): Promise<CliStatus> {
         process.stdout.write(`tsns ${version()}\n`);
         return { code: 0, signal: null };
       default:
-        throw new UsageError(`unknown command '${sub}'`, "commands: run; see 'tsns --help'");
+        throw new UsageError(`unknown command '${sub}'`, "commands: run, ls; see 'tsns --help'");
     }
   } catch (e) {
     if (!(e instanceof TsnsError) || process.env.TSNS_DEBUG) {

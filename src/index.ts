@@ -10,3 +10,5 @@ export { NAMESPACES } from './namespaces';
 export type { NamespaceInfo, NamespaceName } from './namespaces';
 export { formatIdMap, parseIdMap, validateIdMap } from './idmap';
 export type { IdMapEntry } from './idmap';
+export { listNamespaces } from './inspect';
+export type { NamespaceRecord, NamespaceType, ListNamespacesOptions } from './inspect';
