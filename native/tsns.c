@@ -23,6 +23,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <spawn.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -38,7 +40,7 @@ enum stage {
 	ST_GID_MAP, ST_SYNC, ST_HOSTNAME, ST_DOMAINNAME, ST_PROPAGATION,
 	ST_MOUNT_PROC, ST_STDIO, ST_EXEC, ST_PERSIST, ST_TIME, ST_TIME_OFFSETS,
 	ST_FORK, ST_ROOT, ST_WD, ST_SETGID, ST_SETUID, ST_CAPS, ST_PDEATHSIG,
-	ST_NEWUIDMAP, ST_NEWGIDMAP,
+	ST_NEWUIDMAP, ST_NEWGIDMAP, ST_TARGET, ST_SETNS,
 };
 
 #if defined(__x86_64__)
@@ -115,6 +117,14 @@ struct spec {
 	struct persist persist[MAX_PERSIST];
 	int npersist;
 	int stdio[3];              /* fd to dup onto 0-2; -1 /dev/null; -2 inherit */
+	/* enter: the target (a pidfd joins its namespaces at once), or one
+	 * fd per namespace, in the order to join them; its root and cwd */
+	long target;
+	int pidfd;
+	unsigned long join_mask;
+	struct { int type, fd, from_target; } joins[8];
+	int njoins;
+	int root_fd, cwd_fd;
 	const char *file, *path;
 	char **argv, **envp, **shargv;
 };
@@ -287,6 +297,29 @@ static void child_identity(const struct child *c, int deathsig)
 		CHECK(c, ST_PDEATHSIG, SYS(SYS_prctl, PR_SET_PDEATHSIG, deathsig));
 }
 
+/* setns(pidfd, mask) joins the target's namespaces at once (Linux 5.8+);
+ * where it is missing or refuses, join them one by one, user first, which
+ * also tells which namespace refused. */
+static void child_join(const struct child *c)
+{
+	const struct spec *s = c->s;
+	int mask_done = s->pidfd >= 0 && s->join_mask &&
+			SYS(SYS_setns, s->pidfd, s->join_mask) == 0;
+	for (int i = 0; i < s->njoins; i++) {
+		if (mask_done && s->joins[i].from_target)
+			continue;
+		long r = SYS(SYS_setns, s->joins[i].fd, s->joins[i].type);
+		if (r < 0)
+			child_fail(c, ST_SETNS, r - (long)(i << 8));
+	}
+	if (s->root_fd >= 0) {
+		CHECK(c, ST_ROOT, SYS(SYS_fchdir, s->root_fd));
+		CHECK(c, ST_ROOT, SYS(SYS_chroot, "."));
+	}
+	if (s->cwd_fd >= 0)
+		CHECK(c, ST_WD, SYS(SYS_fchdir, s->cwd_fd));
+}
+
 static int child_main(void *arg)
 {
 	const struct child *c = arg;
@@ -300,6 +333,8 @@ static int child_main(void *arg)
 		SYS(SYS_close, c->peer);
 		await_parent(c);
 	}
+	if (s->njoins)
+		child_join(c);
 	if (s->hostname)
 		CHECK(c, ST_HOSTNAME, SYS(SYS_sethostname, s->hostname, slen(s->hostname)));
 	if (s->domainname)
@@ -432,6 +467,7 @@ static int parse_spec(const uint8_t *buf, int32_t len, struct spec *s)
 	s->path = "/bin:/usr/bin";
 	s->uid = s->gid = -1;
 	s->stdio[0] = s->stdio[1] = s->stdio[2] = -2;
+	s->pidfd = s->root_fd = s->cwd_fd = -1;
 	for (const char *p = (const char *)buf; p < end; p += slen(p) + 1) {
 		const char *v = p + 1;
 		switch (*p) {
@@ -468,6 +504,21 @@ static int parse_spec(const uint8_t *buf, int32_t len, struct spec *s)
 				return -ENOMEM;
 			break;
 		}
+		case 'y': s->target = strtol(v, NULL, 10); break;
+		case 'J': {
+			char *rest;
+			if (s->njoins == 8)
+				return -EINVAL;
+			s->joins[s->njoins].type = (int)strtol(v, &rest, 0);
+			s->joins[s->njoins].fd = (int)strtol(rest + 1, &rest, 10);
+			s->joins[s->njoins].from_target = *rest == 't';
+			if (s->joins[s->njoins].from_target)
+				s->join_mask |= (unsigned long)s->joins[s->njoins].type;
+			s->njoins++;
+			break;
+		}
+		case 'r': s->root_fd = (int)strtol(v, NULL, 10); break;
+		case 'c': s->cwd_fd = (int)strtol(v, NULL, 10); break;
 		case 'D': {
 			char *rest;
 			long target = strtol(v, &rest, 10);
@@ -701,7 +752,18 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 	int need_sync = s.uid_map || s.gid_map || s.setgroups || s.npersist;
 	/* A process that outlives the exec (an init, or the parent of a
 	 * command in a new time namespace) cannot share Node's memory. */
-	int middle = s.init || (s.flags & CLONE_NEWTIME);
+	int joins_children = 0;
+	for (int i = 0; i < s.njoins; i++)
+		joins_children |= s.joins[i].type & (CLONE_NEWPID | CLONE_NEWTIME);
+	int middle = s.init || (s.flags & CLONE_NEWTIME) || joins_children;
+	if (s.target > 0) {
+		/* Pins the target: its pid cannot be reused while we join. */
+		s.pidfd = (int)syscall(SYS_pidfd_open, (pid_t)s.target, 0);
+		if (s.pidfd < 0 && errno != ENOSYS) {
+			ret = fail(ST_TARGET, errno);
+			goto out;
+		}
+	}
 	if (pipe2(errp, O_CLOEXEC) < 0 ||
 	    (need_sync && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, syncp) < 0) ||
 	    (middle && pipe2(statp, O_CLOEXEC) < 0)) {
@@ -763,8 +825,39 @@ out:
 		if (statp[i] >= 0)
 			close(statp[i]);
 	}
+	if (s.pidfd >= 0)
+		close(s.pidfd);
 	free_spec(&s);
 	return ret;
+}
+
+/* What an nsfs fd says of itself: 0 its CLONE_NEW* type, 1 the inode of its
+ * parent (pid and user namespaces), 2 the inode of its owning user
+ * namespace, 3 the owner's uid (user namespaces).  -errno when it cannot
+ * say: ENOTTY for a file that is not a namespace. */
+int64_t tsns_ns_query(int32_t fd, int32_t what)
+{
+	static const unsigned long related[] = { NS_GET_PARENT, NS_GET_USERNS };
+	struct stat st;
+	uid_t uid;
+	int r;
+
+	switch (what) {
+	case 0:
+		r = ioctl(fd, NS_GET_NSTYPE);
+		return r < 0 ? -errno : r;
+	case 1:
+	case 2:
+		r = ioctl(fd, related[what - 1]);
+		if (r < 0)
+			return -errno;
+		int64_t ino = fstat(r, &st) < 0 ? -errno : (int64_t)st.st_ino;
+		close(r);
+		return ino;
+	case 3:
+		return ioctl(fd, NS_GET_OWNER_UID, &uid) < 0 ? -errno : (int64_t)uid;
+	}
+	return -EINVAL;
 }
 
 /* A close-on-exec pipe for the command's stdio: read end << 16 | write end. */

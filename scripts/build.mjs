@@ -13,7 +13,7 @@ await Promise.all([
 // One implementation for both module systems, so TsnsError is the same class in each.
 writeFileSync(
   'dist/index.mjs',
-  "import tsns from './index.cjs';\nexport const { run, execute, systemContext, makePlan, describePlan, planToJson, TsnsError, NAMESPACES, listNamespaces, formatIdMap, parseIdMap, validateIdMap } = tsns;\nexport default tsns;\n",
+  "import tsns from './index.cjs';\nexport const { run, enter, execute, systemContext, makePlan, describePlan, planToJson, TsnsError, NAMESPACES, listNamespaces, formatIdMap, parseIdMap, validateIdMap } = tsns;\nexport default tsns;\n",
 );
 const tsc = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 process.exit(tsc.status ?? 1);

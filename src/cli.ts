@@ -11,6 +11,7 @@ import { formatError, TsnsError } from './errors';
 import { exitFor } from './exit-status';
 import { reclaimTty } from './native';
 import { describePlan, makePlan, planToJson } from './plan';
+import { enter, type EnterOptions } from './enter';
 import { execute, systemContext, type RunAllOptions } from './spawn';
 import { lsCommand } from './ls';
 
@@ -68,6 +69,20 @@ const RUN_OPTIONS: OptDef[] = [
   { long: 'help', short: 'h', arg: 'none', help: 'show this help' },
 ];
 
+const ENTER_OPTIONS: OptDef[] = [
+  { long: 'target', short: 't', arg: 'required', metavar: 'PID', help: 'the process whose namespaces to enter' },
+  ...NS_HELP.map(([long, short]): OptDef => ({ long, short, arg: 'optional', metavar: 'FILE', help: `enter the ${long} namespace (of the target, or FILE)` })),
+  { long: 'all', short: 'a', arg: 'none', help: 'enter every namespace of the target (the default when none is named)' },
+  { long: 'root', short: 'r', arg: 'optional', metavar: 'DIR', help: 'root directory: the target\'s, or DIR' },
+  { long: 'wd', short: 'w', arg: 'optional', metavar: 'DIR', help: 'working directory: the target\'s (default when its mount namespace is entered), or DIR' },
+  { long: 'preserve-credentials', arg: 'none', help: 'keep your uid and gid after entering a user namespace (default: 0 there)' },
+  { long: 'setuid', short: 'S', arg: 'required', metavar: 'UID', help: 'uid the command runs as' },
+  { long: 'setgid', short: 'G', arg: 'required', metavar: 'GID', help: 'gid the command runs as' },
+  { long: 'env', short: 'e', arg: 'none', help: 'give the command the target\'s environment' },
+  { long: 'forward-signals', arg: 'none', help: 'pass SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 on to the command' },
+  { long: 'help', short: 'h', arg: 'none', help: 'show this help' },
+];
+
 export class UsageError extends TsnsError {
   constructor(message: string, hint = "see 'tsns run --help'") {
     super(message, { stage: 'option', hint });
@@ -91,7 +106,16 @@ function findLong(defs: readonly OptDef[], name: string): OptDef {
 }
 
 /** getopt_long with a leading '+': options stop at the first operand. */
-export function parseArgs(defs: readonly OptDef[], args: readonly string[]): Parsed {
+export function parseArgs(defs: readonly OptDef[], args: readonly string[], usage = "see 'tsns run --help'"): Parsed {
+  try {
+    return parseArgsOrThrow(defs, args);
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(e.message, usage);
+    throw e;
+  }
+}
+
+function parseArgsOrThrow(defs: readonly OptDef[], args: readonly string[]): Parsed {
   const options: [OptDef, string | undefined][] = [];
   let i = 0;
   for (; i < args.length; i++) {
@@ -206,6 +230,72 @@ export function parseRun(args: readonly string[]): RunCommand {
   return out;
 }
 
+export interface EnterCommand {
+  target: number | null;
+  options: EnterOptions;
+  command: string[];
+  help: boolean;
+}
+
+function pidArg(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`invalid pid '${value}'`, "see 'tsns enter --help'");
+  return Number(value);
+}
+
+function idArg(option: string, value: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${option} needs a numeric id, not '${value}'`, "see 'tsns enter --help'");
+  return Number(value);
+}
+
+/** `tsns enter` argv → typed options; the target is -t PID or the first operand. */
+export function parseEnter(args: readonly string[]): EnterCommand {
+  const { options: parsed, operands } = parseArgs(ENTER_OPTIONS, args, "see 'tsns enter --help'");
+  const options: EnterOptions = {};
+  const out: EnterCommand = { target: null, options, command: operands, help: false };
+  for (const [def, value] of parsed) {
+    switch (def.long) {
+      case 'target': out.target = pidArg(value!); break;
+      case 'mount': case 'uts': case 'ipc': case 'net': case 'pid': case 'user': case 'cgroup': case 'time':
+        options[def.long] = value ?? true;
+        break;
+      case 'all': options.all = true; break;
+      case 'root': options.root = value ?? true; break;
+      case 'wd': options.wd = value ?? true; break;
+      case 'preserve-credentials': options.preserveCredentials = true; break;
+      case 'setuid': options.setuid = idArg('setuid', value!); break;
+      case 'setgid': options.setgid = idArg('setgid', value!); break;
+      case 'env': options.targetEnv = true; break;
+      case 'forward-signals': options.forwardSignals = true; break;
+      case 'help': out.help = true; break;
+    }
+  }
+  if (out.target === null && operands.length > 0 && /^\d+$/.test(operands[0]!)) {
+    out.target = pidArg(operands[0]!);
+    out.command = operands.slice(operands[1] === '--' ? 2 : 1);
+  }
+  const files = NS_HELP.some(([n]) => typeof options[n as keyof EnterOptions] === 'string');
+  if (out.target === null && !files && !out.help) {
+    throw new UsageError('no target: give a pid (tsns enter PID, or -t PID) or namespace files (--net=FILE)', "see 'tsns enter --help'");
+  }
+  return out;
+}
+
+async function enterCommand(args: readonly string[]): Promise<CliStatus> {
+  const cmd = parseEnter(args);
+  if (cmd.help) {
+    process.stdout.write(help('enter'));
+    return { code: 0, signal: null };
+  }
+  if (!cmd.options.forwardSignals) {
+    const ignore = () => {};
+    process.on('SIGINT', ignore);
+    process.on('SIGTERM', ignore);
+  }
+  const result = await enter(cmd.target, cmd.command, cmd.options);
+  reclaimTty();
+  return exitFor(result);
+}
+
 export interface CliStatus {
   code: number;
   /** a signal to die of (the command's), instead of exiting with code */
@@ -217,6 +307,15 @@ function version(): string {
   return pkg.version;
 }
 
+/** Our option table as commander's help lists it; optional values in their `=` form. */
+function describeOptions(cmd: import('commander').Command, defs: readonly OptDef[]): void {
+  for (const d of defs) {
+    if (d.long === 'help') continue;
+    const value = d.arg === 'required' ? ` <${d.metavar}>` : d.arg === 'optional' ? `[=${d.metavar}]` : '';
+    cmd.option(`${d.short ? `-${d.short}, ` : ''}--${d.long}${value}`, d.help);
+  }
+}
+
 function help(command?: string): string {
   // commander only formats help, so it is loaded only when help is asked for.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -226,13 +325,16 @@ function help(command?: string): string {
     .command('run')
     .usage('[options] [--] [command [args...]]')
     .description('run a command in new namespaces (unshare)');
-  for (const d of RUN_OPTIONS) {
-    if (d.long === 'help') continue;
-    const value = d.arg === 'required' ? ` <${d.metavar}>` : d.arg === 'optional' ? `[=${d.metavar}]` : '';
-    run.option(`${d.short ? `-${d.short}, ` : ''}--${d.long}${value}`, d.help);
-  }
+  describeOptions(run, RUN_OPTIONS);
+  const enterHelp = program
+    .command('enter')
+    .usage('[options] <pid> [--] [command [args...]]')
+    .description('run a command in the namespaces of a running process (nsenter)');
+  describeOptions(enterHelp, ENTER_OPTIONS);
+  enterHelp.addHelpText('after', '\nWith no namespace option, enters every namespace of the target that differs from tsns\'s own. With no command, runs $SHELL (or /bin/sh).');
   program.command('ls').usage('[options] [namespace]').description("list namespaces and their processes (lsns); see 'tsns ls --help'");
   run.addHelpText('after', '\nWith no command, runs $SHELL (or /bin/sh) as a login shell. Exit status: the command\'s; 125 when tsns fails; 126/127 when the command cannot be executed or found.');
+  if (command === 'enter') return enterHelp.helpInformation();
   return command === 'run' ? run.helpInformation() : program.helpInformation();
 }
 
@@ -277,6 +379,8 @@ export async function main(argv: readonly string[]): Promise<CliStatus> {
     switch (sub) {
       case 'run':
         return await runCommand(rest);
+      case 'enter':
+        return await enterCommand(rest);
       case 'ls': return await lsCommand(rest);
       case undefined:
       case '-h':
@@ -291,7 +395,7 @@ export async function main(argv: readonly string[]): Promise<CliStatus> {
         process.stdout.write(`tsns ${version()}\n`);
         return { code: 0, signal: null };
       default:
-        throw new UsageError(`unknown command '${sub}'`, "commands: run, ls; see 'tsns --help'");
+        throw new UsageError(`unknown command '${sub}'`, "commands: run, enter, ls; see 'tsns --help'");
     }
   } catch (e) {
     if (!(e instanceof TsnsError) || process.env.TSNS_DEBUG) {

@@ -30,6 +30,8 @@ export type Stage =
   | 'pdeathsig'
   | 'newuidmap'
   | 'newgidmap'
+  | 'target'
+  | 'setns'
   | 'wait'
   | 'native';
 
@@ -37,6 +39,7 @@ export const NATIVE_STAGES: readonly Stage[] = [
   'native', 'spec', 'pipe', 'stack', 'clone', 'setgroups', 'uid_map', 'gid_map', 'sync',
   'sethostname', 'setdomainname', 'propagation', 'mount-proc', 'stdio', 'exec', 'persist', 'time',
   'time-offsets', 'fork', 'root', 'wd', 'setgid', 'setuid', 'caps', 'pdeathsig', 'newuidmap', 'newgidmap',
+  'target', 'setns',
 ];
 
 export interface TsnsErrorDetails {
@@ -115,6 +118,9 @@ export interface FailureContext {
   boottime: number | null;
   persistPath: string | null;
   persistNamespace: string | null;
+  /** enter: the target pid and the namespace whose join failed */
+  target?: number | null;
+  joinNamespace?: string | null;
   file: string;
   privileged: boolean;
 }
@@ -215,7 +221,19 @@ export function nativeFailure(stage: Stage, code: number, ctx: FailureContext): 
       return systemError(`${stage} refused the ${stage === 'newuidmap' ? 'uid' : 'gid'} map`, code, stage,
         name === 'ENOENT' ? `install ${stage} (Debian: apt-get install uidmap)` : `check /etc/sub${stage === 'newuidmap' ? 'uid' : 'gid'}`);
     case 'fork':
-      return systemError('cannot fork the command', code, stage);
+      return systemError('cannot fork the command', code, stage,
+        name === 'ENOMEM' && ctx.namespaces.includes('pid') ? 'the pid namespace has no init any more (its PID 1 exited)' : undefined);
+    case 'target':
+      return systemError(`cannot enter pid ${ctx.target}`, code, stage, name === 'ESRCH' ? 'it is not running (any more)' : undefined);
+    case 'setns': {
+      let hint: string | undefined;
+      if (perm) {
+        hint = ctx.joinNamespace === 'user'
+          ? 'a user namespace can be joined only by its owner, or as root'
+          : 'joining needs CAP_SYS_ADMIN in the namespace\'s owning user namespace: run as root, or join its user namespace too (-U)';
+      } else if (name === 'EINVAL') hint = 'the target may have exited during the join, or the namespace cannot be joined from here';
+      return systemError(`cannot join the ${ctx.joinNamespace} namespace${ctx.target ? ` of pid ${ctx.target}` : ''}`, code, stage, hint);
+    }
     default:
       return systemError(`${stage} failed`, code, stage);
   }

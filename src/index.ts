@@ -1,4 +1,6 @@
 export { run, execute, systemContext, FORWARDED_SIGNALS } from './spawn';
+export { enter } from './enter';
+export type { EnterOptions } from './enter';
 export type { ProcessOptions, RunAllOptions, StdioOption } from './spawn';
 export { makePlan, describePlan, planToJson } from './plan';
 export { parseRange } from './plan';

@@ -31,6 +31,13 @@ export interface SpawnSpec {
   killSignal: number | null;
   init: boolean;
   persist: readonly { source: string; path: string; late: boolean }[];
+  /** enter: the target pid, pinned with a pidfd */
+  target: number | null;
+  /** enter: namespaces to join in order; fromTarget ones may be joined at once through the pidfd */
+  joins: readonly { type: number; fd: number; fromTarget: boolean }[];
+  /** enter: fds of the target's root and cwd to change to after joining */
+  rootFd: number | null;
+  cwdFd: number | null;
   /** fds 0-2 of the command: another fd to dup there, -1 for /dev/null, null to inherit */
   stdio: readonly (number | null)[];
   file: string;
@@ -46,6 +53,7 @@ interface Binding {
   pipe(): number;
   die(sig: number): void;
   reclaimTty(): void;
+  nsQuery(fd: number, what: number): number;
 }
 
 let binding: Binding | undefined;
@@ -71,6 +79,7 @@ function load(): Binding {
     tsns_pipe: { library: 'tsns', retType: DataType.I64, paramsType: [] },
     tsns_die: { library: 'tsns', retType: DataType.Void, paramsType: [DataType.I32] },
     tsns_reclaim_tty: { library: 'tsns', retType: DataType.Void, paramsType: [] },
+    tsns_ns_query: { library: 'tsns', retType: DataType.I64, paramsType: [DataType.I32, DataType.I32] },
   });
   binding = {
     spawn: (buf) => fns.tsns_spawn([buf, buf.length]),
@@ -78,6 +87,7 @@ function load(): Binding {
     pipe: () => fns.tsns_pipe([]),
     die: (sig) => fns.tsns_die([sig]),
     reclaimTty: () => fns.tsns_reclaim_tty([]),
+    nsQuery: (fd, what) => fns.tsns_ns_query([fd, what]),
   };
   return binding;
 }
@@ -96,7 +106,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   const optional: [string, string | number | null][] = [
     ['u', s.uidMap], ['g', s.gidMap], ['s', s.setgroups], ['h', s.hostname], ['d', s.domainname],
     ['p', s.procDir], ['R', s.root], ['W', s.wd], ['M', s.monotonic], ['B', s.boottime],
-    ['U', s.uid], ['G', s.gid], ['K', s.killSignal],
+    ['U', s.uid], ['G', s.gid], ['K', s.killSignal], ['y', s.target], ['r', s.rootFd], ['c', s.cwdFd],
   ];
   for (const [tag, value] of optional) if (value !== null) out += entry(tag, value);
   const flags: [string, boolean][] = [
@@ -104,6 +114,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   ];
   for (const [tag, on] of flags) if (on) out += entry(tag, '');
   for (const p of s.persist) out += entry(p.late ? 'L' : 'N', `${p.source}:${p.path}`);
+  for (const j of s.joins) out += entry('J', `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
   s.stdio.forEach((fd, target) => {
     if (fd !== null) out += entry('D', `${target}:${fd}`);
   });
@@ -127,6 +138,13 @@ export function pipe(): [number, number] {
   const r = load().pipe();
   if (r < 0) throw new TsnsError(`cannot create a pipe: errno ${-r}`, { stage: 'pipe', code: -r });
   return [Math.floor(r / 0x10000), r % 0x10000];
+}
+
+/** What an open namespace file is; each a negative errno when the kernel cannot say (ENOTTY: not a namespace). */
+export const NS_QUERY = { type: 0, parent: 1, owner: 2, ownerUid: 3 } as const;
+
+export function nsQuery(fd: number, what: keyof typeof NS_QUERY): number {
+  return load().nsQuery(fd, NS_QUERY[what]);
 }
 
 /** After a command that took the terminal's foreground (a shell in a pid namespace). */

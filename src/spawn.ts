@@ -4,7 +4,7 @@
  */
 import { closeSync, readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { NATIVE_STAGES, nativeFailure, TsnsError } from './errors';
+import { NATIVE_STAGES, nativeFailure, TsnsError, type Stage } from './errors';
 import { decodeWaitStatus, signalNumber, type RunResult } from './exit-status';
 import { formatIdMap } from './idmap';
 import * as native from './native';
@@ -180,8 +180,14 @@ function feed(fd: number | null, input: string | Uint8Array | undefined): void {
   socket.end(input ?? '');
 }
 
-/** Start the command a plan describes; resolves when it has ended. */
-export async function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResult> {
+/** What the shim needs besides the process options. */
+export type LaunchSpec = Omit<native.SpawnSpec, 'stdio' | 'searchPath' | 'env'>;
+
+/** Explains a failure the shim reported; `index` picks the file or namespace a stage names. */
+export type FailureExplainer = (stage: Stage, code: number, index: number) => TsnsError;
+
+/** Start a command through the shim and wait for it: the part run() and enter() share. */
+export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: ProcessOptions = {}): Promise<RunResult> {
   if (opts.signal?.aborted) {
     throw new TsnsError('the command was not started: its AbortSignal was already aborted', { stage: 'option' });
   }
@@ -191,34 +197,7 @@ export async function execute(plan: Plan, opts: ProcessOptions = {}): Promise<Ru
   watchChildren();
   let ret: number;
   try {
-    ret = native.spawn({
-      flags: plan.cloneFlags | plan.unshareFlags,
-      unsharePid: plan.unshareFlagNames.includes('CLONE_NEWPID'),
-      uidMap: plan.uidMap && formatIdMap(plan.uidMap),
-      gidMap: plan.gidMap && formatIdMap(plan.gidMap),
-      uidMapHelper: plan.uidMapHelper,
-      gidMapHelper: plan.gidMapHelper,
-      setgroups: plan.setgroups,
-      hostname: plan.hostname,
-      domainname: plan.domainname,
-      procDir: plan.procDir,
-      propagation: plan.propagation ? MS_PROPAGATION[plan.propagation] : 0,
-      root: plan.root,
-      wd: plan.wd,
-      monotonic: plan.monotonic,
-      boottime: plan.boottime,
-      uid: plan.setuid,
-      gid: plan.setgid,
-      keepCaps: plan.keepCaps,
-      killSignal: plan.killSignal,
-      init: plan.supervisor === 'init',
-      persist: plan.persist,
-      stdio: stdio.child,
-      file: plan.file,
-      searchPath: searchPath(opts),
-      argv: plan.argv,
-      env: environment(opts),
-    });
+    ret = native.spawn({ ...spec, stdio: stdio.child, searchPath: searchPath(opts), env: environment(opts) });
   } finally {
     // The child has its copies (or never will); ours are the other ends.
     stdio.child.forEach((fd, i) => stdio.ours[i] !== null && closeFd(fd));
@@ -228,16 +207,9 @@ export async function execute(plan: Plan, opts: ProcessOptions = {}): Promise<Ru
     reap();
     const stage = NATIVE_STAGES[Math.floor(-ret / 0x10000)] ?? 'native';
     const low = -ret & 0xffff;
-    // A persist failure carries the index of its file in the errno's high byte.
-    const [code, index] = stage === 'persist' ? [low & 0xff, low >> 8] : [low, 0];
-    throw nativeFailure(stage, code, {
-      ...plan,
-      uidMapText: plan.uidMap && formatIdMap(plan.uidMap),
-      gidMapText: plan.gidMap && formatIdMap(plan.gidMap),
-      privileged: process.geteuid!() === 0,
-      persistPath: plan.persist[index]?.path ?? null,
-      persistNamespace: plan.persist[index]?.namespace ?? null,
-    });
+    // These stages carry the index of their file or namespace in the errno's high byte.
+    const [code, index] = stage === 'persist' || stage === 'setns' ? [low & 0xff, low >> 8] : [low, 0];
+    throw explain(stage, code, index);
   }
   const pid = ret;
   feed(stdio.ours[0] ?? null, opts.input);
@@ -279,6 +251,48 @@ export async function execute(plan: Plan, opts: ProcessOptions = {}): Promise<Ru
     opts.signal?.removeEventListener('abort', onAbort);
     if (opts.forwardSignals) for (const s of FORWARDED_SIGNALS) process.removeListener(s, forward);
   }
+}
+
+/** Start the command a plan describes; resolves when it has ended. */
+export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResult> {
+  const spec: LaunchSpec = {
+    flags: plan.cloneFlags | plan.unshareFlags,
+    unsharePid: plan.unshareFlagNames.includes('CLONE_NEWPID'),
+    uidMap: plan.uidMap && formatIdMap(plan.uidMap),
+    gidMap: plan.gidMap && formatIdMap(plan.gidMap),
+    uidMapHelper: plan.uidMapHelper,
+    gidMapHelper: plan.gidMapHelper,
+    setgroups: plan.setgroups,
+    hostname: plan.hostname,
+    domainname: plan.domainname,
+    procDir: plan.procDir,
+    propagation: plan.propagation ? MS_PROPAGATION[plan.propagation] : 0,
+    root: plan.root,
+    wd: plan.wd,
+    monotonic: plan.monotonic,
+    boottime: plan.boottime,
+    uid: plan.setuid,
+    gid: plan.setgid,
+    keepCaps: plan.keepCaps,
+    killSignal: plan.killSignal,
+    init: plan.supervisor === 'init',
+    persist: plan.persist,
+    target: null,
+    joins: [],
+    rootFd: null,
+    cwdFd: null,
+    file: plan.file,
+    argv: plan.argv,
+  };
+  return launch(spec, (stage, code, index) =>
+    nativeFailure(stage, code, {
+      ...plan,
+      uidMapText: plan.uidMap && formatIdMap(plan.uidMap),
+      gidMapText: plan.gidMap && formatIdMap(plan.gidMap),
+      privileged: process.geteuid!() === 0,
+      persistPath: plan.persist[index]?.path ?? null,
+      persistNamespace: plan.persist[index]?.namespace ?? null,
+    }), opts);
 }
 
 /**
