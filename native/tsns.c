@@ -142,6 +142,15 @@ struct ksigaction {
 	unsigned long mask;
 };
 
+/* Node's handlers mean nothing in the child; every signal to its default. */
+static void reset_signals(void)
+{
+	struct ksigaction dfl = { SIG_DFL, 0, 0, 0 };
+	for (int sig = 1; sig < 65; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			SYS(SYS_rt_sigaction, sig, &dfl, 0, 8);
+}
+
 static void child_fail(const struct child *c, int stage, long err)
 {
 	int32_t msg[2] = { stage, (int32_t)-err };
@@ -250,19 +259,17 @@ static void supervise(const struct child *c, long cmd)
 {
 	unsigned long all = ~0UL;
 	for (;;) {
-		long sig = SYS(SYS_rt_sigtimedwait, &all, 0, 0, 8);
-		if (sig == SIGCHLD || sig == -EINTR) {
-			int st;
-			long p;
-			while ((p = SYS(SYS_wait4, -1, &st, WNOHANG | __WALL, 0)) > 0) {
-				if (p == cmd) {
-					SYS(SYS_write, c->statusfd, &st, sizeof st);
-					SYS(SYS_exit_group, 0);
-				}
+		int st;
+		long p;
+		while ((p = SYS(SYS_wait4, -1, &st, WNOHANG | __WALL, 0)) > 0) {
+			if (p == cmd) {
+				SYS(SYS_write, c->statusfd, &st, sizeof st);
+				SYS(SYS_exit_group, 0);
 			}
-		} else if (sig > 0) {
-			SYS(SYS_kill, cmd, sig);
 		}
+		long sig = SYS(SYS_rt_sigtimedwait, &all, 0, 0, 8);
+		if (sig > 0 && sig != SIGCHLD)
+			SYS(SYS_kill, cmd, sig);
 	}
 }
 
@@ -367,6 +374,9 @@ static int child_main(void *arg)
 	 * parent's bind before going on. */
 	int late = c->sync >= 0 && s->npersist && s->persist[s->npersist - 1].late;
 	if (c->statusfd >= 0) {
+		/* Before the fork: setting SIGCHLD to its default (ignore) would
+		 * discard one already pending from a command that ended at once. */
+		reset_signals();
 		long cmd = SYS(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 		if (cmd < 0)
 			child_fail(c, ST_FORK, cmd);
@@ -379,10 +389,6 @@ static int child_main(void *arg)
 			/* Only the command's exec may close the error pipe. */
 			SYS(SYS_close, c->errfd);
 			SYS(SYS_close, c->sync);
-			struct ksigaction dfl = { SIG_DFL, 0, 0, 0 };
-			for (int sig = 1; sig < 65; sig++)
-				if (sig != SIGKILL && sig != SIGSTOP)
-					SYS(SYS_rt_sigaction, sig, &dfl, 0, 8);
 			supervise(c, cmd);
 		}
 		SYS(SYS_close, c->statusfd);
@@ -427,10 +433,7 @@ static int child_main(void *arg)
 				SYS(SYS_close, fd);
 	}
 
-	struct ksigaction dfl = { SIG_DFL, 0, 0, 0 };
-	for (int sig = 1; sig < 65; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			SYS(SYS_rt_sigaction, sig, &dfl, 0, 8);
+	reset_signals();
 	unsigned long none = 0;
 	SYS(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
 
