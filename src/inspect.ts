@@ -2,16 +2,23 @@
  * What namespaces exist, read from /proc as lsns(8) reads it: every process's
  * /proc/PID/ns/* links, its owner (the uid of /proc/PID) and its parent
  * (/proc/PID/stat), plus namespaces that only a bind mount of an nsfs file
- * keeps alive (/proc/self/mountinfo). No ioctls: the parent and owner
- * namespaces (NS_GET_PARENT, NS_GET_USERNS) and netns ids are not known here.
+ * keeps alive (/proc/self/mountinfo).
+ *
+ * The scan itself makes no ioctls. The parent and owner namespaces
+ * (NS_GET_PARENT, NS_GET_USERNS) and a user namespace's owner uid
+ * (NS_GET_OWNER_UID) are read only on request, through readNamespaceLinks(),
+ * which opens the namespace's nsfs file and asks the native shim; netns ids
+ * (netlink RTM_GETNSID) are not known here.
  *
  * Processes the caller may not inspect are left out, as lsns leaves them out:
  * without privileges /proc/PID/ns of another user's process is EACCES, and
  * any process can exit in the middle of the scan (ENOENT, ESRCH).
  */
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { TsnsError } from './errors';
 import { NAMESPACES } from './namespaces';
+import { nsQuery } from './native';
 
 /** Namespace types as the kernel names them in /proc/PID/ns and as lsns prints them. */
 export type NamespaceType = 'mnt' | 'net' | 'pid' | 'uts' | 'ipc' | 'user' | 'cgroup' | 'time';
@@ -37,7 +44,11 @@ export interface NamespaceRecord {
   ppid: number | null;
   /** command line of `pid` (arguments joined by spaces; its comm when the command line is empty) */
   command: string | null;
-  /** owner of `pid` (the uid of /proc/PID) */
+  /**
+   * owner of `pid` (the uid of /proc/PID). For a namespace no process is in
+   * (kept alive by a bind mount): the owner uid (NS_GET_OWNER_UID) of the user
+   * namespace that is, or owns, it; null when that cannot be read.
+   */
   uid: number | null;
   /** name of `uid` from /etc/passwd, or the number when it has none */
   user: string | null;
@@ -67,6 +78,21 @@ export interface NamespaceEntry {
   type: NamespaceType;
   processes: ProcessInfo[];
   nsfs: string[];
+  /**
+   * Filled by readNamespaceLinks() (undefined until then): the inode of the
+   * parent namespace (NS_GET_PARENT; pid and user namespaces only), 0 when it
+   * has none or it is outside the caller's view, as lsns prints it; null when
+   * the namespace could not be opened or the kernel could not say.
+   */
+  parent?: number | null;
+  /** the same for the owning user namespace (NS_GET_USERNS) */
+  owner?: number | null;
+  /**
+   * NS_GET_OWNER_UID of the user namespace that is (a user namespace, read by
+   * readNamespaceLinks()) or owns (any other type, see namespaceOwnerUid())
+   * this one; null when unknown.
+   */
+  ownerUid?: number | null;
 }
 
 export interface Snapshot {
@@ -302,9 +328,123 @@ export function namespaceTypes(names: readonly string[] | undefined): NamespaceT
   return out;
 }
 
-/** The record lsns prints for a namespace: its lowest pid stands for it. */
+// ---------------------------------------------------------------------------
+// Parent and owner namespaces, through the nsfs ioctls (native shim)
+
+const EPERM = osConstants.errno.EPERM;
+const EINVAL = osConstants.errno.EINVAL;
+
+/**
+ * An fd of the namespace's nsfs file: through a process in it (the lowest pid
+ * that still is), else through a bind mount of it; null when none opens.
+ * Each candidate is checked by inode, since a pid can be reused and a mount
+ * point covered after the scan.
+ */
+export function openNamespace(entry: NamespaceEntry): number | null {
+  const paths = [...entry.processes.map((p) => `/proc/${p.pid}/ns/${entry.type}`), ...entry.nsfs];
+  for (const path of paths) {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch {
+      continue; // exited, not ours to open, or unmounted
+    }
+    let ino = -1;
+    try {
+      ino = fstatSync(fd).ino;
+    } catch {
+      // fall through: not this one
+    }
+    if (ino === entry.ns) return fd;
+    closeSync(fd);
+  }
+  return null;
+}
+
+/** An NS_GET_PARENT / NS_GET_USERNS answer as lsns prints it: EPERM (outside our view) and EINVAL (no such relation) are 0. */
+function relatedInode(r: number): number | null {
+  if (r >= 0) return r;
+  return r === -EPERM || r === -EINVAL ? 0 : null;
+}
+
+/**
+ * PNS and ONS of a namespace (and a user namespace's owner uid), read once:
+ * opens its nsfs file and asks NS_GET_PARENT (pid and user namespaces only,
+ * as lsns asks), NS_GET_USERNS and, for a user namespace, NS_GET_OWNER_UID.
+ * Throws the shim's TsnsError (stage 'native') when it cannot be loaded.
+ */
+export function readNamespaceLinks(entry: NamespaceEntry): void {
+  if (entry.owner !== undefined) return;
+  const fd = openNamespace(entry);
+  if (fd === null) {
+    entry.parent = null;
+    entry.owner = null;
+    if (entry.type === 'user') entry.ownerUid = null;
+    return;
+  }
+  try {
+    entry.parent = entry.type === 'pid' || entry.type === 'user' ? relatedInode(nsQuery(fd, 'parent')) : 0;
+    entry.owner = relatedInode(nsQuery(fd, 'owner'));
+    if (entry.type === 'user') {
+      const uid = nsQuery(fd, 'ownerUid');
+      entry.ownerUid = uid >= 0 ? uid : null;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The uid that stands for a namespace no process is in: NS_GET_OWNER_UID of
+ * the user namespace that is it (a user namespace) or owns it (found with
+ * `userNamespace`, by inode); null when either cannot be read. Sets
+ * entry.ownerUid.
+ */
+export function namespaceOwnerUid(
+  entry: NamespaceEntry, userNamespace: (ino: number) => NamespaceEntry | undefined,
+): number | null {
+  if (entry.ownerUid !== undefined) return entry.ownerUid;
+  readNamespaceLinks(entry);
+  if (entry.type !== 'user') {
+    const owner = entry.owner ? userNamespace(entry.owner) : undefined;
+    if (owner) readNamespaceLinks(owner);
+    entry.ownerUid = owner?.ownerUid ?? null;
+  }
+  return entry.ownerUid ?? null;
+}
+
+/** A lookup of user namespaces by inode: the snapshot's, or (when it has none) a scan of the user type, made once when first needed. */
+export function userNamespaceLookup(snap: Snapshot, scanned: readonly NamespaceType[]): (ino: number) => NamespaceEntry | undefined {
+  let users: Map<number, NamespaceEntry> | undefined;
+  return (ino) => {
+    if (!users) {
+      const source = scanned.includes('user') ? snap.namespaces : scanNamespaces(['user']).namespaces;
+      users = new Map(source.filter((e) => e.type === 'user').map((e) => [e.ns, e]));
+    }
+    return users.get(ino);
+  };
+}
+
+/**
+ * The uid of a namespace without processes, when the native shim can be
+ * loaded; null otherwise (the listing does not fail for one column).
+ */
+export function ownerUidOrNull(entry: NamespaceEntry, userNamespace: (ino: number) => NamespaceEntry | undefined): number | null {
+  try {
+    return namespaceOwnerUid(entry, userNamespace);
+  } catch (e) {
+    if (e instanceof TsnsError) return null;
+    throw e;
+  }
+}
+
+/**
+ * The record lsns prints for a namespace: its lowest pid stands for it. For a
+ * namespace no process is in, `uid` is entry.ownerUid (see namespaceOwnerUid()).
+ */
 export function toRecord(entry: NamespaceEntry, command: (pid: number) => string | null = commandLine): NamespaceRecord {
   const proc = entry.processes[0];
+  const uid = proc ? proc.uid : entry.ownerUid ?? null;
   return {
     ns: entry.ns,
     type: entry.type,
@@ -313,8 +453,8 @@ export function toRecord(entry: NamespaceEntry, command: (pid: number) => string
     pid: proc ? proc.pid : null,
     ppid: proc ? proc.ppid : null,
     command: proc ? command(proc.pid) : null,
-    uid: proc ? proc.uid : null,
-    user: proc ? userName(proc.uid) : null,
+    uid,
+    user: uid === null ? null : userName(uid),
     nsfs: [...entry.nsfs],
   };
 }
@@ -332,7 +472,9 @@ export function cachedCommandLine(): (pid: number) => string | null {
  * The namespaces on this system, as `tsns ls` / lsns(8) list them: one record
  * per namespace, sorted by inode, each represented by its lowest pid. Only
  * processes the caller may inspect are counted; namespaces kept alive only by
- * an nsfs bind mount are included with `nprocs: 0` and `pid: null`.
+ * an nsfs bind mount are included with `nprocs: 0` and `pid: null`, and the
+ * owner uid of their user namespace as `uid` (read with ioctls through the
+ * native shim; null when it cannot be loaded).
  *
  * Rejects with a TsnsError (stage 'option') for an unknown type.
  */
@@ -342,9 +484,13 @@ export async function listNamespaces(options: ListNamespacesOptions = {}): Promi
   if (pid !== undefined && (!Number.isInteger(pid) || pid <= 0)) {
     throw new TsnsError(`invalid pid: ${pid}`, { stage: 'option' });
   }
-  const { namespaces } = scanNamespaces(types);
+  const snap = scanNamespaces(types);
   const command = cachedCommandLine();
-  return namespaces
+  const users = userNamespaceLookup(snap, types);
+  return snap.namespaces
     .filter((e) => pid === undefined || e.processes.some((p) => p.pid === pid))
-    .map((e) => toRecord(e, command));
+    .map((e) => {
+      if (e.processes.length === 0) ownerUidOrNull(e, users);
+      return toRecord(e, command);
+    });
 }

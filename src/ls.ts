@@ -1,17 +1,23 @@
 /**
- * `tsns ls`: lsns(8) for tsns. Options, columns, default columns, the default
- * process tree, and the table/raw/JSON output follow util-linux 2.38's lsns
- * (libsmartcols), so a script written for lsns keeps working.
+ * `tsns ls`: lsns(8) for tsns. Options, columns, default columns, the trees
+ * (process, owner, parent), and the table/raw/JSON output follow util-linux
+ * 2.38's lsns (libsmartcols), so a script written for lsns keeps working.
  *
- * Not available without ioctls: NETNSID (netlink RTM_GETNSID), PNS
- * (NS_GET_PARENT) and ONS (NS_GET_USERNS) are accepted as columns but empty,
- * and `--tree=owner|parent` is refused.
+ * PNS, ONS and `--tree=owner|parent` open each namespace's nsfs file and ask
+ * the kernel (NS_GET_PARENT, NS_GET_USERNS) through the native shim; that is
+ * done only when one of them is asked for, so the default listing stays a
+ * plain read of /proc. A namespace kept alive only by a bind mount (which
+ * lsns 2.38 does not list) shows as UID/USER the owner (NS_GET_OWNER_UID) of
+ * the user namespace that is or owns it.
+ *
+ * Not available: NETNSID (netlink RTM_GETNSID, which Node cannot send without
+ * native code) is accepted as a column but always empty.
  */
 import { parseArgs, UsageError, type CliStatus } from './cli';
 import { TsnsError } from './errors';
 import {
-  cachedCommandLine, namespaceTypes, scanNamespaces, userName,
-  type NamespaceEntry, type NamespaceType, type ProcessInfo,
+  cachedCommandLine, namespaceTypes, ownerUidOrNull, readNamespaceLinks, scanNamespaces,
+  userName, userNamespaceLookup, type NamespaceEntry, type NamespaceType, type ProcessInfo, type Snapshot,
 } from './inspect';
 
 type OptDef = Parameters<typeof parseArgs>[0][number];
@@ -48,8 +54,8 @@ export const COLUMNS: readonly ColumnInfo[] = [
   { name: 'USER', whint: 0, right: false, trunc: false, wrap: false, json: 'string', help: 'username of the PID' },
   { name: 'NETNSID', whint: 0, right: true, trunc: false, wrap: false, json: 'string', help: 'namespace ID as used by network subsystem (not available: always empty)' },
   { name: 'NSFS', whint: 0, right: false, trunc: false, wrap: true, json: 'string', help: 'nsfs mountpoint (usually used network subsystem)' },
-  { name: 'PNS', whint: 10, right: true, trunc: false, wrap: false, json: 'number', help: 'parent namespace identifier (not available: always empty)' },
-  { name: 'ONS', whint: 10, right: true, trunc: false, wrap: false, json: 'number', help: 'owner namespace identifier (not available: always empty)' },
+  { name: 'PNS', whint: 10, right: true, trunc: false, wrap: false, json: 'number', help: 'parent namespace identifier (inode number)' },
+  { name: 'ONS', whint: 10, right: true, trunc: false, wrap: false, json: 'number', help: 'owner namespace identifier (inode number)' },
 ];
 
 function column(name: ColumnName): ColumnInfo {
@@ -88,9 +94,11 @@ const LS_OPTIONS: OptDef[] = [
   { long: 'notruncate', short: 'u', arg: 'none', help: "don't truncate text in columns" },
   { long: 'nowrap', short: 'W', arg: 'none', help: "don't use multi-line representation" },
   { long: 'type', short: 't', arg: 'required', metavar: 'NAME', help: 'namespace type (mnt, net, ipc, user, pid, uts, cgroup, time)' },
-  { long: 'tree', short: 'T', arg: 'optional', metavar: 'REL', help: 'use tree format (process; parent and owner are not supported)' },
+  { long: 'tree', short: 'T', arg: 'optional', metavar: 'REL', help: 'use tree format (parent, owner, or process)' },
   { long: 'help', short: 'h', arg: 'none', help: 'display this help' },
 ];
+
+export type TreeKind = 'process' | 'owner' | 'parent';
 
 export interface LsCommand {
   json: boolean;
@@ -103,8 +111,12 @@ export interface LsCommand {
   /** -p: only namespaces this process is in (null: all) */
   task: number | null;
   types: NamespaceType[];
-  /** lsns's default for a table: a namespace under the one whose process is its process's parent */
-  tree: 'process' | null;
+  /**
+   * process (lsns's default for a table): a namespace under the one whose
+   * process is its process's parent; owner: under its owning user namespace;
+   * parent: a pid or user namespace under its parent (bare -T is owner)
+   */
+  tree: TreeKind | null;
   /** the positional NAMESPACE: list its processes instead */
   namespace: number | null;
   help: boolean;
@@ -163,7 +175,7 @@ export function parseLs(args: readonly string[]): LsCommand {
   let columns: ColumnName[] = [];
   let output: string | undefined;
   let task: number | null = null;
-  let tree: 'process' | null = null;
+  let tree: TreeKind | null = null;
   let treeGiven = false;
   const typeNames: string[] = [];
   for (const [def, value] of options) {
@@ -190,16 +202,13 @@ export function parseLs(args: readonly string[]): LsCommand {
         typeNames.push(value!);
         break;
       case 'tree': {
+        // As getopt's optional argument: only glued (-Towner, --tree=owner); `-T owner` is -T and a namespace.
         const rel = value ?? 'owner';
         treeGiven = true;
-        if (rel === 'owner' || rel === 'parent') {
-          throw new UsageError(
-            `--tree=${rel} is not supported: it needs the ${rel === 'owner' ? 'NS_GET_USERNS' : 'NS_GET_PARENT'} ioctl, which tsns does not use`,
-            'use --tree=process (the default for a table), or lsns -T',
-          );
+        if (rel !== 'process' && rel !== 'owner' && rel !== 'parent') {
+          throw new UsageError(`unknown tree type: ${rel}`, 'use --tree=owner, --tree=parent or --tree=process');
         }
-        if (rel !== 'process') throw new UsageError(`unknown tree type: ${rel}`, 'use --tree=process');
-        tree = 'process';
+        tree = rel;
         break;
       }
       case 'help': help = true; break;
@@ -241,10 +250,46 @@ export function newLine(cells: (string | null)[], parent: Line | null = null): L
   return line;
 }
 
+/** The types to scan: an owner or parent tree also needs the user namespaces, to place what it lists under them. */
+export function scanTypes(cmd: Pick<LsCommand, 'types' | 'tree'>): NamespaceType[] {
+  const related = cmd.tree === 'owner' || cmd.tree === 'parent';
+  return related && !cmd.types.includes('user') ? [...cmd.types, 'user'] : [...cmd.types];
+}
+
+/**
+ * Where PNS, ONS and the uid of a namespace without processes come from: the
+ * kernel (kernelLinks) or, in unit tests, a table. Both are idempotent.
+ */
+export interface LinkSource {
+  /** fill entry.parent and entry.owner (and a user namespace's ownerUid); may throw when the shim cannot load */
+  links(entry: NamespaceEntry): void;
+  /** fill entry.ownerUid of a namespace no process is in; never throws (the cell stays empty) */
+  ownerUid(entry: NamespaceEntry): void;
+}
+
+/** The nsfs ioctls, through the native shim; `scanned`: the types snap holds. */
+export function kernelLinks(snap: Snapshot, scanned: readonly NamespaceType[]): LinkSource {
+  const users = userNamespaceLookup(snap, scanned);
+  return {
+    links: readNamespaceLinks,
+    ownerUid: (entry) => {
+      ownerUidOrNull(entry, users);
+    },
+  };
+}
+
+function related(ino: number | null | undefined): string | null {
+  return ino === null || ino === undefined ? null : String(ino);
+}
+
 function cell(
   col: ColumnName, entry: NamespaceEntry, proc: ProcessInfo | undefined, noWrap: boolean,
   command: (pid: number) => string | null,
 ): string | null {
+  // Without a process, UID and USER stand for the namespace's owner (lsns's uid_fallback). lsns asks
+  // NS_GET_OWNER_UID of the namespace itself, which only a user namespace answers (others print 0);
+  // tsns asks the user namespace that owns it.
+  const uid = proc ? proc.uid : entry.ownerUid ?? null;
   switch (col) {
     case 'NS': return String(entry.ns);
     case 'TYPE': return entry.type;
@@ -253,19 +298,80 @@ function cell(
     case 'PID': return proc ? String(proc.pid) : null;
     case 'PPID': return proc ? String(proc.ppid) : null;
     case 'COMMAND': return proc ? command(proc.pid) : null;
-    case 'UID': return proc ? String(proc.uid) : null;
-    case 'USER': return proc ? userName(proc.uid) : null;
+    case 'UID': return uid === null ? null : String(uid);
+    case 'USER': return uid === null ? null : userName(uid);
     case 'NSFS': return entry.nsfs.length ? entry.nsfs.join(noWrap ? ',' : '\n') : null;
-    case 'NETNSID': case 'PNS': case 'ONS': return null;
+    case 'PNS': return related(entry.parent);
+    case 'ONS': return related(entry.owner);
+    case 'NETNSID': return null;
   }
 }
 
+/** A namespace in an owner or parent tree, linked to its parent and owner when they are shown too. */
+export interface TreeNode {
+  entry: NamespaceEntry;
+  parentNs?: TreeNode;
+  ownerNs?: TreeNode;
+  /** its row, once added */
+  line?: Line;
+  visiting?: boolean;
+}
+
+/**
+ * The namespaces of an owner or parent tree, sorted by inode: the listed ones,
+ * each linked to its parent (pid and user namespaces) and owner, plus, as lsns
+ * interpolates them, the related namespaces that are not listed, without
+ * processes (NPROCS 0). Such a namespace is either of a type -t left out
+ * (found in `hidden`, the other scanned namespaces: its own links are read) or
+ * has no process or mount in sight; then only its inode and type are known
+ * (the shim gives inodes, not the fds lsns asks further with).
+ */
+export function relateNamespaces(
+  listed: readonly NamespaceEntry[], hidden: ReadonlyMap<number, NamespaceEntry>, source: LinkSource,
+): TreeNode[] {
+  const nodes = new Map<number, TreeNode>();
+  for (const entry of listed) {
+    source.links(entry);
+    nodes.set(entry.ns, { entry });
+  }
+  const find = (ino: number, type: NamespaceType): TreeNode => {
+    let node = nodes.get(ino);
+    if (node) return node;
+    const h = hidden.get(ino);
+    let entry: NamespaceEntry;
+    if (h) {
+      source.links(h);
+      entry = { ns: ino, type: h.type, processes: [], nsfs: h.nsfs, parent: h.parent, owner: h.owner, ownerUid: h.ownerUid };
+    } else {
+      entry = { ns: ino, type, processes: [], nsfs: [], parent: null, owner: null, ownerUid: null };
+    }
+    node = { entry };
+    nodes.set(ino, node);
+    link(node);
+    return node;
+  };
+  const link = (node: TreeNode): void => {
+    const { entry } = node;
+    if ((entry.type === 'pid' || entry.type === 'user') && entry.parent && entry.parent !== entry.ns) {
+      node.parentNs = find(entry.parent, entry.type);
+    }
+    if (entry.owner && entry.owner !== entry.ns) node.ownerNs = find(entry.owner, 'user');
+  };
+  for (const entry of listed) link(nodes.get(entry.ns)!);
+  return [...nodes.values()].sort((a, b) => a.entry.ns - b.entry.ns);
+}
+
 /** The rows lsns prints, in the order it adds them, with tree parents in tree mode. */
-export function buildLines(cmd: LsCommand, snap: ReturnType<typeof scanNamespaces>): Line[] {
+export function buildLines(cmd: LsCommand, snap: Snapshot, source: LinkSource = kernelLinks(snap, scanTypes(cmd))): Line[] {
   const command = cachedCommandLine();
   const lines: Line[] = [];
   const outline = new Map<number, Line>(); // pid → the last row that process stands for
+  const wantLinks = cmd.columns.includes('PNS') || cmd.columns.includes('ONS');
+  const wantUid = cmd.columns.includes('UID') || cmd.columns.includes('USER');
   const row = (entry: NamespaceEntry, proc: ProcessInfo | undefined, parent: Line | null): Line => {
+    // The ioctls only for a column that shows them.
+    if (wantLinks) source.links(entry);
+    if (wantUid && !proc) source.ownerUid(entry);
     const line = newLine(cmd.columns.map((c) => cell(c, entry, proc, cmd.noWrap, command)), parent);
     lines.push(line);
     if (proc) outline.set(proc.pid, line);
@@ -275,9 +381,10 @@ export function buildLines(cmd: LsCommand, snap: ReturnType<typeof scanNamespace
     if (cmd.tree !== 'process' || !proc) return null;
     return outline.get(proc.ppid) ?? null;
   };
+  const listed = snap.namespaces.filter((e) => cmd.types.includes(e.type));
 
   if (cmd.namespace !== null) {
-    const entry = snap.namespaces.find((e) => e.ns === cmd.namespace);
+    const entry = listed.find((e) => e.ns === cmd.namespace);
     if (!entry) {
       throw new TsnsError(`not found namespace: ${cmd.namespace}`, { stage: 'option', hint: "list namespaces with 'tsns ls'" });
     }
@@ -291,8 +398,29 @@ export function buildLines(cmd: LsCommand, snap: ReturnType<typeof scanNamespace
     return lines;
   }
 
-  for (const entry of snap.namespaces) {
-    if (cmd.task !== null && !entry.processes.some((p) => p.pid === cmd.task)) continue;
+  const selected = (entry: NamespaceEntry): boolean => cmd.task === null || entry.processes.some((p) => p.pid === cmd.task);
+
+  if (cmd.tree === 'owner' || cmd.tree === 'parent') {
+    const hidden = new Map(snap.namespaces.filter((e) => !cmd.types.includes(e.type)).map((e) => [e.ns, e]));
+    const tree = cmd.tree;
+    // lsns's show_namespace: the owner (or parent) first, then this one under it.
+    const show = (node: TreeNode): void => {
+      node.visiting = true;
+      const before = tree === 'owner' || !node.parentNs ? node.ownerNs : node.parentNs;
+      if (before && !before.line && !before.visiting) show(before);
+      const up = tree === 'owner' ? node.ownerNs : node.parentNs;
+      node.line = row(node.entry, node.entry.processes[0], up?.line ?? null);
+      node.visiting = false;
+    };
+    // The related namespaces are shown whatever -p picks, as lsns shows them.
+    for (const node of relateNamespaces(listed, hidden, source)) {
+      if (!node.line && selected(node.entry)) show(node);
+    }
+    return lines;
+  }
+
+  for (const entry of listed) {
+    if (!selected(entry)) continue;
     const proc = entry.processes[0];
     row(entry, proc, parentLine(proc));
   }
@@ -323,8 +451,10 @@ export interface RenderOptions {
   noHeadings: boolean;
   noTruncate: boolean;
   noWrap: boolean;
-  /** draw the process tree (needs a COMMAND column to draw it in) */
+  /** draw the tree (needs its tree column to draw it in) */
   tree: boolean;
+  /** where the tree is drawn: COMMAND for the process tree (the default), NS (left-aligned) for owner and parent trees */
+  treeColumn?: 'COMMAND' | 'NS';
   /** terminal width; null when stdout is not a terminal (nothing is truncated) */
   termWidth: number | null;
   utf8: boolean;
@@ -359,9 +489,10 @@ function printOrder(lines: readonly Line[], tree: boolean): Line[] {
   return out;
 }
 
-/** Columns that hold the tree: COMMAND, as lsns marks it. */
-function treeColumns(columns: readonly ColumnName[], tree: boolean): boolean[] {
-  return columns.map((c) => tree && c === 'COMMAND');
+/** Columns that hold the tree, as lsns marks them: COMMAND for the process tree, NS for owner and parent. */
+function treeColumns(columns: readonly ColumnName[], opts: Pick<RenderOptions, 'tree' | 'treeColumn'>): boolean[] {
+  const treeColumn = opts.treeColumn ?? 'COMMAND';
+  return columns.map((c) => opts.tree && c === treeColumn);
 }
 
 /** Display width of one code point (wcwidth, roughly: combining marks 0, East Asian wide 2). */
@@ -473,7 +604,7 @@ export function renderJson(columns: readonly ColumnName[], lines: readonly Line[
 export function renderRaw(columns: readonly ColumnName[], lines: readonly Line[], opts: RenderOptions): string {
   if (lines.length === 0) return '';
   const sym = opts.utf8 ? UTF8_SYMBOLS : ASCII_SYMBOLS;
-  const isTree = treeColumns(columns, opts.tree);
+  const isTree = treeColumns(columns, opts);
   const rows: string[] = [];
   if (!opts.noHeadings) rows.push(columns.map(rawEncode).join(' '));
   for (const line of printOrder(lines, opts.tree)) {
@@ -487,9 +618,11 @@ export function renderTable(columns: readonly ColumnName[], lines: readonly Line
   if (lines.length === 0) return '';
   const sym = opts.utf8 ? UTF8_SYMBOLS : ASCII_SYMBOLS;
   const infos = columns.map(column);
-  const isTree = treeColumns(columns, opts.tree);
+  const isTree = treeColumns(columns, opts);
   const ordered = printOrder(lines, opts.tree);
   const chunked = infos.map((info) => info.wrap && !opts.noWrap);
+  // The tree column is never right-aligned (lsns drops SCOLS_FL_RIGHT from NS in an owner or parent tree).
+  const right = infos.map((info, i) => info.right && !isTree[i]);
   const trunc = infos.map((info) => info.trunc && !opts.noTruncate);
 
   // Cells as printed: encoded, with tree art, split into lines for NSFS.
@@ -529,15 +662,14 @@ export function renderTable(columns: readonly ColumnName[], lines: readonly Line
   const last = infos.length - 1;
   const out: string[] = [];
   const put = (i: number, enc: Encoded | null): string => {
-    const info = infos[i]!;
     let width = widths[i]!.width;
     let e = enc ?? EMPTY;
-    if (i === last && e.width < width && !info.right) width = e.width;
+    if (i === last && e.width < width && !right[i]) width = e.width;
     if (e.width > width && trunc[i]) e = truncate(e, width);
     let s = '';
     let len = e.width;
     if (e.pieces.length > 0) {
-      if (info.right && len < width) {
+      if (right[i] && len < width) {
         s += ' '.repeat(width - len);
         len = width;
       }
@@ -573,7 +705,7 @@ export function renderTable(columns: readonly ColumnName[], lines: readonly Line
 }
 
 export function renderLs(columns: readonly ColumnName[], lines: readonly Line[], opts: RenderOptions): string {
-  const tree = opts.tree && columns.includes('COMMAND');
+  const tree = opts.tree && columns.includes(opts.treeColumn ?? 'COMMAND');
   const o = { ...opts, tree };
   if (opts.json) return renderJson(columns, lines, tree);
   if (opts.raw) return renderRaw(columns, lines, o);
@@ -598,7 +730,10 @@ export function lsHelp(): string {
     'Available output columns:',
     ...COLUMNS.map((c) => ` ${c.name.padStart(11)}  ${c.help}`),
     '',
-    'Namespaces kept alive only by a bind mount of their nsfs file are listed with NPROCS 0.',
+    'Namespaces kept alive only by a bind mount of their nsfs file are listed with NPROCS 0;',
+    'their UID and USER are the owner of the user namespace that is or owns them.',
+    'PNS, ONS and --tree=owner|parent ask the kernel (NS_GET_PARENT, NS_GET_USERNS) through',
+    'the native shim. NETNSID is always empty.',
     '',
   ].join('\n');
 }
@@ -610,15 +745,17 @@ export async function lsCommand(args: readonly string[]): Promise<CliStatus> {
     process.stdout.write(lsHelp());
     return { code: 0, signal: null };
   }
-  const snap = scanNamespaces(cmd.types);
-  const lines = buildLines(cmd, snap);
+  const scanned = scanTypes(cmd);
+  const snap = scanNamespaces(scanned);
+  const lines = buildLines(cmd, snap, kernelLinks(snap, scanned));
   const text = renderLs(cmd.columns, lines, {
     json: cmd.json,
     raw: cmd.raw,
     noHeadings: cmd.noHeadings,
     noTruncate: cmd.noTruncate,
     noWrap: cmd.noWrap,
-    tree: cmd.tree === 'process',
+    tree: cmd.tree !== null,
+    treeColumn: cmd.tree === 'process' ? 'COMMAND' : 'NS',
     termWidth: process.stdout.isTTY ? process.stdout.columns || 80 : null,
     utf8: localeIsUtf8(),
   });

@@ -20,6 +20,8 @@ interface Row {
   user?: string | null;
   command?: string | null;
   nsfs?: string | null;
+  pns?: number | null;
+  ons?: number | null;
   children?: Row[];
   [key: string]: unknown;
 }
@@ -65,15 +67,20 @@ function comm(pid: number): string {
   }
 }
 
-const HOST_UTS = nsOf(process.pid, 'uts');
+/** How long the targets sleep: longer than this file can take on a loaded machine; afterAll kills them. */
+const SLEEP = '600';
 
-/** Wait until pid runs `sleep` in a uts namespace of its own (unshare has exec'd it). */
-async function settled(pid: () => number | undefined): Promise<number> {
+const HOST_UTS = nsOf(process.pid, 'uts');
+const HOST_USER = nsOf(process.pid, 'user');
+const HOST_PID = nsOf(process.pid, 'pid');
+
+/** Wait until pid runs `sleep` in a `type` namespace of its own (unshare has exec'd it). */
+async function settled(pid: () => number | undefined, type = 'uts'): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const p = pid();
     if (p !== undefined && comm(p) === 'sleep') {
       try {
-        if (nsOf(p, 'uts') !== HOST_UTS) return p;
+        if (nsOf(p, type) !== nsOf(process.pid, type)) return p;
       } catch {
         // not yet
       }
@@ -113,9 +120,9 @@ function needTsnsTarget(): void {
   if (viaTsnsError) throw new Error(`tsns run could not start the target: ${String(viaTsnsError)}`);
 }
 
-async function target(proc: ResultPromise, pid: () => number | undefined): Promise<Target> {
+async function target(proc: ResultPromise, pid: () => number | undefined, type = 'uts'): Promise<Target> {
   started.push(proc);
-  const p = await settled(pid);
+  const p = await settled(pid, type);
   sleepers.push(p);
   return { proc, pid: p, uts: nsOf(p, 'uts'), ipc: nsOf(p, 'ipc') };
 }
@@ -124,9 +131,9 @@ beforeAll(async () => {
   requireCommands('lsns', 'unshare', 'setpriv', 'umount');
   if (!IS_ROOT) throw new Error('test/e2e/ls.test.ts creates namespaces as root; run it as root');
   dir = mkdtempSync(join(tmpdir(), 'tsns-ls-'));
-  const u = execa('unshare', ['--uts', '--ipc', 'sleep', '30'], { reject: false, stdin: 'ignore' });
+  const u = execa('unshare', ['--uts', '--ipc', 'sleep', SLEEP], { reject: false, stdin: 'ignore' });
   viaUnshare = await target(u, () => u.pid);
-  const t = execa(process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--uts', '--ipc', 'sleep', '30'], { reject: false, stdin: 'ignore' });
+  const t = execa(process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--uts', '--ipc', 'sleep', SLEEP], { reject: false, stdin: 'ignore' });
   try {
     viaTsns = await target(t, () => childOf(t.pid!));
   } catch (e) {
@@ -220,12 +227,13 @@ describe('tsns ls as root, against lsns', () => {
   });
 
   it('-n drops the header line', async () => {
-    const withHeader = await ls(['-l', '-t', 'uts', '-o', 'NS,TYPE']);
-    const without = await ls(['-l', '-t', 'uts', '-o', 'NS,TYPE', '-n']);
-    expect(withHeader.stdout.split('\n')[0]).toBe('        NS TYPE');
-    expect(without.stdout.split('\n')[0]).toMatch(/^\d+ uts$/);
-    expect(without.stdout.split('\n')).toHaveLength(withHeader.stdout.split('\n').length - 1);
-    expect((await ls(['-l', '-t', 'uts', '-o', 'NS,TYPE', '--no-headings'])).stdout).toBe(without.stdout);
+    // One process's namespaces: other tests make and drop uts namespaces between two runs.
+    const args = ['-l', '-p', String(viaUnshare.pid), '-t', 'uts', '-o', 'NS,TYPE'];
+    const withHeader = await ls(args);
+    const without = await ls([...args, '-n']);
+    expect(withHeader.stdout).toBe(`        NS TYPE\n${viaUnshare.uts} uts`); // execa strips the final newline
+    expect(without.stdout).toBe(`${viaUnshare.uts} uts`);
+    expect((await ls([...args, '--no-headings'])).stdout).toBe(without.stdout);
   });
 
   it('-o picks columns; -o +COL adds to the defaults', async () => {
@@ -234,20 +242,21 @@ describe('tsns ls as root, against lsns', () => {
     // With a namespace operand each row is a process of that namespace.
     expect(all).toEqual([{
       ns: viaUnshare.uts, type: 'uts', path: `/proc/${viaUnshare.pid}/ns/uts`, nprocs: 1, pid: viaUnshare.pid,
-      ppid: process.pid, command: 'sleep 30', uid: 0, user: 'root', nsfs: null,
+      ppid: process.pid, command: `sleep ${SLEEP}`, uid: 0, user: 'root', nsfs: null,
     }]);
     const plus = rows((await ls(['-J', '-p', String(viaTsns.pid), '-o', '+PATH,PPID'])).stdout);
     const row = plus.find((r) => r.ns === viaTsns.uts)!;
     expect(Object.keys(row)).toEqual(['ns', 'type', 'nprocs', 'pid', 'user', 'command', 'path', 'ppid']);
-    expect(row).toMatchObject({ path: `/proc/${viaTsns.pid}/ns/uts`, ppid: viaTsns.proc.pid, command: 'sleep 30' });
+    expect(row).toMatchObject({ path: `/proc/${viaTsns.pid}/ns/uts`, ppid: viaTsns.proc.pid, command: `sleep ${SLEEP}` });
     const table = await ls(['-p', String(viaTsns.pid), '-t', 'uts', '-o', 'NS,PID,COMMAND']);
-    expect(table.stdout).toBe(`        NS   PID COMMAND\n${viaTsns.uts} ${String(viaTsns.pid).padStart(5)} sleep 30`); // execa strips the final newline
+    expect(table.stdout).toBe(`        NS   PID COMMAND\n${viaTsns.uts} ${String(viaTsns.pid).padStart(5)} sleep ${SLEEP}`); // execa strips the final newline
   });
 
   it('a namespace kept alive only by a bind mount is listed with NPROCS 0 and its NSFS path', async () => {
     const r = await ls(['-J', '-t', 'uts', '-o', 'NS,TYPE,NPROCS,PID,USER,NSFS']);
+    // USER: the owner of the user namespace that owns it (root made it, in the host's).
     expect(rows(r.stdout).find((x) => x.ns === persistedIno)).toEqual({
-      ns: persistedIno, type: 'uts', nprocs: 0, pid: null, user: null, nsfs: persisted,
+      ns: persistedIno, type: 'uts', nprocs: 0, pid: null, user: 'root', nsfs: persisted,
     });
     const table = await ls(['-l', '-t', 'uts', '-o', 'NS,NPROCS,NSFS']);
     expect(table.stdout.split('\n')).toContainEqual(expect.stringMatching(new RegExp(`^${persistedIno} +0 ${persisted}$`)));
@@ -263,7 +272,10 @@ describe('tsns ls as root, against lsns', () => {
       [['-o'], /^tsns: option requires an argument -- 'o'\nhint: /],
       [['--task'], /^tsns: option '--task' requires an argument\nhint: /],
       [['-J', '-r'], /^tsns: mutually exclusive arguments: --json --raw\n/],
-      [['--tree=owner'], /^tsns: --tree=owner is not supported: it needs the NS_GET_USERNS ioctl, which tsns does not use\nhint: /],
+      [['--tree=sideways'], /^tsns: unknown tree type: sideways\nhint: /],
+      // As in lsns, the tree's value is glued to it: `-T owner` is -T and a namespace argument.
+      [['-T', 'owner'], /^tsns: invalid namespace argument: 'owner'\nhint: /],
+      [['-Towner', '-l'], /^tsns: mutually exclusive arguments: --list --tree\n/],
       [['1'], /^tsns: not found namespace: 1\nhint: /],
     ];
     for (const [args, stderr] of cases) {
@@ -281,15 +293,199 @@ describe('tsns ls as root, against lsns', () => {
   });
 });
 
+/**
+ * tsns and lsns read the system one after the other, and the tests of other files start and end
+ * processes meanwhile, so the host namespaces' NPROCS may differ between the two. A comparison that
+ * shows NPROCS is retried until both tools saw the same system; the other comparisons are exact.
+ */
+async function sameAsLsns(args: readonly string[], mode: 'root' | 'user' = 'root', attempts = 10): Promise<void> {
+  let mine = { stdout: '', stderr: '', exitCode: undefined as number | undefined };
+  let theirs = { stdout: '', stderr: '', exitCode: undefined as number | undefined };
+  for (let i = 0; i < attempts; i++) {
+    mine = await tsns(mode, ['ls', ...args]);
+    theirs = await lsns(args, mode === 'user');
+    if (mine.stdout === theirs.stdout) break;
+  }
+  expect(mine.stderr, args.join(' ')).toBe('');
+  expect(mine.exitCode, args.join(' ')).toBe(0);
+  expect(mine.stdout, args.join(' ')).toBe(theirs.stdout);
+}
+
+describe('PNS, ONS and the owner and parent trees as root, against lsns', () => {
+  // unshare --user --map-root-user --pid --fork: a nested user namespace owning a nested pid namespace.
+  let nested: Target & { user: number; pidns: number };
+  // tsns run -r --pid --uts: the same made by tsns, plus a uts namespace.
+  let viaRun: Target & { user: number; pidns: number };
+  // A user namespace no process is in: the outer unshare execs the inner one.
+  let orphan: Target & { user: number; outer: number };
+
+  beforeAll(async () => {
+    const n = execa('unshare', ['--user', '--map-root-user', '--pid', '--fork', 'sleep', SLEEP], { reject: false, stdin: 'ignore' });
+    const nt = await target(n, () => childOf(n.pid!), 'pid');
+    nested = { ...nt, user: nsOf(nt.pid, 'user'), pidns: nsOf(nt.pid, 'pid') };
+    const r = execa(process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '-r', '--pid', '--uts', 'sleep', SLEEP], { reject: false, stdin: 'ignore' });
+    const rt = await target(r, () => childOf(r.pid!));
+    viaRun = { ...rt, user: nsOf(rt.pid, 'user'), pidns: nsOf(rt.pid, 'pid') };
+    const o = execa('unshare', ['--user', '--map-root-user', 'unshare', '--user', '--map-root-user', '--uts', 'sleep', SLEEP], { reject: false, stdin: 'ignore' });
+    const ot = await target(o, () => o.pid);
+    const user = nsOf(ot.pid, 'user');
+    const outer = rows((await ls(['-J', '-p', String(ot.pid), '-t', 'user', '-o', 'NS,PNS'])).stdout).find((x) => x.ns === user)!.pns!;
+    orphan = { ...ot, user, outer };
+  });
+
+  it('PNS and ONS: the parent (pid and user namespaces, else 0) and the owning user namespace', async () => {
+    const r = rows((await ls(['-J', '-p', String(nested.pid), '-o', 'NS,TYPE,PNS,ONS'])).stdout);
+    const by = (ns: number) => r.find((x) => x.ns === ns);
+    expect(by(nested.user)).toEqual({ ns: nested.user, type: 'user', pns: HOST_USER, ons: HOST_USER });
+    expect(by(nested.pidns)).toEqual({ ns: nested.pidns, type: 'pid', pns: HOST_PID, ons: nested.user });
+    // The host's own: no parent (the kernel says EPERM), owned by the host user namespace, which has no owner.
+    expect(by(HOST_UTS)).toEqual({ ns: HOST_UTS, type: 'uts', pns: 0, ons: HOST_USER });
+    const host = rows((await ls(['-J', '-p', String(process.pid), '-t', 'user', '-t', 'pid', '-o', 'NS,TYPE,PNS,ONS'])).stdout);
+    expect(host).toEqual([
+      { ns: HOST_PID, type: 'pid', pns: 0, ons: HOST_USER },
+      { ns: HOST_USER, type: 'user', pns: 0, ons: 0 },
+    ].sort((a, b) => a.ns - b.ns));
+    const t = rows((await ls(['-J', '-p', String(viaRun.pid), '-o', 'NS,TYPE,PNS,ONS'])).stdout);
+    expect(t.find((x) => x.ns === viaRun.uts)).toEqual({ ns: viaRun.uts, type: 'uts', pns: 0, ons: viaRun.user });
+    expect(t.find((x) => x.ns === viaRun.pidns)).toEqual({ ns: viaRun.pidns, type: 'pid', pns: HOST_PID, ons: viaRun.user });
+  });
+
+  it('prints PNS and ONS byte for byte as lsns does, in every format', async () => {
+    for (const t of [nested, viaRun]) {
+      for (const extra of [[], ['-r'], ['-J'], ['-l'], ['-n']]) {
+        const args = ['-p', String(t.pid), '-o', 'NS,TYPE,PID,PPID,UID,USER,PNS,ONS,COMMAND', ...extra];
+        const [mine, theirs] = await Promise.all([ls(args), lsns(args)]);
+        expect(mine.stdout, args.join(' ')).toBe(theirs.stdout);
+      }
+      await sameAsLsns(['-p', String(t.pid), '-o', '+PNS,ONS']);
+    }
+  });
+
+  it('-T owner, -T parent and a bare -T print what lsns prints', async () => {
+    for (const t of [nested, viaRun]) {
+      const p = String(t.pid);
+      // Without NPROCS, both tools see the same at any moment.
+      for (const args of [
+        ['-Towner'], ['-Tparent'], ['-T'], ['--tree'], ['--tree=parent', '-r'], ['-Towner', '-J'], ['-Tparent', '-J'],
+        ['-Towner', '-t', 'uts'], ['-Tparent', '-t', 'pid'], ['-Towner', '-t', 'pid', '-t', 'uts'], ['-Towner', '-n', '-W'],
+      ]) {
+        const all = ['-p', p, '-o', 'NS,TYPE,PID,USER,UID,PNS,ONS,COMMAND', ...args];
+        const [mine, theirs] = await Promise.all([ls(all), lsns(all)]);
+        expect(mine.stdout, all.join(' ')).toBe(theirs.stdout);
+      }
+      // The default columns, as the man page shows them.
+      for (const args of [['-Towner'], ['-Tparent'], ['-Tparent', '-o', '+PNS'], ['-J', '-Towner'], ['-J', '-Tparent', '-o', '+PNS,ONS']]) {
+        await sameAsLsns(['-p', p, ...args]);
+      }
+    }
+  });
+
+  it('the owner tree hangs the nested namespaces under their user namespace', async () => {
+    const json = JSON.parse((await ls(['-J', '-Towner', '-p', String(nested.pid), '-o', 'NS,TYPE'])).stdout) as { namespaces: Row[] };
+    expect(json.namespaces.map((r) => r.ns)).toEqual([HOST_USER]);
+    const user = json.namespaces[0]!.children!.find((r) => r.ns === nested.user)!;
+    expect(user.children).toEqual([{ ns: nested.pidns, type: 'pid' }]);
+    const parent = JSON.parse((await ls(['-J', '-Tparent', '-p', String(nested.pid), '-o', 'NS,TYPE'])).stdout) as { namespaces: Row[] };
+    expect(parent.namespaces.find((r) => r.ns === HOST_PID)!.children).toEqual([{ ns: nested.pidns, type: 'pid' }]);
+    expect(parent.namespaces.find((r) => r.ns === HOST_USER)!.children).toEqual([{ ns: nested.user, type: 'user' }]);
+  });
+
+  it('with -t, the user namespaces above are added without processes, as lsns adds them', async () => {
+    const args = ['-p', String(viaRun.pid), '-t', 'uts', '-Towner'];
+    // Every NPROCS here is stable: the added namespaces show 0, the target's uts 1.
+    const [mine, theirs] = await Promise.all([ls(args), lsns(args)]);
+    expect(mine.stdout).toBe(theirs.stdout);
+    expect(rows((await ls([...args, '-J'])).stdout).map(({ ns, nprocs }) => ({ ns, nprocs }))).toEqual([
+      { ns: HOST_USER, nprocs: 0 }, { ns: viaRun.user, nprocs: 0 }, { ns: viaRun.uts, nprocs: 1 },
+    ]);
+  });
+
+  it('a user namespace no process is in: shown with its inode only (lsns asks the kernel for the rest)', async () => {
+    const args = ['-J', '-Towner', '-p', String(orphan.pid), '-o', 'NS,TYPE,NPROCS,PID,USER,PNS,ONS'];
+    const [mine, theirs] = await Promise.all([ls(args), lsns(args)]);
+    const a = rows(mine.stdout);
+    const b = rows(theirs.stdout);
+    // The namespaces the process is in are the same in both, values and nesting.
+    for (const ns of [orphan.user, orphan.uts]) expect(a.find((x) => x.ns === ns)).toEqual(b.find((x) => x.ns === ns));
+    const top = (JSON.parse(mine.stdout) as { namespaces: Row[] }).namespaces;
+    const outer = top.find((x) => x.ns === orphan.outer)!;
+    expect(outer.children!.map((x) => x.ns)).toEqual([orphan.user]);
+    expect(outer.children![0]!.children!.map((x) => x.ns)).toEqual([orphan.uts]);
+    // The difference: the shim gives the outer one's inode, not an fd to ask further, so tsns
+    // cannot tell its parent, owner or owner's uid; lsns hangs it under the host's user namespace.
+    expect({ ...outer, children: undefined }).toEqual({
+      ns: orphan.outer, type: 'user', nprocs: 0, pid: null, user: null, pns: null, ons: null, children: undefined,
+    });
+    expect(b.find((x) => x.ns === orphan.outer)).toEqual({
+      ns: orphan.outer, type: 'user', nprocs: 0, pid: null, user: 'root', pns: HOST_USER, ons: HOST_USER,
+    });
+  });
+});
+
+describe.runIf(MODES.includes('user'))('namespaces kept alive only by bind mounts, made by an unprivileged user', () => {
+  let userFile = '';
+  let utsFile = '';
+  let user = 0;
+  let uts = 0;
+  const mounts: string[] = [];
+
+  beforeAll(async () => {
+    // nobody makes a user and a uts namespace; root bind-mounts both; the process goes.
+    const proc = execa('setpriv', [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', 'unshare', '--user', '--uts', 'sleep', SLEEP], {
+      reject: false, stdin: 'ignore',
+    });
+    started.push(proc);
+    const pid = await settled(() => proc.pid);
+    userFile = join(dir, 'nobody-user');
+    utsFile = join(dir, 'nobody-uts');
+    for (const [type, file] of [['user', userFile], ['uts', utsFile]] as const) {
+      writeFileSync(file, '');
+      const m = await execa('mount', ['--bind', `/proc/${pid}/ns/${type}`, file], { reject: false });
+      expect(m.exitCode, m.stderr).toBe(0);
+      mounts.push(file);
+    }
+    user = statSync(userFile).ino;
+    uts = statSync(utsFile).ino;
+    process.kill(pid, 'SIGKILL');
+    await proc;
+  });
+
+  afterAll(async () => {
+    for (const file of mounts.reverse()) await execa('umount', [file], { reject: false });
+  });
+
+  it('UID and USER: the owner of the user namespace that is or owns it', async () => {
+    const r = rows((await ls(['-J', '-o', 'NS,TYPE,NPROCS,PID,UID,USER,PNS,ONS,NSFS'])).stdout);
+    expect(r.find((x) => x.ns === user)).toEqual({
+      ns: user, type: 'user', nprocs: 0, pid: null, uid: USER.uid, user: 'nobody', pns: HOST_USER, ons: HOST_USER, nsfs: userFile,
+    });
+    expect(r.find((x) => x.ns === uts)).toEqual({
+      ns: uts, type: 'uts', nprocs: 0, pid: null, uid: USER.uid, user: 'nobody', pns: 0, ons: user, nsfs: utsFile,
+    });
+    // With only uts listed, the owner is still found (the user namespaces are read for it).
+    const only = rows((await ls(['-J', '-t', 'uts', '-o', 'NS,USER'])).stdout);
+    expect(only.find((x) => x.ns === uts)).toEqual({ ns: uts, user: 'nobody' });
+    const records = await listNamespaces({ type: ['uts'] });
+    expect(records.find((x) => x.ns === uts)).toMatchObject({ nprocs: 0, uid: USER.uid, user: 'nobody', nsfs: [utsFile] });
+  });
+
+  it('-T owner hangs them under their owners', async () => {
+    const json = JSON.parse((await ls(['-J', '-Towner', '-o', 'NS,TYPE,NPROCS'])).stdout) as { namespaces: Row[] };
+    const host = json.namespaces.find((x) => x.ns === HOST_USER)!;
+    const mine = host.children!.find((x) => x.ns === user)!;
+    expect(mine).toEqual({ ns: user, type: 'user', nprocs: 0, children: [{ ns: uts, type: 'uts', nprocs: 0 }] });
+  });
+});
+
 describe('listNamespaces()', () => {
   it('the same records the CLI prints', async () => {
     const all = await listNamespaces();
     const uts = all.find((r) => r.ns === viaUnshare.uts);
     expect(uts).toEqual({
       ns: viaUnshare.uts, type: 'uts', path: `/proc/${viaUnshare.pid}/ns/uts`, nprocs: 1, pid: viaUnshare.pid,
-      ppid: process.pid, command: 'sleep 30', uid: 0, user: 'root', nsfs: [],
+      ppid: process.pid, command: `sleep ${SLEEP}`, uid: 0, user: 'root', nsfs: [],
     });
-    expect(all.find((r) => r.ns === persistedIno)).toMatchObject({ type: 'uts', nprocs: 0, pid: null, nsfs: [persisted] });
+    expect(all.find((r) => r.ns === persistedIno)).toMatchObject({ type: 'uts', nprocs: 0, pid: null, uid: 0, user: 'root', nsfs: [persisted] });
     expect(all.map((r) => r.ns)).toEqual([...all.map((r) => r.ns)].sort((a, b) => a - b));
   });
 
@@ -316,7 +512,7 @@ describe.runIf(MODES.includes('user'))('tsns ls as an unprivileged user', () => 
   let mine: Target;
 
   beforeAll(async () => {
-    const u = execa('setpriv', [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', 'unshare', '--user', '--uts', 'sleep', '30'], {
+    const u = execa('setpriv', [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', 'unshare', '--user', '--uts', 'sleep', SLEEP], {
       reject: false, stdin: 'ignore',
     });
     mine = await target(u, () => u.pid);
@@ -338,6 +534,21 @@ describe.runIf(MODES.includes('user'))('tsns ls as an unprivileged user', () => 
     const seen = a.map((x) => x.ns);
     for (const ns of [viaUnshare.uts, viaUnshare.ipc]) expect(seen).not.toContain(ns);
     for (const x of a.filter((y) => (y.nprocs ?? 0) > 0)) expect(x.user, JSON.stringify(x)).toBe('nobody');
+  });
+
+  it('-T owner and -T parent, PNS and ONS, as lsns prints them for that user', async () => {
+    const p = String(mine.pid);
+    // Only uts is listed: the user namespaces above it are added without processes, so every value is stable.
+    for (const args of [['-t', 'uts', '-Towner'], ['-t', 'uts', '-T', '-J'], ['-t', 'uts', '-Towner', '-o', '+PNS,ONS,UID']]) {
+      await sameAsLsns(['-p', p, ...args], 'user', 1);
+    }
+    await sameAsLsns(['-p', p, '-Tparent', '-o', 'NS,TYPE,USER,PNS,ONS'], 'user', 1);
+    // (No PID: as nobody, the lowest pid in the host's namespaces is each tool's own process.)
+    await sameAsLsns(['-p', p, '-Towner', '-o', 'NS,TYPE,USER,PNS,ONS', '-J'], 'user', 1);
+    const r = rows((await tsns('user', ['ls', '-J', '-p', p, '-o', 'NS,PNS,ONS'])).stdout);
+    const userns = nsOf(mine.pid, 'user');
+    expect(r.find((x) => x.ns === userns)).toEqual({ ns: userns, pns: HOST_USER, ons: HOST_USER });
+    expect(r.find((x) => x.ns === mine.uts)).toEqual({ ns: mine.uts, pns: 0, ons: userns });
   });
 
   it('-p of a root process it cannot inspect lists nothing', async () => {

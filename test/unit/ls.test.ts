@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli';
 import { TsnsError } from '../../src/errors';
 import {
-  namespaceTypes, parseNsfsMounts, parseNsLink, parsePasswd, parseStatPpid, toRecord, type ProcessInfo,
+  namespaceOwnerUid, namespaceTypes, parseNsfsMounts, parseNsLink, parsePasswd, parseStatPpid, toRecord,
+  type NamespaceEntry, type NamespaceType, type ProcessInfo, type Snapshot,
 } from '../../src/inspect';
 import {
-  COLUMNS, defaultColumns, localeIsUtf8, newLine, parseColumns, parseLs, rawEncode, renderJson, renderLs,
-  renderRaw, renderTable, safeEncode, type ColumnName, type Line, type RenderOptions,
+  buildLines, COLUMNS, defaultColumns, localeIsUtf8, newLine, parseColumns, parseLs, rawEncode, relateNamespaces,
+  renderJson, renderLs, renderRaw, renderTable, safeEncode, scanTypes, type ColumnName, type Line, type LinkSource,
+  type RenderOptions,
 } from '../../src/ls';
 
 function usageError(f: () => unknown): UsageError {
@@ -107,14 +109,26 @@ describe('parseLs', () => {
     expect(parseLs(['--', '4026531836']).namespace).toBe(4026531836);
   });
 
-  it('--tree=process is accepted; owner and parent need ioctls and are refused clearly', () => {
+  it('--tree=process|owner|parent; a bare -T or --tree is owner, as in lsns', () => {
     expect(parseLs(['-l', '-o', 'NS']).tree).toBeNull();
     expect(parseLs(['--tree=process', '--output-all']).tree).toBe('process');
     expect(parseLs(['-Tprocess']).tree).toBe('process');
     expect(parseLs(['-T=process']).tree).toBe('process');
-    expect(usageError(() => parseLs(['-T'])).message).toMatch(/--tree=owner is not supported: it needs the NS_GET_USERNS ioctl/);
-    expect(usageError(() => parseLs(['--tree=parent'])).message).toMatch(/NS_GET_PARENT/);
+    expect(parseLs(['-T'])).toMatchObject({ tree: 'owner', columns: DEFAULT });
+    expect(parseLs(['--tree']).tree).toBe('owner');
+    expect(parseLs(['-Towner']).tree).toBe('owner');
+    expect(parseLs(['--tree=parent', '-o', '+PNS'])).toMatchObject({ tree: 'parent', columns: [...DEFAULT, 'PNS'] });
+    expect(parseLs(['-Tparent', '4026531836']).tree).toBe('parent');
     expect(usageError(() => parseLs(['--tree=sideways'])).message).toBe('unknown tree type: sideways');
+    // getopt's optional argument is glued or nothing: `-T owner` is -T and a namespace, which lsns rejects the same way.
+    expect(usageError(() => parseLs(['-T', 'owner'])).message).toBe("invalid namespace argument: 'owner'");
+  });
+
+  it('an owner or parent tree also scans user namespaces, to hang the others under', () => {
+    expect(scanTypes(parseLs(['-t', 'uts', '-Towner']))).toEqual(['uts', 'user']);
+    expect(scanTypes(parseLs(['-t', 'pid', '-Tparent']))).toEqual(['pid', 'user']);
+    expect(scanTypes(parseLs(['-t', 'uts']))).toEqual(['uts']);
+    expect(scanTypes(parseLs(['-t', 'user', '-T']))).toEqual(['user']);
   });
 
   it('rejects what lsns rejects, with exit 125 and a hint', () => {
@@ -127,6 +141,7 @@ describe('parseLs', () => {
     expect(usageError(() => parseLs(['-p', 'x'])).message).toBe("invalid PID argument: 'x'");
     expect(usageError(() => parseLs(['-J', '-r'])).message).toBe('mutually exclusive arguments: --json --raw');
     expect(usageError(() => parseLs(['-l', '-Tprocess'])).message).toBe('mutually exclusive arguments: --list --tree');
+    expect(usageError(() => parseLs(['-Towner', '--list'])).message).toBe('mutually exclusive arguments: --list --tree');
     expect(usageError(() => parseLs(['-p', '1', '4026531836'])).message).toBe('--task is mutually exclusive with <namespace>');
     expect(usageError(() => parseLs(['abc'])).message).toBe("invalid namespace argument: 'abc'");
     expect(usageError(() => parseLs(['1', '2'])).message).toMatch(/unexpected argument '2'/);
@@ -314,6 +329,24 @@ describe('reading /proc text', () => {
     expect(toRecord({ ns: 6, type: 'net', processes: [], nsfs: ['/run/netns/x'] })).toEqual({
       ns: 6, type: 'net', path: null, nprocs: 0, pid: null, ppid: null, command: null, uid: null, user: null, nsfs: ['/run/netns/x'],
     });
+    // Once its owner's uid is known (namespaceOwnerUid), a namespace without processes shows it.
+    expect(toRecord({ ns: 6, type: 'net', processes: [], nsfs: ['/run/netns/x'], ownerUid: 65534 })).toMatchObject({
+      nprocs: 0, pid: null, uid: 65534, user: 'nobody',
+    });
+  });
+
+  it('the uid of a namespace without processes: its own owner (user), or its user namespace\'s owner', () => {
+    const user: NamespaceEntry = { ns: 10, type: 'user', processes: [], nsfs: ['/x/u'], parent: 1, owner: 1, ownerUid: 1000 };
+    const uts: NamespaceEntry = { ns: 11, type: 'uts', processes: [], nsfs: ['/x/uts'], parent: 0, owner: 10 };
+    const lookup = (ino: number) => (ino === 10 ? user : undefined);
+    expect(namespaceOwnerUid(user, lookup)).toBe(1000);
+    expect(namespaceOwnerUid(uts, lookup)).toBe(1000);
+    expect(uts.ownerUid).toBe(1000);
+    // The owner is out of sight (no process in it, no mount of it): unknown, not root.
+    const lost: NamespaceEntry = { ns: 12, type: 'net', processes: [], nsfs: ['/x/net'], parent: 0, owner: 99 };
+    expect(namespaceOwnerUid(lost, lookup)).toBeNull();
+    const none: NamespaceEntry = { ns: 13, type: 'net', processes: [], nsfs: ['/x/net'], parent: 0, owner: 0 };
+    expect(namespaceOwnerUid(none, lookup)).toBeNull();
   });
 
   it('tree symbols follow the locale', () => {
@@ -321,5 +354,163 @@ describe('reading /proc text', () => {
     expect(localeIsUtf8({ LC_ALL: 'C', LANG: 'en_US.UTF-8' })).toBe(false);
     expect(localeIsUtf8({ LC_CTYPE: 'de_DE.utf8' })).toBe(true);
     expect(localeIsUtf8({})).toBe(false);
+  });
+});
+
+describe('owner and parent trees (lsns -T owner|parent)', () => {
+  // A host user namespace 100 owning mnt 101, pid 102, uts 103; a nested user namespace 200 (unshare
+  // --user --pid --fork: pid 50, its child 51 in pid namespace 201); a uts namespace 300 only a bind
+  // mount keeps, owned by 200; and user namespace 360 whose parent 350 no process is in (it owns uts 400).
+  const procs: ProcessInfo[] = [
+    { pid: 2, ppid: 0, uid: 0, ns: { user: 100, mnt: 101, pid: 102, uts: 103 } },
+    { pid: 50, ppid: 2, uid: 0, ns: { user: 200, mnt: 101, pid: 102, uts: 103 } },
+    { pid: 51, ppid: 50, uid: 0, ns: { user: 200, mnt: 101, pid: 201, uts: 103 } },
+    { pid: 60, ppid: 2, uid: 65534, ns: { user: 360, mnt: 101, pid: 102, uts: 400 } },
+  ];
+  // What NS_GET_PARENT, NS_GET_USERNS and NS_GET_OWNER_UID answer (0: none, or out of sight).
+  const KERNEL: Record<number, { parent: number; owner: number; ownerUid?: number }> = {
+    100: { parent: 0, owner: 0, ownerUid: 0 },
+    101: { parent: 0, owner: 100 },
+    102: { parent: 0, owner: 100 },
+    103: { parent: 0, owner: 100 },
+    200: { parent: 100, owner: 100, ownerUid: 0 },
+    201: { parent: 102, owner: 200 },
+    300: { parent: 0, owner: 200 },
+    360: { parent: 350, owner: 350, ownerUid: 65534 },
+    400: { parent: 0, owner: 360 },
+  };
+
+  function snapshot(): Snapshot {
+    const byKey = new Map<string, NamespaceEntry>();
+    const entry = (type: NamespaceType, ns: number): NamespaceEntry => {
+      const key = `${type}:${ns}`;
+      if (!byKey.has(key)) byKey.set(key, { ns, type, processes: [], nsfs: [] });
+      return byKey.get(key)!;
+    };
+    for (const p of procs) for (const [type, ns] of Object.entries(p.ns)) entry(type as NamespaceType, ns).processes.push(p);
+    entry('uts', 300).nsfs = ['/tmp/b'];
+    return { processes: new Map(procs.map((p) => [p.pid, p])), namespaces: [...byKey.values()].sort((a, b) => a.ns - b.ns) };
+  }
+
+  /** The kernel's answers from the table; `asked` records every namespace opened. */
+  function fake(snap: Snapshot): LinkSource & { asked: number[] } {
+    const asked: number[] = [];
+    const links = (e: NamespaceEntry): void => {
+      if (e.owner !== undefined) return;
+      asked.push(e.ns);
+      const k = KERNEL[e.ns]!;
+      e.parent = e.type === 'pid' || e.type === 'user' ? k.parent : 0;
+      e.owner = k.owner;
+      if (e.type === 'user') e.ownerUid = k.ownerUid ?? null;
+    };
+    return {
+      asked,
+      links,
+      ownerUid: (e) => {
+        links(e);
+        if (e.type === 'user') return;
+        const owner = snap.namespaces.find((u) => u.type === 'user' && u.ns === e.owner);
+        if (owner) links(owner);
+        e.ownerUid = owner?.ownerUid ?? null;
+      },
+    };
+  }
+
+  function render(args: string[]): { text: string; asked: number[]; json: string } {
+    const cmd = parseLs(args);
+    const snap = snapshot();
+    const source = fake(snap);
+    const lines = buildLines(cmd, snap, source);
+    const opts = { ...TABLE, tree: cmd.tree !== null, treeColumn: cmd.tree === 'process' ? 'COMMAND' as const : 'NS' as const };
+    return { text: renderLs(cmd.columns, lines, opts), asked: source.asked, json: renderLs(cmd.columns, lines, { ...opts, json: true }) };
+  }
+
+  const COLS = ['-o', 'NS,TYPE,NPROCS,PID,USER,PNS,ONS'];
+
+  it('-T owner: each namespace under the user namespace that owns it; NS holds the tree, left-aligned', () => {
+    expect(render(['-Towner', ...COLS]).text).toBe(
+      [
+        'NS         TYPE  NPROCS PID USER          PNS        ONS',
+        '100        user       1   2 root            0          0',
+        '├─101      mnt        4   2 root            0        100',
+        '├─102      pid        3   2 root            0        100',
+        '├─103      uts        3   2 root            0        100',
+        '└─200      user       2  50 root          100        100',
+        '  ├─201    pid        1  51 root          102        200',
+        '  └─300    uts        0     root            0        200',
+        // No process, no mount: only its inode and type are known.
+        '350        user       0                       ',
+        '└─360      user       1  60 nobody        350        350',
+        '  └─400    uts        1  60 nobody          0        360',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('-T parent: pid and user namespaces under their parent; the others at the top, after their owner', () => {
+    expect(render(['-Tparent', ...COLS]).text.split('\n').map((l) => l.slice(0, 16).trimEnd())).toEqual([
+      'NS         TYPE', '100        user', '└─200      user', '101        mnt', '102        pid', '└─201      pid',
+      '103        uts', '300        uts', '350        user', '└─360      user', '400        uts', '',
+    ]);
+  });
+
+  it('-p keeps the namespaces of that process, and the ones they hang under', () => {
+    expect(render(['-Towner', '-p', '51', '-o', 'NS,TYPE']).text).toBe(
+      ['NS         TYPE', '100        user', '├─101      mnt', '├─103      uts', '└─200      user', '  └─201    pid', ''].join('\n'),
+    );
+  });
+
+  it('with -t, the owners of the listed namespaces are added without processes, as lsns does', () => {
+    expect(render(['-t', 'uts', '-Towner', ...COLS]).text).toBe(
+      [
+        'NS         TYPE  NPROCS PID USER          PNS        ONS',
+        '100        user       0     root            0          0',
+        '├─103      uts        3   2 root            0        100',
+        '└─200      user       0     root          100        100',
+        '  └─300    uts        0     root            0        200',
+        '350        user       0                       ',
+        '└─360      user       0     nobody        350        350',
+        '  └─400    uts        1  60 nobody          0        360',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('JSON nests children; raw draws the tree into NS', () => {
+    const json = JSON.parse(render(['-Towner', '-p', '51', '-o', 'NS,PNS,ONS']).json) as { namespaces: { ns: number; pns: number; children?: { ns: number }[] }[] };
+    expect(json.namespaces.map((n) => n.ns)).toEqual([100]);
+    expect(json.namespaces[0]!.pns).toBe(0);
+    expect(json.namespaces[0]!.children!.map((n) => n.ns)).toEqual([101, 103, 200]);
+    const cmd = parseLs(['-Towner', '-p', '51', '-o', 'NS,TYPE', '-r']);
+    const snap = snapshot();
+    const raw = renderLs(cmd.columns, buildLines(cmd, snap, fake(snap)), { ...TABLE, raw: true, tree: true, treeColumn: 'NS' });
+    expect(raw.split('\n')[2]).toBe('\\xe2\\x94\\x9c\\xe2\\x94\\x80101 mnt');
+  });
+
+  it('a namespace operand lists its processes flat, NS left-aligned', () => {
+    expect(render(['-Towner', '101', '-o', 'NS,PID']).text.split('\n').slice(0, 3)).toEqual(['NS         PID', '101          2', '101         50']);
+  });
+
+  it('asks the kernel only for what is shown: nothing for a plain listing, the owner for a bind mount\'s USER', () => {
+    expect(render(['-o', 'NS,TYPE,NPROCS']).asked).toEqual([]);
+    expect(render(['-o', 'NS,TYPE,NPROCS,UID']).asked).toEqual([300, 200]);
+    const plain = render(['-o', 'NS,TYPE,NPROCS,USER']);
+    expect(plain.asked).toEqual([300, 200]);
+    expect(plain.text).toContain('\n       300 uts        0 root\n');
+    expect(render(['-o', 'NS,PNS']).asked).toHaveLength(9);
+    expect(render(['-p', '60', '-o', 'NS,ONS']).asked).toEqual([101, 102, 360, 400]);
+  });
+
+  it('relateNamespaces links what it can and adds what is missing once', () => {
+    const snap = snapshot();
+    const listed = snap.namespaces.filter((e) => e.type === 'pid');
+    const hidden = new Map(snap.namespaces.filter((e) => e.type !== 'pid').map((e) => [e.ns, e]));
+    const nodes = relateNamespaces(listed, hidden, fake(snap));
+    expect(nodes.map((n) => `${n.entry.type}:${n.entry.ns}:${n.entry.processes.length}`)).toEqual([
+      'user:100:0', 'pid:102:3', 'user:200:0', 'pid:201:1',
+    ]);
+    expect(nodes[3]!.parentNs).toBe(nodes[1]);
+    expect(nodes[3]!.ownerNs).toBe(nodes[2]);
+    expect(nodes[2]!.parentNs).toBe(nodes[0]);
   });
 });
