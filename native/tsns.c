@@ -40,60 +40,12 @@ enum stage {
 	ST_GID_MAP, ST_SYNC, ST_HOSTNAME, ST_DOMAINNAME, ST_PROPAGATION,
 	ST_MOUNT_PROC, ST_STDIO, ST_EXEC, ST_PERSIST, ST_TIME, ST_TIME_OFFSETS,
 	ST_FORK, ST_ROOT, ST_WD, ST_SETGID, ST_SETUID, ST_CAPS, ST_PDEATHSIG,
-	ST_NEWUIDMAP, ST_NEWGIDMAP, ST_TARGET, ST_SETNS,
+	ST_NEWUIDMAP, ST_NEWGIDMAP, ST_TARGET, ST_SETNS, ST_SANDBOX, ST_LO,
+	ST_NO_NEW_PRIVS, ST_SETSID,
 };
 
-#if defined(__x86_64__)
-static inline long sc6(long n, long a, long b, long c, long d, long e, long f)
-{
-	long ret;
-	register long r10 __asm__("r10") = d;
-	register long r8 __asm__("r8") = e;
-	register long r9 __asm__("r9") = f;
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-	return ret;
-}
-#define SHARED_VM CLONE_VM
-#elif defined(__aarch64__)
-static inline long sc6(long n, long a, long b, long c, long d, long e, long f)
-{
-	register long x8 __asm__("x8") = n;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	register long x4 __asm__("x4") = e;
-	register long x5 __asm__("x5") = f;
-	__asm__ volatile("svc 0"
-			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-			 : "memory");
-	return x0;
-}
-#define SHARED_VM CLONE_VM
-#else
-/* No raw syscall stub for this architecture: fall back to a fork-style
- * clone, where the child's errno is its own. */
-static long sc6(long n, long a, long b, long c, long d, long e, long f)
-{
-	long r = syscall(n, a, b, c, d, e, f);
-	return r == -1 ? -errno : r;
-}
-#define SHARED_VM 0
-#endif
-#define SYS_(n, a, b, c, d, e, f, ...) \
-	sc6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
-#define SYS(...) SYS_(__VA_ARGS__, 0, 0, 0, 0, 0, 0, 0)
-
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
+#include "sys.h"
+#include "sandbox.h"
 
 #define STACK_SIZE (256 * 1024)
 #define MAX_PERSIST 16
@@ -125,6 +77,11 @@ struct spec {
 	struct { int type, fd, from_target; } joins[8];
 	int njoins;
 	int root_fd, cwd_fd;
+	/* the sandbox: filesystem operations and hardening */
+	struct sandbox sb;
+	int no_new_privs, new_session, lo_up, caps_set;
+	uint64_t caps_keep;
+	char *copy;                /* the spec, split in place */
 	const char *file, *path;
 	char **argv, **envp, **shargv;
 };
@@ -165,14 +122,6 @@ static void child_fail(const struct child *c, int stage, long err)
 		if (r_ < 0)                        \
 			child_fail(c, stage, r_);  \
 	} while (0)
-
-static size_t slen(const char *s)
-{
-	size_t n = 0;
-	while (s[n])
-		n++;
-	return n;
-}
 
 /* A file without a #! line is a shell script, as execvp(3) has it. */
 static long exec_sh(const struct spec *s, const char *path)
@@ -342,6 +291,8 @@ static int child_main(void *arg)
 	}
 	if (s->njoins)
 		child_join(c);
+	if (s->lo_up)
+		CHECK(c, ST_LO, sandbox_lo_up());
 	if (s->hostname)
 		CHECK(c, ST_HOSTNAME, SYS(SYS_sethostname, s->hostname, slen(s->hostname)));
 	if (s->domainname)
@@ -399,6 +350,12 @@ static int child_main(void *arg)
 			await_parent(c);
 	}
 
+	if (s->sb.nops) {
+		int failed;
+		long r = sandbox_build(&s->sb, &failed);
+		if (r < 0)
+			child_fail(c, ST_SANDBOX, r - (long)((failed + 1) << 8));
+	}
 	if (s->root) {
 		CHECK(c, ST_ROOT, SYS(SYS_chroot, s->root));
 		if (!s->wd)
@@ -408,7 +365,17 @@ static int child_main(void *arg)
 		CHECK(c, ST_WD, SYS(SYS_chdir, s->wd));
 	if (s->proc_dir)
 		CHECK(c, ST_MOUNT_PROC, SYS(SYS_mount, "proc", s->proc_dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
+	/* Dropping from the bounding set needs CAP_SETPCAP: before -S gives it up;
+	 * the rest after, as -G/-S need CAP_SETGID/CAP_SETUID. */
+	if (s->caps_set)
+		CHECK(c, ST_CAPS, sandbox_bound(s->caps_keep));
 	child_identity(c, deathsig);
+	if (s->caps_set)
+		CHECK(c, ST_CAPS, sandbox_caps(s->caps_keep));
+	if (s->no_new_privs)
+		CHECK(c, ST_NO_NEW_PRIVS, SYS(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+	if (s->new_session)
+		CHECK(c, ST_SETSID, SYS(SYS_setsid));
 
 	for (int fd = 0; fd < 3; fd++) {
 		long src = s->stdio[fd];
@@ -448,13 +415,38 @@ static int child_main(void *arg)
  * K kill signal, I init, Q unshare pid with time, N/L persist "proc:path"
  * (L: once the time or pid namespace exists), x file to exec, S search
  * path, a argv, e env. */
-static int parse_spec(const uint8_t *buf, int32_t len, struct spec *s)
+static int parse_op(char *v, struct sb_op *op)
+{
+	char *f[5] = { v, 0, 0, 0, 0 };
+	int n = 1;
+	for (char *p = v; *p && n < 5; p++)
+		if (*p == '\x01') {
+			*p = 0;
+			f[n++] = p + 1;
+		}
+	if (n != 5)
+		return -EINVAL;
+	op->code = f[0][0];
+	op->try_ = f[0][1] == 't';
+	op->a = *f[1] ? f[1] : NULL;
+	op->b = f[2];
+	op->mode = *f[3] ? strtol(f[3], NULL, 8) : -1;
+	op->size = *f[4] ? strtol(f[4], NULL, 10) : -1;
+	return 0;
+}
+
+static int parse_spec(const uint8_t *in, int32_t len, struct spec *s)
 {
 	int argc = 0, envc = 0;
-	const char *end = (const char *)buf + len;
 
-	if (len <= 0 || buf[len - 1] != 0)
+	if (len <= 0 || in[len - 1] != 0)
 		return -EINVAL;
+	/* Our own copy: sandbox operations are split in place. */
+	char *buf = s->copy = malloc((size_t)len);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, in, (size_t)len);
+	const char *end = buf + len;
 	for (const char *p = (const char *)buf; p < end; p += slen(p) + 1) {
 		argc += *p == 'a';
 		envc += *p == 'e';
@@ -471,7 +463,8 @@ static int parse_spec(const uint8_t *buf, int32_t len, struct spec *s)
 	s->uid = s->gid = -1;
 	s->stdio[0] = s->stdio[1] = s->stdio[2] = -2;
 	s->pidfd = s->root_fd = s->cwd_fd = -1;
-	for (const char *p = (const char *)buf; p < end; p += slen(p) + 1) {
+	for (const char *p = buf, *next; p < end; p = next) {
+		next = p + slen(p) + 1; /* before an operation is split in place */
 		const char *v = p + 1;
 		switch (*p) {
 		case 'f': s->flags = strtoul(v, NULL, 0); break;
@@ -521,6 +514,21 @@ static int parse_spec(const uint8_t *buf, int32_t len, struct spec *s)
 			break;
 		}
 		case 'r': s->root_fd = (int)strtol(v, NULL, 10); break;
+		case 'O':
+			if (s->sb.nops == SB_MAX_OPS || parse_op((char *)v, &s->sb.ops[s->sb.nops]) < 0)
+				return -EINVAL;
+			s->sb.nops++;
+			break;
+		case 'H':
+			s->no_new_privs = strchr(v, 'n') != NULL;
+			s->new_session = strchr(v, 's') != NULL;
+			s->lo_up = strchr(v, 'l') != NULL;
+			s->sb.userxattr = strchr(v, 'x') != NULL;
+			break;
+		case 'C':
+			s->caps_set = 1;
+			s->caps_keep = strtoull(v, NULL, 10);
+			break;
 		case 'c': s->cwd_fd = (int)strtol(v, NULL, 10); break;
 		case 'D': {
 			char *rest;
@@ -547,6 +555,7 @@ static int parse_spec(const uint8_t *buf, int32_t len, struct spec *s)
 
 static void free_spec(struct spec *s)
 {
+	free(s->copy);
 	free(s->argv);
 	free(s->shargv);
 	free(s->envp);

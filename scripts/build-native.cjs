@@ -8,7 +8,7 @@ const { join } = require('node:path');
 const root = join(__dirname, '..');
 const cc = process.env.CC || 'cc';
 mkdirSync(join(root, 'build'), { recursive: true });
-const args = ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', join(root, 'build', 'libtsns.so'), join(root, 'native', 'tsns.c')];
+const args = ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', join(root, 'build', 'libtsns.so'), join(root, 'native', 'tsns.c'), join(root, 'native', 'sandbox.c')];
 const r = spawnSync(cc, args, { stdio: 'inherit' });
 if (r.error) {
   console.error(`tsns: cannot run the C compiler '${cc}': ${r.error.message}\nhint: install one (Debian/Ubuntu: apt-get install gcc libc6-dev) or set CC`);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { formatError, TsnsError } from './errors';
 import { exitFor } from './exit-status';
 import { reclaimTty } from './native';
+import { parseMode, splitPair, type SandboxOp } from './sandbox';
 import { describePlan, makePlan, planToJson } from './plan';
 import { enter, type EnterOptions } from './enter';
 import { execute, systemContext, type RunAllOptions } from './spawn';
@@ -64,6 +65,36 @@ const RUN_OPTIONS: OptDef[] = [
   { long: 'forward-signals', arg: 'none', help: 'pass SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 on to the command' },
   { long: 'init', arg: 'none', help: 'a minimal init as PID 1 reaps orphans and forwards signals (implies --pid)' },
   { long: 'fork', short: 'f', arg: 'none', help: 'accepted for unshare compatibility: tsns always runs the command as a child' },
+  // The sandbox filesystem and hardening, as bwrap has them; operations apply in order.
+  ...(['bind', 'ro-bind', 'dev-bind'] as const).flatMap((op): OptDef[] => [
+    { long: op, arg: 'required', metavar: 'SRC[:DEST]', help: `${op === 'bind' ? 'bind' : op === 'ro-bind' ? 'bind read-only' : 'bind, devices allowed,'} host SRC at DEST in a new root` },
+    { long: `${op}-try`, arg: 'required', metavar: 'SRC[:DEST]', help: `--${op}, skipped when SRC is missing` },
+  ]),
+  { long: 'tmpfs', arg: 'required', metavar: 'DEST', help: 'a new tmpfs at DEST (see --size, --perms)' },
+  { long: 'dir', arg: 'required', metavar: 'DEST', help: 'create a directory (see --perms)' },
+  { long: 'symlink', arg: 'required', metavar: 'TARGET:DEST', help: 'create a symbolic link' },
+  { long: 'file', arg: 'required', metavar: 'SRC:DEST', help: 'copy a file, or an open fd (a number), to DEST (see --perms)' },
+  { long: 'chmod', arg: 'required', metavar: 'OCTAL:PATH', help: 'change permissions inside the sandbox' },
+  { long: 'remount-ro', arg: 'required', metavar: 'DEST', help: 'make DEST and its submounts read-only' },
+  { long: 'proc', arg: 'required', metavar: 'DEST', help: 'a new proc at DEST (for the new pid namespace)' },
+  { long: 'dev', arg: 'required', metavar: 'DEST', help: 'a minimal /dev at DEST: null zero full random urandom tty, pts, shm' },
+  { long: 'overlay', arg: 'required', metavar: 'LOWER[,LOWER...]:DEST', help: 'an overlay with a tmpfs upper layer: writes vanish afterwards' },
+  { long: 'size', arg: 'required', metavar: 'BYTES', help: 'size of the next --tmpfs' },
+  { long: 'perms', arg: 'required', metavar: 'OCTAL', help: 'permissions of the next --tmpfs, --dir or --file' },
+  { long: 'chdir', arg: 'required', metavar: 'DIR', help: 'working directory inside the sandbox (as --wd)' },
+  { long: 'new-session', arg: 'none', help: 'setsid(): the command cannot inject input into your terminal' },
+  { long: 'die-with-parent', arg: 'none', help: 'as --kill-child' },
+  { long: 'no-new-privs', arg: 'none', help: 'setuid binaries and file capabilities give nothing (on with any sandbox option)' },
+  { long: 'cap-drop', arg: 'required', metavar: 'CAP|ALL', help: 'drop a capability from every set, bounding included (repeatable)' },
+  { long: 'cap-add', arg: 'required', metavar: 'CAP', help: 'keep a capability (after --cap-drop ALL; repeatable)' },
+  { long: 'unshare-all', arg: 'none', help: 'user, ipc, pid, net, uts and cgroup namespaces' },
+  { long: 'share-net', arg: 'none', help: 'with --unshare-all: keep the network' },
+  ...(['user', 'ipc', 'pid', 'net', 'uts', 'cgroup'] as const).flatMap((ns): OptDef[] => [
+    { long: `unshare-${ns}`, arg: 'none', help: `bwrap's name for --${ns}` },
+    ...(ns === 'user' || ns === 'cgroup' ? [{ long: `unshare-${ns}-try`, arg: 'none', help: `bwrap's name for --${ns}` } as OptDef] : []),
+  ]),
+  { long: 'as-pid-1', arg: 'none', help: 'accepted for bwrap compatibility: without --init the command is PID 1' },
+  { long: 'sandbox', arg: 'none', help: 'the ready profile: --unshare-all, read-only /usr /bin /lib /lib64 /etc, tmpfs /tmp and $HOME, --dev /dev, --proc /proc, --new-session, --no-new-privs, --cap-drop ALL' },
   { long: 'dry-run', arg: 'none', help: 'print the plan (clone flags, maps, mounts, command) and create nothing' },
   { long: 'json', arg: 'none', help: 'with --dry-run: print the plan as JSON' },
   { long: 'help', short: 'h', arg: 'none', help: 'show this help' },
@@ -183,6 +214,20 @@ export function parseRun(args: readonly string[]): RunCommand {
   const { options: parsed, operands } = parseArgs(RUN_OPTIONS, args);
   const options: RunAllOptions = {};
   const out: RunCommand = { options, command: operands, dryRun: false, json: false, help: false };
+  const fs: SandboxOp[] = [];
+  // bwrap's --perms and --size apply to the next operation that takes them.
+  let pendingPerms: number | undefined;
+  let pendingSize: number | undefined;
+  const perms = () => {
+    const p = pendingPerms === undefined ? {} : { perms: pendingPerms };
+    pendingPerms = undefined;
+    return p;
+  };
+  const take = () => {
+    const t = { ...perms(), ...(pendingSize === undefined ? {} : { size: pendingSize }) };
+    pendingSize = undefined;
+    return t;
+  };
   for (const [def, value] of parsed) {
     switch (def.long) {
       case 'mount': case 'uts': case 'ipc': case 'net': case 'pid': case 'user': case 'cgroup': case 'time':
@@ -220,13 +265,69 @@ export function parseRun(args: readonly string[]): RunCommand {
       case 'propagation':
         options.propagation = oneOf('propagation', value!, ['private', 'shared', 'slave', 'unchanged'] as const);
         break;
-      case 'fork': break;
+      case 'fork': case 'as-pid-1': break;
+      case 'bind': case 'ro-bind': case 'dev-bind': case 'bind-try': case 'ro-bind-try': case 'dev-bind-try': {
+        const [src, dest] = splitPair(def.long, value!, false);
+        const op = def.long.replace(/-try$/, '') as 'bind' | 'ro-bind' | 'dev-bind';
+        fs.push({ op, src, ...(dest === undefined ? {} : { dest }), ...(def.long.endsWith('-try') ? { try: true } : {}) });
+        break;
+      }
+      case 'tmpfs':
+        fs.push({ op: 'tmpfs', dest: value!, ...take() });
+        break;
+      case 'dir': fs.push({ op: 'dir', dest: value!, ...perms() }); break;
+      case 'symlink': {
+        const [target, dest] = splitPair('symlink', value!, true);
+        fs.push({ op: 'symlink', target, dest: dest! });
+        break;
+      }
+      case 'file': {
+        const [src, dest] = splitPair('file', value!, true);
+        fs.push({ op: 'file', src: /^\d+$/.test(src) ? Number(src) : src, dest: dest!, ...perms() });
+        break;
+      }
+      case 'chmod': {
+        const i = value!.indexOf(':');
+        if (i < 0) throw new UsageError('--chmod needs OCTAL:PATH');
+        fs.push({ op: 'chmod', perms: parseMode('chmod', value!.slice(0, i)), dest: value!.slice(i + 1) });
+        break;
+      }
+      case 'remount-ro': fs.push({ op: 'remount-ro', dest: value! }); break;
+      case 'proc': fs.push({ op: 'proc', dest: value! }); break;
+      case 'dev': fs.push({ op: 'dev', dest: value! }); break;
+      case 'overlay': {
+        const [lowers, dest] = splitPair('overlay', value!, true);
+        fs.push({ op: 'overlay', lowers: lowers.split(','), dest: dest! });
+        break;
+      }
+      case 'size':
+        if (!/^\d+$/.test(value!)) throw new UsageError(`--size needs a number of bytes, not '${value}'`);
+        pendingSize = Number(value);
+        break;
+      case 'perms': pendingPerms = parseMode('perms', value!); break;
+      case 'chdir': options.wd = value!; break;
+      case 'new-session': options.newSession = true; break;
+      case 'die-with-parent': options.dieWithParent = true; break;
+      case 'no-new-privs': options.noNewPrivs = true; break;
+      case 'cap-drop': options.capDrop = [...(options.capDrop ?? []), value!]; break;
+      case 'cap-add': options.capAdd = [...(options.capAdd ?? []), value!]; break;
+      case 'unshare-all': options.unshareAll = true; break;
+      case 'share-net': options.shareNet = true; break;
+      case 'unshare-user': case 'unshare-user-try': options.user = true; break;
+      case 'unshare-ipc': options.ipc = true; break;
+      case 'unshare-pid': options.pid = true; break;
+      case 'unshare-net': options.net = true; break;
+      case 'unshare-uts': options.uts = true; break;
+      case 'unshare-cgroup': case 'unshare-cgroup-try': options.cgroup = true; break;
+      case 'sandbox': options.sandbox = true; break;
       case 'dry-run': out.dryRun = true; break;
       case 'json': out.json = true; break;
       case 'help': out.help = true; break;
     }
   }
   if (out.json && !out.dryRun) throw new UsageError('--json goes with --dry-run');
+  if (pendingPerms !== undefined || pendingSize !== undefined) throw new UsageError('--perms and --size apply to a following --tmpfs, --dir or --file');
+  if (fs.length) options.filesystem = fs;
   return out;
 }
 

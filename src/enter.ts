@@ -115,7 +115,7 @@ export async function enter(target: number | null, command: readonly string[], o
     const spec: LaunchSpec = {
       flags: 0, unsharePid: false, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false,
       setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, monotonic: null,
-      boottime: null, keepCaps: false, killSignal: null, init: false, persist: [],
+      boottime: null, keepCaps: false, killSignal: null, init: false, persist: [], filesystem: [], hardening: '', capKeep: null,
       root: typeof opts.root === 'string' ? opts.root : null,
       wd: typeof opts.wd === 'string' ? opts.wd : null,
       uid: null, gid: null, target, joins: [], rootFd: null, cwdFd: null,

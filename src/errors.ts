@@ -1,4 +1,5 @@
 import { getSystemErrorMap } from 'node:util';
+import { describeOp, type SandboxOp } from './sandbox';
 
 /** Where tsns failed. The numbered ones mirror `enum stage` in native/tsns.c. */
 export type Stage =
@@ -32,6 +33,10 @@ export type Stage =
   | 'newgidmap'
   | 'target'
   | 'setns'
+  | 'sandbox'
+  | 'lo'
+  | 'no-new-privs'
+  | 'setsid'
   | 'wait'
   | 'native';
 
@@ -39,7 +44,7 @@ export const NATIVE_STAGES: readonly Stage[] = [
   'native', 'spec', 'pipe', 'stack', 'clone', 'setgroups', 'uid_map', 'gid_map', 'sync',
   'sethostname', 'setdomainname', 'propagation', 'mount-proc', 'stdio', 'exec', 'persist', 'time',
   'time-offsets', 'fork', 'root', 'wd', 'setgid', 'setuid', 'caps', 'pdeathsig', 'newuidmap', 'newgidmap',
-  'target', 'setns',
+  'target', 'setns', 'sandbox', 'lo', 'no-new-privs', 'setsid',
 ];
 
 export interface TsnsErrorDetails {
@@ -121,6 +126,8 @@ export interface FailureContext {
   /** enter: the target pid and the namespace whose join failed */
   target?: number | null;
   joinNamespace?: string | null;
+  /** the sandbox operation that failed; null for the new root itself */
+  sandboxOp?: SandboxOp | null;
   file: string;
   privileged: boolean;
 }
@@ -220,6 +227,26 @@ export function nativeFailure(stage: Stage, code: number, ctx: FailureContext): 
     case 'newgidmap':
       return systemError(`${stage} refused the ${stage === 'newuidmap' ? 'uid' : 'gid'} map`, code, stage,
         name === 'ENOENT' ? `install ${stage} (Debian: apt-get install uidmap)` : `check /etc/sub${stage === 'newuidmap' ? 'uid' : 'gid'}`);
+    case 'sandbox': {
+      const op = ctx.sandboxOp;
+      if (!op) return systemError('cannot set up the sandbox root (tmpfs on /tmp, pivot_root)', code, stage,
+        perm ? 'a sandbox needs a mount namespace you own: run as root, or with a user namespace' : undefined);
+      let hint: string | undefined;
+      if (name === 'ENOENT' && (op.op === 'bind' || op.op === 'ro-bind' || op.op === 'dev-bind')) {
+        hint = `the source ${op.src} does not exist; --${op.op}-try skips a missing one`;
+      } else if (name === 'ENOENT' && op.op === 'overlay') hint = `a lower directory of ${op.lowers.join(',')} does not exist`;
+      else if (name === 'ENOENT' || name === 'ENOTDIR') hint = 'a directory on the way does not exist in the sandbox yet: create it first (--dir)';
+      else if (perm && op.op === 'proc') hint = 'a new proc needs a new pid namespace as well: add --pid';
+      else if (name === 'EEXIST') hint = 'something is already there in the sandbox';
+      else if (name === 'ENOSYS') hint = 'read-only and nodev binds need mount_setattr (Linux 5.12+)';
+      return systemError(`${describeOp(op)} failed`, code, stage, hint);
+    }
+    case 'lo':
+      return systemError('cannot bring lo up in the new network namespace', code, stage);
+    case 'no-new-privs':
+      return systemError('cannot set no_new_privs', code, stage);
+    case 'setsid':
+      return systemError('cannot start a new session', code, stage);
     case 'fork':
       return systemError('cannot fork the command', code, stage,
         name === 'ENOMEM' && ctx.namespaces.includes('pid') ? 'the pid namespace has no init any more (its PID 1 exited)' : undefined);

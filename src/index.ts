@@ -1,5 +1,7 @@
 export { run, execute, systemContext, FORWARDED_SIGNALS } from './spawn';
 export { enter } from './enter';
+export type { SandboxOp } from './sandbox';
+export { CAPABILITIES } from './capabilities';
 export type { EnterOptions } from './enter';
 export type { ProcessOptions, RunAllOptions, StdioOption } from './spawn';
 export { makePlan, describePlan, planToJson } from './plan';

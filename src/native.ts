@@ -31,6 +31,12 @@ export interface SpawnSpec {
   killSignal: number | null;
   init: boolean;
   persist: readonly { source: string; path: string; late: boolean }[];
+  /** sandbox operations in the shim's form (sandbox.ts encodeOp) */
+  filesystem: readonly string[];
+  /** letters: n no-new-privs, s setsid, l lo up, x overlay with userxattr */
+  hardening: string;
+  /** capabilities to keep, decimal mask; null leaves them */
+  capKeep: string | null;
   /** enter: the target pid, pinned with a pidfd */
   target: number | null;
   /** enter: namespaces to join in order; fromTarget ones may be joined at once through the pidfd */
@@ -107,6 +113,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     ['u', s.uidMap], ['g', s.gidMap], ['s', s.setgroups], ['h', s.hostname], ['d', s.domainname],
     ['p', s.procDir], ['R', s.root], ['W', s.wd], ['M', s.monotonic], ['B', s.boottime],
     ['U', s.uid], ['G', s.gid], ['K', s.killSignal], ['y', s.target], ['r', s.rootFd], ['c', s.cwdFd],
+    ['C', s.capKeep], ['H', s.hardening || null],
   ];
   for (const [tag, value] of optional) if (value !== null) out += entry(tag, value);
   const flags: [string, boolean][] = [
@@ -114,6 +121,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   ];
   for (const [tag, on] of flags) if (on) out += entry(tag, '');
   for (const p of s.persist) out += entry(p.late ? 'L' : 'N', `${p.source}:${p.path}`);
+  for (const o of s.filesystem) out += entry('O', o);
   for (const j of s.joins) out += entry('J', `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
   s.stdio.forEach((fd, target) => {
     if (fd !== null) out += entry('D', `${target}:${fd}`);

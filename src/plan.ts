@@ -5,7 +5,9 @@
 import { basename } from 'node:path';
 import { TsnsError } from './errors';
 import { formatIdMap, IdMapError, validateIdMap, type IdMapEntry } from './idmap';
+import { ALL_CAPS, capabilityMask } from './capabilities';
 import { cloneFlagNames, NAMESPACES, namespace, type NamespaceName } from './namespaces';
+import { describeOp, normalizeOp, sandboxProfile, type PathKind, type SandboxOp } from './sandbox';
 
 export type Propagation = 'private' | 'shared' | 'slave' | 'unchanged';
 export type Setgroups = 'allow' | 'deny';
@@ -66,6 +68,26 @@ export interface RunOptions {
   killChild?: boolean | string | number;
   /** a minimal init as PID 1 that reaps orphans and forwards signals; implies pid */
   init?: boolean;
+  /** the sandbox filesystem: a new root on tmpfs built by these operations in order (implies mount) */
+  filesystem?: readonly SandboxOp[];
+  /** setsid(): the command cannot reach the caller's terminal (TIOCSTI) */
+  newSession?: boolean;
+  /** PR_SET_NO_NEW_PRIVS; always on with a sandbox filesystem */
+  noNewPrivs?: boolean;
+  /** capabilities to drop from every set ('ALL' for all), then capAdd to keep */
+  capDrop?: readonly string[];
+  capAdd?: readonly string[];
+  /** bwrap's name for killChild: SIGKILL */
+  dieWithParent?: boolean;
+  /** bwrap's --unshare-all: user, ipc, pid, net, uts, cgroup; shareNet keeps the network */
+  unshareAll?: boolean;
+  shareNet?: boolean;
+  /**
+   * The ready profile: --unshare-all, read-only /usr /bin /lib /lib64 /etc,
+   * tmpfs /tmp and $HOME, --dev /dev, --proc /proc, a new session, no new
+   * privileges, all capabilities dropped; filesystem adds to it.
+   */
+  sandbox?: boolean;
 }
 
 /** Who is asking, and how names resolve: what makes the plan depend on the machine. */
@@ -80,6 +102,9 @@ export interface PlanContext {
   /** the caller's ranges in /etc/subuid or /etc/subgid */
   subordinateIds(kind: 'uid' | 'gid'): { start: number; count: number }[];
   signalNumber(name: string): number | undefined;
+  /** relative sandbox paths are taken from here */
+  cwd: string;
+  lstat(path: string): PathKind;
 }
 
 export interface PlanMount {
@@ -130,6 +155,14 @@ export interface Plan {
   killSignal: number | null;
   /** a process stays between tsns and the command: an init (PID 1), or the parent a time namespace needs */
   supervisor: 'init' | 'time' | null;
+  /** the sandbox filesystem, absolute paths, in order */
+  filesystem: SandboxOp[];
+  noNewPrivs: boolean;
+  newSession: boolean;
+  /** capabilities kept in every set, as a decimal bit mask; null: untouched */
+  capKeep: string | null;
+  /** bring lo up in the new network namespace */
+  loUp: boolean;
   /** what is executed: a path or a name searched in PATH */
   file: string;
   argv: string[];
@@ -218,9 +251,52 @@ function buildIdMap(input: IdMapInput, ctx: PlanContext): { map: IdMapEntry[] | 
   return { map, helper: true };
 }
 
-export function makePlan(command: readonly string[], options: RunOptions, ctx: PlanContext): Plan {
+function capKeep(options: RunOptions, sandboxed: boolean): string | null {
+  // As bwrap: a sandbox keeps no capabilities unless asked to, or its root
+  // could simply remount a read-only bind writable.
+  if (!options.capDrop?.length && !options.capAdd?.length) return sandboxed ? '0' : null;
+  let keep = ALL_CAPS;
+  const mask = (name: string) => {
+    const m = capabilityMask(name);
+    if (m === undefined) throw planError(`unknown capability '${name}'`, 'names as in capabilities(7), e.g. CAP_NET_RAW or net_raw, or ALL');
+    return m;
+  };
+  if (sandboxed && !options.capDrop?.length) keep = 0n;
+  for (const c of options.capDrop ?? []) keep &= ~mask(c);
+  for (const c of options.capAdd ?? []) keep |= mask(c);
+  return keep.toString();
+}
+
+export function makePlan(command: readonly string[], input: RunOptions, ctx: PlanContext): Plan {
+  let options = input;
+  if (options.sandbox) {
+    options = {
+      ...options,
+      unshareAll: true,
+      newSession: true,
+      capDrop: options.capDrop ?? ['ALL'],
+      filesystem: [...sandboxProfile(ctx.env.HOME, ctx.lstat), ...(options.filesystem ?? [])],
+    };
+  }
   const wanted = new Set<NamespaceName>();
   for (const ns of NAMESPACES) if (options.all || options[ns.name]) wanted.add(ns.name);
+  if (options.unshareAll) {
+    for (const ns of ['user', 'ipc', 'pid', 'uts', 'cgroup'] as const) wanted.add(ns);
+    if (!options.shareNet) wanted.add('net');
+  }
+  const filesystem = (options.filesystem ?? []).map((o) => normalizeOp(o, ctx.cwd));
+  const mapped = options.mapRootUser || options.mapCurrentUser || options.mapUser !== undefined || options.mapUsers?.length || options.mapAuto;
+  if (filesystem.length) {
+    wanted.add('mount');
+    if (options.root !== undefined) throw planError('--root cannot be combined with a sandbox filesystem', 'bind what the command needs instead, and use --chdir');
+    if (options.mountProc) throw planError('--mount-proc cannot be combined with a sandbox filesystem', 'use --proc /proc');
+    // Without setuid, as bwrap: the caller's own ids in a user namespace of its own.
+    if (!ctx.privileged) wanted.add('user');
+  }
+  // Files cannot be created in a user namespace whose ids are unmapped (EOVERFLOW): map the caller as itself.
+  if ((filesystem.length || options.unshareAll) && wanted.has('user') && !mapped) {
+    options = { ...options, mapCurrentUser: true };
+  }
 
   // Identity.
   let innerUid: number | null = null;
@@ -289,8 +365,9 @@ export function makePlan(command: readonly string[], options: RunOptions, ctx: P
   }
 
   let killSignal: number | null = null;
-  if (options.killChild !== undefined && options.killChild !== false) {
-    const value = options.killChild === true ? 'SIGKILL' : String(options.killChild);
+  const killChild = options.killChild ?? (options.dieWithParent ? true : undefined);
+  if (killChild !== undefined && killChild !== false) {
+    const value = killChild === true ? 'SIGKILL' : String(killChild);
     const num = ctx.signalNumber(value);
     if (num === undefined || num < 1 || num > 64) throw planError(`--kill-child: unknown signal '${value}'`);
     killSignal = num;
@@ -359,6 +436,11 @@ export function makePlan(command: readonly string[], options: RunOptions, ctx: P
     keepCaps: options.keepCaps ?? false,
     killSignal,
     supervisor,
+    filesystem,
+    noNewPrivs: options.noNewPrivs ?? filesystem.length > 0,
+    newSession: options.newSession ?? false,
+    capKeep: capKeep(options, filesystem.length > 0),
+    loUp: wanted.has('net'),
     file,
     argv,
     loginShell,
@@ -396,6 +478,12 @@ export function describePlan(plan: Plan): string {
   if (plan.setuid !== null) row('setuid', String(plan.setuid));
   if (plan.keepCaps) row('caps', 'kept across exec (ambient)');
   if (plan.supervisor === 'init') row('init', 'PID 1 reaps orphans and forwards signals; the command is PID 2');
+  if (plan.filesystem.length) row('root', 'a new tmpfs, built in this order, then pivot_root:');
+  for (const o of plan.filesystem) row('  sandbox', describeOp(o));
+  if (plan.loUp) row('net', 'bring lo up');
+  if (plan.noNewPrivs) row('privileges', 'no new privileges (PR_SET_NO_NEW_PRIVS)');
+  if (plan.newSession) row('session', 'new session (setsid)');
+  if (plan.capKeep !== null) row('caps', BigInt(plan.capKeep) === 0n ? 'all dropped' : `keep mask 0x${BigInt(plan.capKeep).toString(16)}`);
   if (plan.killSignal !== null) row('kill-child', `signal ${plan.killSignal} when tsns dies`);
   row('command', `${plan.argv.map(quote).join(' ')}${plan.loginShell ? ` (login shell ${plan.file})` : ''}`);
   return `${lines.join('\n')}\n`;

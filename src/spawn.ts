@@ -2,13 +2,14 @@
  * run(): turn a plan into a running command through the native shim, and wait
  * for it without blocking the event loop or a libuv pool thread.
  */
-import { closeSync, readFileSync } from 'node:fs';
+import { closeSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { NATIVE_STAGES, nativeFailure, TsnsError, type Stage } from './errors';
 import { decodeWaitStatus, signalNumber, type RunResult } from './exit-status';
 import { formatIdMap } from './idmap';
 import * as native from './native';
 import { makePlan, type Plan, type PlanContext, type Propagation, type RunOptions } from './plan';
+import { encodeOp } from './sandbox';
 
 const MS_PROPAGATION: Record<Propagation, number> = {
   unchanged: 0,
@@ -79,6 +80,16 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
         .map((e) => ({ start: Number(e[1]), count: Number(e[2]) }));
     },
     signalNumber,
+    cwd: process.cwd(),
+    lstat(path) {
+      try {
+        const st = lstatSync(path);
+        if (st.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(path) };
+        return { kind: st.isDirectory() ? 'dir' : 'file' };
+      } catch {
+        return null;
+      }
+    },
   };
 }
 
@@ -208,7 +219,7 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
     const stage = NATIVE_STAGES[Math.floor(-ret / 0x10000)] ?? 'native';
     const low = -ret & 0xffff;
     // These stages carry the index of their file or namespace in the errno's high byte.
-    const [code, index] = stage === 'persist' || stage === 'setns' ? [low & 0xff, low >> 8] : [low, 0];
+    const [code, index] = stage === 'persist' || stage === 'setns' || stage === 'sandbox' ? [low & 0xff, low >> 8] : [low, 0];
     throw explain(stage, code, index);
   }
   const pid = ret;
@@ -277,6 +288,10 @@ export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResul
     killSignal: plan.killSignal,
     init: plan.supervisor === 'init',
     persist: plan.persist,
+    filesystem: plan.filesystem.map(encodeOp),
+    hardening: [plan.noNewPrivs && 'n', plan.newSession && 's', plan.loUp && 'l', plan.namespaces.includes('user') && 'x']
+      .filter(Boolean).join(''),
+    capKeep: plan.capKeep,
     target: null,
     joins: [],
     rootFd: null,
@@ -292,6 +307,8 @@ export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResul
       privileged: process.geteuid!() === 0,
       persistPath: plan.persist[index]?.path ?? null,
       persistNamespace: plan.persist[index]?.namespace ?? null,
+      // The shim counts sandbox operations from 1; 0 is the new root itself.
+      sandboxOp: stage === 'sandbox' && index > 0 ? plan.filesystem[index - 1] ?? null : null,
     }), opts);
 }
 

@@ -11,6 +11,8 @@ const user: PlanContext = {
   lookupGroup: (n) => (n === 'staff' ? 50 : undefined),
   subordinateIds: () => [{ start: 100000, count: 65536 }],
   signalNumber: (n) => ({ SIGKILL: 9, SIGTERM: 15, TERM: 15 })[n],
+  cwd: '/home/u',
+  lstat: (p) => (p === '/bin' || p === '/lib' ? { kind: 'symlink', target: `usr${p}` } : ['/usr', '/etc'].includes(p) ? { kind: 'dir' } : null),
 };
 const root: PlanContext = { ...user, uid: 0, gid: 0, privileged: true };
 
@@ -119,6 +121,41 @@ describe('makePlan', () => {
 
   it('the command is taken as given', () => {
     expect(plan({}, user, ['ls', '-la', '--uts'])).toMatchObject({ file: 'ls', argv: ['ls', '-la', '--uts'], loginShell: false });
+  });
+});
+
+describe('sandbox', () => {
+  it('a sandbox filesystem implies a mount namespace, the caller\'s own ids in a user namespace, no new privileges, no capabilities', () => {
+    const p = plan({ filesystem: [{ op: 'ro-bind', src: 'lib' }, { op: 'tmpfs', dest: '/tmp' }] });
+    expect(p.namespaces).toEqual(['mount', 'user']);
+    expect(p.uidMap).toEqual([{ inner: 1000, outer: 1000, count: 1 }]);
+    expect(p.filesystem).toEqual([{ op: 'ro-bind', src: '/home/u/lib', dest: '/home/u/lib' }, { op: 'tmpfs', dest: '/tmp' }]);
+    expect(p).toMatchObject({ noNewPrivs: true, capKeep: '0' });
+  });
+
+  it('--cap-drop/--cap-add compute the kept set', () => {
+    expect(plan({ capDrop: ['ALL'], capAdd: ['net_raw'] }).capKeep).toBe(String(1n << 13n));
+    expect(BigInt(plan({ capDrop: ['CAP_SYS_ADMIN'] }).capKeep!) & (1n << 21n)).toBe(0n);
+    expect(plan({}).capKeep).toBeNull();
+    expect(planError(() => plan({ capDrop: ['CAP_NOPE'] })).message).toBe("unknown capability 'CAP_NOPE'");
+  });
+
+  it('--sandbox is the profile: symlinks as the host has them, read-only system, fresh /tmp and $HOME', () => {
+    const p = plan({ sandbox: true }, { ...user, env: { HOME: '/home/u' } });
+    expect(p.namespaces).toEqual(['mount', 'uts', 'ipc', 'net', 'pid', 'user', 'cgroup']);
+    expect(p.filesystem.map((o) => o.op === 'symlink' ? `symlink ${o.target}:${o.dest}` : `${o.op} ${'dest' in o ? o.dest : ''}`)).toEqual([
+      'ro-bind /usr', 'symlink usr/bin:/bin', 'symlink usr/lib:/lib', 'ro-bind /etc', 'tmpfs /tmp', 'tmpfs /home/u', 'dev /dev', 'proc /proc',
+    ]);
+    expect(p).toMatchObject({ newSession: true, noNewPrivs: true, capKeep: '0', loUp: true });
+  });
+
+  it('--unshare-all and --share-net', () => {
+    expect(plan({ unshareAll: true, shareNet: true }).namespaces).toEqual(['uts', 'ipc', 'pid', 'user', 'cgroup']);
+  });
+
+  it('refuses what cannot go together, and relative destinations', () => {
+    expect(planError(() => plan({ filesystem: [{ op: 'tmpfs', dest: '/t' }], root: '/srv' })).message).toMatch(/--root cannot be combined/);
+    expect(planError(() => plan({ filesystem: [{ op: 'tmpfs', dest: 't' }] })).message).toMatch(/absolute path/);
   });
 });
 

@@ -1,0 +1,388 @@
+/*
+ * The sandbox filesystem, as bwrap builds it: a tmpfs becomes the new root,
+ * the operations fill it in order (sources read through the old root), and
+ * the old root is detached.  Runs in the child before exec: raw system calls
+ * and stack buffers only.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "sandbox.h"
+#include "sys.h"
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+#define BASE "/tmp"
+#define PATHLEN 4096
+
+/* dst = a + b, bounded; -ENAMETOOLONG when it does not fit. */
+static long join(char *dst, const char *a, const char *b)
+{
+	size_t la = slen(a), lb = slen(b);
+	if (la + lb + 1 > PATHLEN)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < la; i++)
+		dst[i] = a[i];
+	for (size_t i = 0; i <= lb; i++)
+		dst[la + i] = b[i];
+	return 0;
+}
+
+static void append_num(char **p, unsigned long v, int base)
+{
+	char tmp[24];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % (unsigned long)base);
+	while ((v /= (unsigned long)base));
+	while (n)
+		*(*p)++ = tmp[--n];
+}
+
+static void append_str(char **p, const char *s)
+{
+	while (*s)
+		*(*p)++ = *s++;
+}
+
+/* mkdir -p; existing directories are fine. */
+static long mkdir_p(char *path, long mode)
+{
+	for (char *p = path + 1;; p++) {
+		if (*p == '/' || *p == 0) {
+			char c = *p;
+			*p = 0;
+			long r = SYS(SYS_mkdirat, AT_FDCWD, path, mode < 0 ? 0755 : mode);
+			*p = c;
+			if (r < 0 && r != -EEXIST)
+				return r;
+			if (!c)
+				return 0;
+		}
+	}
+}
+
+static long mkdir_parent(char *path)
+{
+	char *slash = 0;
+	for (char *p = path; *p; p++)
+		if (*p == '/')
+			slash = p;
+	if (!slash || slash == path)
+		return 0;
+	*slash = 0;
+	long r = mkdir_p(path, 0755);
+	*slash = '/';
+	return r;
+}
+
+/* A mount point of the same kind as the source: a directory or an empty file. */
+static long make_mountpoint(char *dest, int dir)
+{
+	if (dir)
+		return mkdir_p(dest, 0755);
+	long r = mkdir_parent(dest);
+	if (r < 0)
+		return r;
+	long fd = SYS(SYS_openat, AT_FDCWD, dest, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd == -EISDIR || fd == -EEXIST)
+		return 0;
+	if (fd < 0)
+		return fd;
+	SYS(SYS_close, fd);
+	return 0;
+}
+
+static long set_attr(const char *path, uint64_t set)
+{
+	struct mount_attr attr = { .attr_set = set };
+	return SYS(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr);
+}
+
+static long bind_path(const char *src, char *dest, uint64_t attrs)
+{
+	struct stat st;
+	long r = SYS(SYS_newfstatat, AT_FDCWD, src, &st, 0);
+	if (r < 0)
+		return r;
+	if ((r = make_mountpoint(dest, S_ISDIR(st.st_mode))) < 0)
+		return r;
+	if ((r = SYS(SYS_mount, src, dest, 0, MS_BIND | MS_REC, 0)) < 0)
+		return r;
+	/* Every submount too: a read-only bind must not hide a writable one. */
+	return attrs ? set_attr(dest, attrs) : 0;
+}
+
+static long mount_tmpfs(char *dest, long mode, long size, unsigned long flags)
+{
+	char opts[64], *p = opts;
+	long r = mkdir_p(dest, 0755);
+	if (r < 0)
+		return r;
+	append_str(&p, "mode=");
+	append_num(&p, (unsigned long)(mode < 0 ? 0755 : mode), 8);
+	if (size >= 0) {
+		append_str(&p, ",size=");
+		append_num(&p, (unsigned long)size, 10);
+	}
+	*p = 0;
+	return SYS(SYS_mount, "tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV | flags, opts);
+}
+
+static long copy_file(const char *src, const char *dest, long mode)
+{
+	long in;
+	if (src[0] == 'f' && src[1] == 'd' && src[2] == ':') {
+		long fd = 0;
+		for (const char *p = src + 3; *p; p++)
+			fd = fd * 10 + (*p - '0');
+		in = SYS(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
+	} else {
+		in = SYS(SYS_openat, AT_FDCWD, src, O_RDONLY | O_CLOEXEC);
+	}
+	if (in < 0)
+		return in;
+	long out = SYS(SYS_openat, AT_FDCWD, dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode < 0 ? 0644 : mode);
+	long r = out;
+	if (out >= 0) {
+		char buf[8192];
+		while ((r = SYS(SYS_read, in, buf, sizeof buf)) > 0) {
+			for (long done = 0; done < r;) {
+				long w = SYS(SYS_write, out, buf + done, r - done);
+				if (w < 0) {
+					r = w;
+					goto done;
+				}
+				done += w;
+			}
+		}
+done:
+		SYS(SYS_close, out);
+	}
+	SYS(SYS_close, in);
+	return r < 0 ? r : 0;
+}
+
+/* A minimal /dev: the harmless devices bound from the host, a new devpts,
+ * a tmpfs shm and the usual links. */
+static long make_dev(char *dest)
+{
+	static const char *const devices[] = { "null", "zero", "full", "random", "urandom", "tty" };
+	static const char *const links[][2] = {
+		{ "pts/ptmx", "ptmx" }, { "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" },
+		{ "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" }, { "/proc/kcore", "core" },
+	};
+	char path[PATHLEN], src[64];
+	size_t len = slen(dest);
+	long r = mount_tmpfs(dest, 0755, -1, MS_NOEXEC);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < sizeof devices / sizeof *devices; i++) {
+		if ((r = join(path, dest, "/")) < 0 || (r = join(path + len + 1, devices[i], "")) < 0)
+			return r;
+		join(src, "/oldroot/dev/", devices[i]);
+		if ((r = make_mountpoint(path, 0)) < 0 || (r = SYS(SYS_mount, src, path, 0, MS_BIND, 0)) < 0)
+			return r;
+	}
+	join(path, dest, "/shm");
+	if ((r = mount_tmpfs(path, 01777, -1, 0)) < 0)
+		return r;
+	join(path, dest, "/pts");
+	if ((r = mkdir_p(path, 0755)) < 0 ||
+	    (r = SYS(SYS_mount, "devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")) < 0)
+		return r;
+	for (unsigned i = 0; i < sizeof links / sizeof *links; i++) {
+		join(path, dest, "/");
+		join(path + len + 1, links[i][1], "");
+		if ((r = SYS(SYS_symlinkat, links[i][0], AT_FDCWD, path)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* LOWER[,LOWER…] read through the old root, with a tmpfs upper layer so that
+ * writes vanish with the sandbox. */
+static long overlay(const char *lowers, char *dest, int index, int userxattr)
+{
+	char opts[PATHLEN], dir[64], *p = opts, *d = dir;
+	long r;
+	append_str(&d, "/overlay");
+	append_num(&d, (unsigned long)index, 10);
+	*d = 0;
+	if ((r = mount_tmpfs(dir, 0755, -1, 0)) < 0)
+		return r;
+	append_str(&d, "/upper");
+	*d = 0;
+	if ((r = mkdir_p(dir, 0755)) < 0)
+		return r;
+	d -= 6;
+	append_str(&d, "/work");
+	*d = 0;
+	if ((r = mkdir_p(dir, 0755)) < 0)
+		return r;
+	append_str(&p, "lowerdir=");
+	for (const char *l = lowers; *l;) {
+		if (p - opts > PATHLEN - 256)
+			return -ENAMETOOLONG;
+		append_str(&p, "/oldroot");
+		while (*l && *l != ',')
+			*p++ = *l++;
+		if (*l == ',') {
+			*p++ = ':';
+			l++;
+		}
+	}
+	d -= 5;
+	*d = 0;
+	append_str(&p, ",upperdir=");
+	append_str(&p, dir);
+	append_str(&p, "/upper,workdir=");
+	append_str(&p, dir);
+	append_str(&p, "/work");
+	if (userxattr)
+		append_str(&p, ",userxattr");
+	*p = 0;
+	if ((r = mkdir_p(dest, 0755)) < 0)
+		return r;
+	return SYS(SYS_mount, "overlay", dest, "overlay", 0, opts);
+}
+
+static long apply(const struct sandbox *sb, int i)
+{
+	const struct sb_op *op = &sb->ops[i];
+	char src[PATHLEN], dest[PATHLEN];
+	long r;
+	if ((r = join(dest, "/newroot", op->b)) < 0)
+		return r;
+	if (op->a && op->code != 's' && op->code != 'o' && op->code != 'c' &&
+	    !(op->code == 'f' && op->a[0] == 'f' && op->a[1] == 'd' && op->a[2] == ':') &&
+	    (r = join(src, "/oldroot", op->a)) < 0)
+		return r;
+	switch (op->code) {
+	case 'b':
+	case 'r':
+	case 'v':
+		r = bind_path(src, dest, op->code == 'v' ? MOUNT_ATTR_NOSUID :
+			 op->code == 'b' ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV :
+			 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_RDONLY);
+		return r == -ENOENT && op->try_ ? 0 : r;
+	case 't':
+		return mount_tmpfs(dest, op->mode, op->size, 0);
+	case 'd':
+		return mkdir_p(dest, op->mode);
+	case 's':
+		if ((r = mkdir_parent(dest)) < 0)
+			return r;
+		return SYS(SYS_symlinkat, op->a, AT_FDCWD, dest);
+	case 'f':
+		if ((r = mkdir_parent(dest)) < 0)
+			return r;
+		return copy_file(op->a[0] == 'f' && op->a[1] == 'd' && op->a[2] == ':' ? op->a : src, dest, op->mode);
+	case 'c':
+		return SYS(SYS_fchmodat, AT_FDCWD, dest, op->mode);
+	case 'R':
+		return set_attr(dest, MOUNT_ATTR_RDONLY);
+	case 'p':
+		if ((r = mkdir_p(dest, 0755)) < 0)
+			return r;
+		return SYS(SYS_mount, "proc", dest, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
+	case 'D':
+		return make_dev(dest);
+	case 'o':
+		return overlay(op->a, dest, i, sb->userxattr);
+	}
+	return -EINVAL;
+}
+
+long sandbox_build(const struct sandbox *sb, int *failed)
+{
+	long r;
+	*failed = -1;
+	/* A tmpfs to stand on, holding the new root and the old one. */
+	if ((r = SYS(SYS_mount, "tmpfs", BASE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")) < 0 ||
+	    (r = SYS(SYS_chdir, BASE)) < 0 ||
+	    (r = SYS(SYS_mkdirat, AT_FDCWD, "newroot", 0755)) < 0 ||
+	    (r = SYS(SYS_mkdirat, AT_FDCWD, "oldroot", 0755)) < 0 ||
+	    (r = SYS(SYS_mount, "tmpfs", "newroot", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")) < 0 ||
+	    (r = SYS(SYS_pivot_root, ".", "oldroot")) < 0 ||
+	    (r = SYS(SYS_chdir, "/")) < 0)
+		return r;
+	for (int i = 0; i < sb->nops; i++) {
+		if ((r = apply(sb, i)) < 0) {
+			*failed = i;
+			return r;
+		}
+	}
+	*failed = -1;
+	/* Detach the old root, then make the new one the root: pivot_root(".", ".")
+	 * stacks the old root on the new, and the detach takes it away. */
+	if ((r = SYS(SYS_umount2, "/oldroot", MNT_DETACH)) < 0 ||
+	    (r = SYS(SYS_chdir, "/newroot")) < 0 ||
+	    (r = SYS(SYS_pivot_root, ".", ".")) < 0 ||
+	    (r = SYS(SYS_umount2, ".", MNT_DETACH)) < 0)
+		return r;
+	return SYS(SYS_chdir, "/");
+}
+
+long sandbox_bound(uint64_t keep)
+{
+	for (int cap = 0; cap < 64; cap++) {
+		if (keep & (1ULL << cap))
+			continue;
+		long r = SYS(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+		if (r == -EINVAL)
+			break; /* past the kernel's last capability */
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+long sandbox_caps(uint64_t keep)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	long r;
+	if ((r = SYS(SYS_capget, &hdr, d)) < 0)
+		return r;
+	for (int i = 0; i < 2; i++) {
+		uint32_t k = (uint32_t)(keep >> (32 * i));
+		d[i].permitted &= k;
+		d[i].effective = d[i].inheritable = d[i].permitted;
+	}
+	if ((r = SYS(SYS_capset, &hdr, d)) < 0)
+		return r;
+	SYS(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	/* Kept capabilities survive exec for a non-root uid too. */
+	for (int cap = 0; cap < 64; cap++)
+		if (d[cap / 32].permitted & (1U << (cap % 32)))
+			SYS(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+	return 0;
+}
+
+long sandbox_lo_up(void)
+{
+	struct ifreq ifr = { 0 };
+	long fd = SYS(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	ifr.ifr_name[0] = 'l';
+	ifr.ifr_name[1] = 'o';
+	long r = SYS(SYS_ioctl, fd, SIOCGIFFLAGS, &ifr);
+	if (r >= 0) {
+		ifr.ifr_flags |= IFF_UP;
+		r = SYS(SYS_ioctl, fd, SIOCSIFFLAGS, &ifr);
+	}
+	SYS(SYS_close, fd);
+	return r;
+}

@@ -1,0 +1,182 @@
+/** The sandbox filesystem and hardening (bwrap's options), as root and unprivileged. */
+import { execa, type Options } from 'execa';
+import { chmodSync, chownSync, closeSync, copyFileSync, openSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasCommand, IS_ROOT, mountinfo, MODES, requireCommands, ROOT, tsns, type Mode } from './helpers';
+
+const run = (mode: Mode, args: readonly string[], opts: Options = {}) => tsns(mode, ['run', ...args], opts);
+// What every sandbox here starts from: the system read-only, as the --sandbox profile has it.
+const SYSTEM = ['--ro-bind', '/usr', '--ro-bind', '/etc', '--symlink', 'usr/bin:/bin', '--symlink', 'usr/lib:/lib', '--symlink', 'usr/lib64:/lib64', '--symlink', 'usr/sbin:/sbin', '--proc', '/proc', '--dev', '/dev'];
+let dir = '';
+let tiocsti = '';
+
+beforeAll(async () => {
+  requireCommands('ping', 'script', 'cc');
+  dir = mkdtempSync(join(tmpdir(), 'tsns-sandbox-'));
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, 'data'));
+  // World-writable, so that the unprivileged overlay test may change it (in its upper layer only).
+  writeFileSync(join(dir, 'data', 'hello'), 'hello\n', { mode: 0o666 });
+  chmodSync(join(dir, 'data', 'hello'), 0o666);
+  mkdirSync(join(dir, 'data', 'sub'));
+  chmodSync(join(dir, 'data'), 0o777);
+  mkdirSync(join(dir, 'data-user'));
+  writeFileSync(join(dir, 'data-user', 'hello'), 'hello\n');
+  if (IS_ROOT) {
+    chownSync(join(dir, 'data-user'), 65534, 65534);
+    chownSync(join(dir, 'data-user', 'hello'), 65534, 65534);
+  }
+  tiocsti = join(dir, 'tiocsti');
+  await execa('cc', ['-o', tiocsti, join(ROOT, 'test', 'fixtures', 'tiocsti.c')]);
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.each(MODES)('as %s', (mode: Mode) => {
+  const sb = (args: readonly string[], opts: Options = {}) => run(mode, ['--pid', ...SYSTEM, ...args], opts);
+
+  it('only what was asked for exists: the new root is a tmpfs, the host is gone', async () => {
+    const r = await sb(['--', 'sh', '-c', 'ls / | tr "\\n" " "; echo; test -e /home || test -e /var || echo no-host; awk \'$5 == "/" {print $9}\' /proc/self/mountinfo']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\n')).toEqual(['bin dev etc lib lib64 proc sbin usr ', 'no-host', 'tmpfs']);
+  });
+
+  it('read-only binds refuse writes, recursively, and cannot be remounted writable', async () => {
+    const r = await sb(['--ro-bind', `${dir}/data:/data`, '--', 'sh', '-c',
+      'echo x > /data/new 2>&1 || echo refused; echo x > /data/sub/new 2>&1 || echo refused-sub; cat /data/hello; mount -o remount,rw /data 2>/dev/null && echo remounted || echo no-remount']);
+    expect(r.stdout.split('\n')).toEqual(['refused', 'refused-sub', 'hello', 'no-remount']);
+    expect(existsSync(join(dir, 'data', 'new'))).toBe(false);
+  });
+
+  it('a --bind is writable and writes reach the host; a missing source is named', async () => {
+    const r = await sb(['--bind', `${dir}/data:/data`, '--', 'sh', '-c', 'echo from-inside > /data/written']);
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(join(dir, 'data', 'written'), 'utf8')).toBe('from-inside\n');
+    rmSync(join(dir, 'data', 'written'));
+    const missing = await sb(['--ro-bind', '/no/such/src:/x', 'true']);
+    expect(missing.exitCode).toBe(125);
+    expect(missing.stderr).toBe(
+      'tsns: --ro-bind /no/such/src:/x failed: No such file or directory (ENOENT)\nhint: the source /no/such/src does not exist; --ro-bind-try skips a missing one',
+    );
+    const tried = await sb(['--ro-bind-try', '/no/such/src:/x', 'true']);
+    expect(tried.exitCode).toBe(0);
+  });
+
+  it('tmpfs writes stay inside; --size, --perms, --dir, --symlink, --file, --chmod', async () => {
+    const before = readdirSync(tmpdir()).length;
+    const r = await sb(['--size', '1048576', '--perms', '1777', '--tmpfs', '/tmp', '--perms', '0700', '--dir', '/work/a',
+      '--symlink', '/work/a:/work/link', '--file', `${dir}/data/hello:/work/motd`, '--chmod', '0600:/work/motd', '--',
+      'sh', '-c', 'echo x > /tmp/f && df -B1 /tmp | tail -1 | awk "{print \\$2}"; stat -c "%a" /tmp /work/a /work/motd | tr "\\n" " "; echo; readlink /work/link; cat /work/motd']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\n')).toEqual(['1048576', '1777 700 600 ', '/work/a', 'hello']);
+    expect(readdirSync(tmpdir()).length).toBe(before);
+  });
+
+  it('--file from an open file descriptor', async () => {
+    const fd = openSync(join(dir, 'data', 'hello'), 'r');
+    try {
+      const r = await sb(['--file', '3:/input', '--', 'cat', '/input'], { stdio: ['ignore', 'pipe', 'pipe', fd] as Options['stdio'] });
+      expect(r.stdout).toBe('hello');
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('overlay writes vanish with the sandbox', async () => {
+    // Copy-up keeps the owner, so the unprivileged run needs files it owns (root's would be unmapped: EOVERFLOW).
+    const lower = mode === 'user' ? join(dir, 'data-user') : join(dir, 'data');
+    const r = await sb(['--overlay', `${lower}:/data`, '--', 'sh', '-c', 'echo changed > /data/hello; echo new > /data/new; cat /data/hello /data/new']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('changed\nnew');
+    expect(readFileSync(join(lower, 'hello'), 'utf8')).toBe('hello\n');
+    expect(existsSync(join(lower, 'new'))).toBe(false);
+  });
+
+  it('--dev gives a minimal /dev with a new devpts', async () => {
+    const r = await sb(['--', 'sh', '-c', 'ls /dev | tr "\\n" " "; echo; echo hi > /dev/null && head -c 4 /dev/zero | od -An -tx1; awk \'$5 == "/dev/pts" {print $9}\' /proc/self/mountinfo']);
+    expect(r.stdout.split('\n')).toEqual([
+      'core fd full null ptmx pts random shm stderr stdin stdout tty urandom zero ',
+      ' 00 00 00 00',
+      'devpts',
+    ]);
+  });
+
+  it('--cap-drop ALL leaves no capabilities; --cap-add keeps one; no new privileges', async () => {
+    const caps = 'grep -E "^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs)" /proc/self/status | cut -f2 | tr "\\n" " "';
+    const none = await sb(['--cap-drop', 'ALL', '--', 'sh', '-c', caps]);
+    expect(none.stdout).toBe('0000000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000 1 ');
+    const one = await sb(['--cap-drop', 'ALL', '--cap-add', 'CAP_NET_RAW', '--', 'sh', '-c', caps]);
+    expect(one.stdout).toBe('0000000000002000 0000000000002000 0000000000002000 0000000000002000 0000000000002000 1 ');
+  });
+
+  it('a new network namespace has lo up: ping works', async () => {
+    const r = await run(mode, [...(mode === 'user' ? ['-r'] : []), '--net', 'ping', '-c1', '-W2', '127.0.0.1']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/1 packets transmitted, 1 received/);
+  });
+
+  it('--new-session: the command cannot inject input into the caller\'s terminal (TIOCSTI)', async () => {
+    const bin = mode === 'user' && IS_ROOT ? join(dir, 'tiocsti') : tiocsti;
+    const base = mode === 'user' ? ['-r'] : ['--uts'];
+    const inTerminal = (args: string[]) => execa('script', ['-qec', args.join(' '), '/dev/null'], { reject: false, cwd: '/' });
+    const tsnsBin = mode === 'user' && IS_ROOT ? null : join(ROOT, 'bin', 'tsns.js');
+    if (!tsnsBin) return; // the pty belongs to root here; the unprivileged run is covered by the plan
+    const isolated = await inTerminal(['node', tsnsBin, 'run', ...base, '--new-session', bin]);
+    expect(isolated.stdout.trim()).toMatch(/^refused: (ENXIO|EPERM|EIO)$/);
+  });
+
+  it('--sandbox: the ready profile', async () => {
+    const r = await run(mode, ['--sandbox', '--', 'sh', '-c',
+      'id -u; ls / | tr "\\n" " "; echo; grep -E "^(CapEff|NoNewPrivs)" /proc/self/status | cut -f2 | tr "\\n" " "; echo; touch /usr/x 2>/dev/null || echo ro; echo ok > /tmp/x && cat /tmp/x; ps -e -o pid= | wc -l; cat /proc/sys/kernel/hostname >/dev/null; ip -o link | wc -l']);
+    expect(r.stderr).toBe('');
+    const [uid, root, hard, ro, tmp, procs, links] = r.stdout.split('\n');
+    expect(uid).toBe(mode === 'root' ? '0' : '65534');
+    expect(root).toMatch(/^bin dev etc lib lib64 proc (root |nonexistent )?sbin tmp usr $/);
+    expect(hard).toBe('0000000000000000 1 ');
+    expect([ro, tmp]).toEqual(['ro', 'ok']);
+    expect(Number(procs)).toBeLessThanOrEqual(4);
+    expect(links!.trim()).toBe('1');
+    const plan = await run(mode, ['--dry-run', '--sandbox', 'true']);
+    expect(plan.stdout).toMatch(/sandbox: +--ro-bind \/usr/);
+    expect(plan.stdout).toMatch(/^caps: +all dropped$/m);
+  });
+
+  it('leaves nothing behind on the host', async () => {
+    const before = mountinfo();
+    await sb(['--tmpfs', '/tmp', '--overlay', `${dir}/data:/data`, 'true']);
+    expect(mountinfo()).toEqual(before);
+  });
+});
+
+describe.runIf(IS_ROOT)('no new privileges: a setuid binary gains nothing', () => {
+  it('outside a sandbox setuid-root works; inside it does not', async () => {
+    const bin = join(dir, 'id-suid');
+    copyFileSync('/usr/bin/id', bin);
+    chownSync(bin, 0, 0);
+    chmodSync(bin, 0o4755);
+    const common = ['--map-users=0:0:2000', '--map-groups=0:0:2000', '-S', '1000', '-G', '1000', '--pid'];
+    const plain = await run('root', [...common, bin, '-u']);
+    expect(plain.stdout).toBe('0');
+    const sandboxed = await run('root', [...common, ...SYSTEM, '--ro-bind', dir, bin, '-u']);
+    expect(sandboxed.stdout).toBe('1000');
+  });
+});
+
+describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () => {
+  const cases: [string, string[]][] = [
+    ['ro bind refuses writes', ['sh', '-c', 'touch /usr/x 2>/dev/null && echo wrote || echo refused']],
+    ['host paths are absent', ['sh', '-c', 'test -e /home && echo host || echo absent']],
+    ['/dev devices', ['sh', '-c', 'for d in null zero full random urandom tty; do test -c /dev/$d && printf "$d "; done']],
+    ['tmpfs is writable', ['sh', '-c', 'echo x > /tmp/y && cat /tmp/y']],
+  ];
+  it.each(cases)('%s, as bwrap has it', async (_name, command) => {
+    const bwrapArgs = ['--unshare-all', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+    const tsnsArgs = ['--unshare-all', '--ro-bind', '/usr', '--symlink', 'usr/bin:/bin', '--symlink', 'usr/lib:/lib', '--symlink', 'usr/lib64:/lib64', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+    const theirs = await execa('bwrap', [...bwrapArgs, ...command], { reject: false, cwd: '/' });
+    const ours = await run(MODES[0]!, [...tsnsArgs, ...command]);
+    expect(ours.stdout).toBe(theirs.stdout);
+    expect(ours.exitCode).toBe(theirs.exitCode);
+  });
+});
