@@ -909,6 +909,32 @@ int32_t tsns_wait(int32_t pid)
 	return encode_status(st);
 }
 
+/* Replace this process (the tsns CLI) with native/monitor.c, which waits
+ * for `pid` in a megabyte instead of a Node process.  Returns -errno only
+ * when the exec fails; the caller then waits as before. */
+int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_t trace)
+{
+	char pidbuf[16], fdbuf[16];
+	int fd = take_status_fd(pid);
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, 0);
+	snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
+	snprintf(fdbuf, sizeof fdbuf, "%d", fd);
+	char *argv[] = { (char *)"tsns", pidbuf, fdbuf, forward ? (char *)"forward" : (char *)"ignore",
+			 trace ? (char *)"trace" : NULL, NULL };
+	sigset_t none;
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	/* Node keeps its stdio close-on-exec; the monitor needs it (messages, the tty). */
+	for (int i = 0; i < 3; i++)
+		fcntl(i, F_SETFD, 0);
+	execve(path, argv, environ);
+	int err = errno;
+	if (fd >= 0)
+		keep_status_fd(pid, fd);
+	return -err;
+}
+
 /* Give the terminal's foreground back to our process group when the command
  * (an interactive shell in a new pid namespace, say) left it elsewhere. */
 void tsns_reclaim_tty(void)

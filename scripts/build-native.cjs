@@ -9,9 +9,12 @@ const root = join(__dirname, '..');
 const cc = process.env.CC || 'cc';
 mkdirSync(join(root, 'build'), { recursive: true });
 const args = ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', join(root, 'build', 'libtsns.so'), join(root, 'native', 'tsns.c'), join(root, 'native', 'sandbox.c')];
-const r = spawnSync(cc, args, { stdio: 'inherit' });
-if (r.error) {
-  console.error(`tsns: cannot run the C compiler '${cc}': ${r.error.message}\nhint: install one (Debian/Ubuntu: apt-get install gcc libc6-dev) or set CC`);
-  process.exit(1);
+const monitor = ['-O2', '-Wall', '-Wextra', '-Werror', '-o', join(root, 'build', 'tsns-monitor'), join(root, 'native', 'monitor.c')];
+for (const a of [args, monitor]) {
+  const r = spawnSync(cc, a, { stdio: 'inherit' });
+  if (r.error) {
+    console.error(`tsns: cannot run the C compiler '${cc}': ${r.error.message}\nhint: install one (Debian/Ubuntu: apt-get install gcc libc6-dev) or set CC`);
+    process.exit(1);
+  }
+  if (r.status !== 0) process.exit(r.status ?? 1);
 }
-process.exit(r.status ?? 1);

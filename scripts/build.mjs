@@ -5,10 +5,11 @@ import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 
-const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['ffi-rs'], logLevel: 'warning' };
+const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['ffi-rs', '@yuuang/*'], logLevel: 'error' };
 await Promise.all([
   build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.cjs' }),
-  build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.cjs' }),
+  // commander (help) and chalk (colour) are loaded only when used: kept out of the CLI's bundle.
+  build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.cjs', external: ['ffi-rs', '@yuuang/*', 'commander', 'chalk'] }),
 ]);
 // One implementation for both module systems, so TsnsError is the same class in each.
 writeFileSync(

@@ -9,11 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatError, TsnsError } from './errors';
 import { exitFor } from './exit-status';
-import { reclaimTty } from './native';
+import type { RunResult } from './exit-status';
+import { execMonitor, preload, reclaimTty } from './native';
 import { parseMode, splitPair, type SandboxOp } from './sandbox';
 import { describePlan, makePlan, planToJson } from './plan';
 import { enter, type EnterOptions } from './enter';
-import { execute, systemContext, type RunAllOptions } from './spawn';
+import { execute, systemContext, type ProcessOptions, type RunAllOptions } from './spawn';
 import { lsCommand } from './ls';
 
 type ArgKind = 'none' | 'required' | 'optional';
@@ -387,14 +388,42 @@ async function enterCommand(args: readonly string[]): Promise<CliStatus> {
     process.stdout.write(help('enter'));
     return { code: 0, signal: null };
   }
-  if (!cmd.options.forwardSignals) {
+  return exitFor(await supervised((opts) => enter(cmd.target, cmd.command, { ...cmd.options, ...opts }), cmd.options));
+}
+
+const TRACE = Boolean(process.env.TSNS_TRACE);
+
+/** TSNS_TRACE=1: where the CLI's time goes, one `tsns-trace: PHASE MS` line each. */
+export function trace(phase: string, ms: number): void {
+  if (TRACE) process.stderr.write(`tsns-trace: ${phase} ${ms.toFixed(3)}\n`);
+}
+
+/**
+ * Start the command, then hand the wait to native/monitor.c (an exec in
+ * place: same pid, the command still our child), so that a long-running
+ * command is watched by a megabyte rather than a Node process. Where that
+ * exec fails, Node waits as before.
+ */
+async function supervised(start: (opts: ProcessOptions) => Promise<RunResult>, opts: ProcessOptions): Promise<RunResult> {
+  const forward = opts.forwardSignals ?? false;
+  if (!forward) {
+    // As `unshare --fork` does: the terminal's ^C and a plain kill are the command's to handle.
     const ignore = () => {};
     process.on('SIGINT', ignore);
     process.on('SIGTERM', ignore);
   }
-  const result = await enter(cmd.target, cmd.command, cmd.options);
+  let t = performance.now();
+  preload();
+  trace('ffi', performance.now() - t);
+  t = performance.now();
+  const result = await start({
+    onStart: (pid) => {
+      trace('clone-exec', performance.now() - t);
+      execMonitor(pid, forward, TRACE);
+    },
+  });
   reclaimTty();
-  return exitFor(result);
+  return result;
 }
 
 export interface CliStatus {
@@ -439,11 +468,11 @@ function help(command?: string): string {
   return command === 'run' ? run.helpInformation() : program.helpInformation();
 }
 
-function printError(err: TsnsError): void {
+async function printError(err: TsnsError): Promise<void> {
   let text = formatError(err);
   if (process.stderr.isTTY && !process.env.NO_COLOR) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const chalk = (require('chalk') as typeof import('chalk')).default;
+    // Loaded only when colour is printed: it costs milliseconds at start-up.
+    const chalk = (await import('chalk')).default;
     text = text.replace(/^tsns:/, chalk.red.bold('tsns:')).replace(/^hint:/m, chalk.yellow('hint:'));
   }
   process.stderr.write(text);
@@ -462,15 +491,7 @@ async function runCommand(args: readonly string[]): Promise<CliStatus> {
     process.stdout.write(cmd.json ? `${JSON.stringify(planToJson(plan), null, 2)}\n` : describePlan(plan));
     return { code: 0, signal: null };
   }
-  if (!options.forwardSignals) {
-    // As `unshare --fork` does: the terminal's ^C and a plain kill are the command's to handle.
-    const ignore = () => {};
-    process.on('SIGINT', ignore);
-    process.on('SIGTERM', ignore);
-  }
-  const result = await execute(plan, options);
-  reclaimTty();
-  return exitFor(result);
+  return exitFor(await supervised((opts) => execute(plan, { ...options, ...opts }), options));
 }
 
 /** The whole CLI; returns how to end instead of exiting, so bin/tsns.js is the only place that exits. */
@@ -503,7 +524,7 @@ export async function main(argv: readonly string[]): Promise<CliStatus> {
       if (!(e instanceof TsnsError)) throw e;
       process.stderr.write(`${e.stack}\n`);
     }
-    printError(e);
+    await printError(e);
     return { code: e.exitCode, signal: null };
   }
 }

@@ -60,16 +60,39 @@ interface Binding {
   die(sig: number): void;
   reclaimTty(): void;
   nsQuery(fd: number, what: number): number;
+  execMonitor(pid: number, path: string, forward: boolean, trace: boolean): number;
 }
 
 let binding: Binding | undefined;
 
-export const LIBRARY_PATH = join(__dirname, '..', 'build', 'libtsns.so');
+const BUILD = join(__dirname, '..', 'build');
+export const LIBRARY_PATH = join(BUILD, 'libtsns.so');
+export const MONITOR_PATH = join(BUILD, 'tsns-monitor');
+
+type Ffi = typeof import('ffi-rs');
+
+/**
+ * ffi-rs's package entry spends milliseconds working out the platform (it
+ * asks for a full process report); on glibc Linux the platform package is
+ * known, so load its binding directly and call it without the wrappers.
+ */
+function ffiBinding(): Ffi {
+  const { platform, arch } = process;
+  if (platform === 'linux' && (arch === 'x64' || arch === 'arm64')) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      return require(`@yuuang/ffi-rs-linux-${arch}-gnu`) as Ffi;
+    } catch {
+      // musl, or not installed: the package entry knows
+    }
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('ffi-rs') as Ffi;
+}
 
 function load(): Binding {
   if (binding) return binding;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const ffi = require('ffi-rs') as typeof import('ffi-rs');
+  const ffi = ffiBinding();
   try {
     ffi.open({ library: 'tsns', path: LIBRARY_PATH });
   } catch (e) {
@@ -78,24 +101,40 @@ function load(): Binding {
       hint: 'build it with `npm run build:native` (needs a C compiler, cc)',
     });
   }
-  const { DataType } = ffi;
-  const fns = ffi.define({
-    tsns_spawn: { library: 'tsns', retType: DataType.I64, paramsType: [DataType.U8Array, DataType.I32] },
-    tsns_wait: { library: 'tsns', retType: DataType.I32, paramsType: [DataType.I32] },
-    tsns_pipe: { library: 'tsns', retType: DataType.I64, paramsType: [] },
-    tsns_die: { library: 'tsns', retType: DataType.Void, paramsType: [DataType.I32] },
-    tsns_reclaim_tty: { library: 'tsns', retType: DataType.Void, paramsType: [] },
-    tsns_ns_query: { library: 'tsns', retType: DataType.I64, paramsType: [DataType.I32, DataType.I32] },
-  });
+  const { DataType: T } = ffi;
+  const call = <R>(funcName: string, retType: number, paramsType: unknown[], paramsValue: unknown[]): R =>
+    ffi.load({ library: 'tsns', funcName, retType, paramsType, paramsValue, freeResultMemory: false } as never) as R;
+  const arrayTag = (ffi as unknown as { FFITypeTag: { Array?: number } }).FFITypeTag.Array ?? 997;
+  const bytes = (buf: Buffer) => ({ ffiTypeTag: arrayTag, type: T.U8Array, length: buf.length });
   binding = {
-    spawn: (buf) => fns.tsns_spawn([buf, buf.length]),
-    wait: (pid) => fns.tsns_wait([pid]),
-    pipe: () => fns.tsns_pipe([]),
-    die: (sig) => fns.tsns_die([sig]),
-    reclaimTty: () => fns.tsns_reclaim_tty([]),
-    nsQuery: (fd, what) => fns.tsns_ns_query([fd, what]),
+    spawn: (buf) => call('tsns_spawn', T.I64, [bytes(buf), T.I32], [buf, buf.length]),
+    wait: (pid) => call('tsns_wait', T.I32, [T.I32], [pid]),
+    pipe: () => call('tsns_pipe', T.I64, [], []),
+    die: (sig) => call('tsns_die', T.Void, [T.I32], [sig]),
+    reclaimTty: () => call('tsns_reclaim_tty', T.Void, [], []),
+    nsQuery: (fd, what) => call('tsns_ns_query', T.I64, [T.I32, T.I32], [fd, what]),
+    execMonitor: (pid, path, forward, trace) =>
+      call('tsns_exec_monitor', T.I32, [T.I32, T.String, T.I32, T.I32], [pid, path, forward ? 1 : 0, trace ? 1 : 0]),
   };
   return binding;
+}
+
+/** Whether the binding is loaded yet (for TSNS_TRACE). */
+export function loaded(): boolean {
+  return binding !== undefined;
+}
+
+/** Load the shim now rather than on first use. */
+export function preload(): void {
+  load();
+}
+
+/**
+ * Become the monitor (native/monitor.c) for a started command: returns only
+ * if the exec failed, with -errno.
+ */
+export function execMonitor(pid: number, forward: boolean, trace: boolean): number {
+  return load().execMonitor(pid, MONITOR_PATH, forward, trace);
 }
 
 function entry(tag: string, value: string | number): string {

@@ -39,6 +39,8 @@ export interface ProcessOptions {
   timeout?: number;
   /** signal for signal/timeout; default SIGKILL (a PID 1 without a handler ignores others) */
   killSignal?: string | number;
+  /** called with the pid as soon as the command has been exec'd */
+  onStart?: (pid: number) => void;
 }
 
 export type RunAllOptions = RunOptions & ProcessOptions;
@@ -223,6 +225,7 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
     throw explain(stage, code, index);
   }
   const pid = ret;
+  opts.onStart?.(pid);
   feed(stdio.ours[0] ?? null, opts.input);
   const out = collect(stdio.ours[1] ?? null);
   const err = collect(stdio.ours[2] ?? null);

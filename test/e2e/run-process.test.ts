@@ -125,6 +125,20 @@ describe.each(MODES)('as %s', (mode: Mode) => {
   });
 });
 
+describe('while the command runs', () => {
+  it('the CLI has become the small native monitor, and still ends as the command does', async () => {
+    const p = execa(process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', ...asUser(MODES[0]!, ['--uts']), 'sh', '-c', 'echo up; read x; exit 6'],
+      { reject: false, stdin: 'pipe' });
+    await new Promise<void>((resolve) => p.stdout!.on('data', () => resolve()));
+    const status = readFileSync(`/proc/${p.pid}/status`, 'utf8');
+    expect(status).toMatch(/^Name:\ttsns-monitor$/m);
+    // A megabyte or two, where a waiting Node process holds tens.
+    expect(Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)![1])).toBeLessThan(4096);
+    p.stdin!.end('\n');
+    expect((await p).exitCode).toBe(6);
+  });
+});
+
 describe.runIf(IS_ROOT)('persistent namespaces (--ns=FILE)', () => {
   it('--uts=FILE keeps the namespace after the command ends; umount releases it', async () => {
     const file = join(dir, 'uts');
