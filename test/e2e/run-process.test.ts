@@ -130,7 +130,12 @@ describe('while the command runs', () => {
     const p = execa(process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', ...asUser(MODES[0]!, ['--uts']), 'sh', '-c', 'echo up; read x; exit 6'],
       { reject: false, stdin: 'pipe' });
     await new Promise<void>((resolve) => p.stdout!.on('data', () => resolve()));
-    const status = readFileSync(`/proc/${p.pid}/status`, 'utf8');
+    // The command may print before tsns has finished handing over.
+    let status = '';
+    for (let i = 0; i < 100 && !/^Name:\ttsns-monitor$/m.test(status); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = readFileSync(`/proc/${p.pid}/status`, 'utf8');
+    }
     expect(status).toMatch(/^Name:\ttsns-monitor$/m);
     // A megabyte or two, where a waiting Node process holds tens.
     expect(Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)![1])).toBeLessThan(4096);
