@@ -1,12 +1,16 @@
 import { execa } from 'execa';
 import { createRequire } from 'node:module';
-import { readlinkSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { IS_ROOT, MODES, ROOT, USER } from './helpers';
 
 // The built package, as a user's program loads it.
 const tsns = createRequire(import.meta.url)(join(ROOT, 'dist', 'index.cjs')) as typeof import('../../src/index');
+
+const dir = mkdtempSync(join(tmpdir(), 'tsns-api-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Run a snippet that uses the staged package as the unprivileged user; it prints JSON. */
 async function asUser(snippet: string): Promise<unknown> {
@@ -67,6 +71,41 @@ describe.runIf(IS_ROOT)('run() as root', () => {
       name: 'TsnsError', stage: 'exec', errno: 'ENOENT', exitCode: 127,
     });
     await expect(tsns.run(['true'], { hostname: 'x'.repeat(70) })).rejects.toBeInstanceOf(tsns.TsnsError);
+  });
+
+  it('stdio: pipe captures output, input feeds stdin, ignore gives /dev/null, a number passes an fd', async () => {
+    const piped = await tsns.run(['sh', '-c', 'cat; echo err >&2'], { uts: true, stdio: 'pipe', input: 'fed\n' });
+    expect(piped).toMatchObject({ exitCode: 0, stdout: 'fed\n', stderr: 'err\n' });
+    const ignored = await tsns.run(['sh', '-c', 'readlink /proc/self/fd/0'], { uts: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    expect(ignored.stdout).toBe('/dev/null\n');
+    const file = join(dir, 'out');
+    const fd = openSync(file, 'w');
+    try {
+      await tsns.run(['echo', 'to-file'], { uts: true, stdio: ['ignore', fd, 'inherit'] });
+    } finally {
+      closeSync(fd);
+    }
+    expect(readFileSync(file, 'utf8')).toBe('to-file\n');
+  });
+
+  it('timeout kills the command and says so', async () => {
+    const r = await tsns.run(['sleep', '30'], { pid: true, timeout: 200 });
+    expect(r).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: true });
+  });
+
+  it('an AbortSignal kills the command; one already aborted starts nothing', async () => {
+    const ac = new AbortController();
+    const p = tsns.run(['sleep', '30'], { uts: true, signal: ac.signal, killSignal: 'SIGTERM' });
+    setTimeout(() => ac.abort(), 100);
+    expect(await p).toMatchObject({ signal: 'SIGTERM', aborted: true });
+    await expect(tsns.run(['true'], { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'TsnsError' });
+  });
+
+  it('env adds to the environment, clearEnv starts from nothing', async () => {
+    const added = await tsns.run(['sh', '-c', 'echo "$A:$HOME"'], { env: { A: 'a' }, stdio: 'pipe' });
+    expect(added.stdout).toBe(`a:${process.env.HOME}\n`);
+    const clear = await tsns.run(['/usr/bin/env'], { clearEnv: true, env: { ONLY: '1' }, stdio: 'pipe' });
+    expect(clear.stdout).toBe('ONLY=1\n');
   });
 
   it('the ESM entry exports the same implementation', async () => {
