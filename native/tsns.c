@@ -909,6 +909,26 @@ int32_t tsns_wait(int32_t pid)
 	return encode_status(st);
 }
 
+/* What the monitor waits on: SIGCHLD, and the signals it forwards or ignores. */
+static void monitor_signals(sigset_t *set, int forward)
+{
+	static const int forwarded[] = { SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	for (unsigned i = 0; forward && i < sizeof forwarded / sizeof *forwarded; i++)
+		sigaddset(set, forwarded[i]);
+}
+
+/* Block them now, in the thread that will exec (before the command starts). */
+void tsns_block_monitor_signals(int32_t forward)
+{
+	sigset_t set;
+	monitor_signals(&set, forward);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 /* Replace this process (the tsns CLI) with native/monitor.c, which waits
  * for `pid` in a megabyte instead of a Node process.  Returns -errno only
  * when the exec fails; the caller then waits as before. */
@@ -922,14 +942,18 @@ int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_
 	snprintf(fdbuf, sizeof fdbuf, "%d", fd);
 	char *argv[] = { (char *)"tsns", pidbuf, fdbuf, forward ? (char *)"forward" : (char *)"ignore",
 			 trace ? (char *)"trace" : NULL, NULL };
-	sigset_t none;
-	sigemptyset(&none);
-	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	/* The monitor's signals stay blocked across the exec (and pending ones
+	 * pending), so that none sent during the hand-over is lost or meets a
+	 * default action; the monitor takes them with sigwaitinfo. */
+	sigset_t set;
+	monitor_signals(&set, forward);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	/* Node keeps its stdio close-on-exec; the monitor needs it (messages, the tty). */
 	for (int i = 0; i < 3; i++)
 		fcntl(i, F_SETFD, 0);
 	execve(path, argv, environ);
 	int err = errno;
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	if (fd >= 0)
 		keep_status_fd(pid, fd);
 	return -err;

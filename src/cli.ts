@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { formatError, TsnsError } from './errors';
 import { exitFor } from './exit-status';
 import type { RunResult } from './exit-status';
-import { execMonitor, preload, reclaimTty } from './native';
+import { blockMonitorSignals, execMonitor, preload, reclaimTty } from './native';
 import { parseMode, splitPair, type SandboxOp } from './sandbox';
 import { describePlan, makePlan, planToJson } from './plan';
 import { enter, type EnterOptions } from './enter';
@@ -388,7 +388,8 @@ async function enterCommand(args: readonly string[]): Promise<CliStatus> {
     process.stdout.write(help('enter'));
     return { code: 0, signal: null };
   }
-  return exitFor(await supervised((opts) => enter(cmd.target, cmd.command, { ...cmd.options, ...opts }), cmd.options));
+  const exact = cmd.options.targetEnv ? { argvBytes: commandBytes(args, cmd.command).argvBytes } : commandBytes(args, cmd.command);
+  return exitFor(await supervised((opts) => enter(cmd.target, cmd.command, { ...cmd.options, ...exact, ...opts }), cmd.options));
 }
 
 const TRACE = Boolean(process.env.TSNS_TRACE);
@@ -415,6 +416,7 @@ async function supervised(start: (opts: ProcessOptions) => Promise<RunResult>, o
   let t = performance.now();
   preload();
   trace('ffi', performance.now() - t);
+  blockMonitorSignals(forward);
   t = performance.now();
   const result = await start({
     onStart: (pid) => {
@@ -491,7 +493,37 @@ async function runCommand(args: readonly string[]): Promise<CliStatus> {
     process.stdout.write(cmd.json ? `${JSON.stringify(planToJson(plan), null, 2)}\n` : describePlan(plan));
     return { code: 0, signal: null };
   }
-  return exitFor(await supervised((opts) => execute(plan, { ...options, ...opts }), options));
+  const exact = commandBytes(args, cmd.command);
+  return exitFor(await supervised((opts) => execute(plan, { ...options, ...exact, ...opts }), options));
+}
+
+/**
+ * Our own arguments as the kernel has them. Node decodes argv as UTF-8, so
+ * bytes that are not survive only here; `args` must be the tail of our argv.
+ */
+function argumentBytes(args: readonly string[]): Buffer[] | undefined {
+  let raw: Buffer;
+  try {
+    raw = readFileSync('/proc/self/cmdline');
+  } catch {
+    return undefined;
+  }
+  const all: Buffer[] = [];
+  for (let at = 0; at < raw.length;) {
+    const end = raw.indexOf(0, at);
+    all.push(raw.subarray(at, end < 0 ? raw.length : end));
+    at = end < 0 ? raw.length : end + 1;
+  }
+  const tail = all.slice(all.length - args.length);
+  // Only when they are the same arguments (not, say, main() called by a program).
+  if (tail.length !== args.length || tail.some((b, i) => b.toString() !== args[i])) return undefined;
+  return tail;
+}
+
+/** The command's bytes: the operands are the tail of the subcommand's arguments. */
+function commandBytes(args: readonly string[], command: readonly string[]): { argvBytes?: Buffer[]; environBytes: true } {
+  const bytes = argumentBytes(args)?.slice(args.length - command.length);
+  return { ...(bytes && command.length ? { argvBytes: bytes } : {}), environBytes: true };
 }
 
 /** The whole CLI; returns how to end instead of exiting, so bin/tsns.js is the only place that exits. */

@@ -4,7 +4,7 @@
  * shim clones (Node is multithreaded: user and mount namespaces refuse it),
  * and a pid or time namespace gets one more fork so the command is inside.
  */
-import { closeSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, readlinkSync } from 'node:fs';
 import { errnoName, nativeFailure, systemError, TsnsError } from './errors';
 import type { RunResult } from './exit-status';
 import { NAMESPACES, type NamespaceName } from './namespaces';
@@ -54,7 +54,8 @@ function nsLink(path: string): string | null {
 
 function openOrFail(path: string, what: string, hint?: (code: string) => string | undefined): number {
   try {
-    return openSync(path, 'r');
+    // Non-blocking: a FIFO given as a namespace file must fail, not wait for a writer.
+    return openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const code = -(err.errno ?? -5);
@@ -167,7 +168,7 @@ export async function enter(target: number | null, command: readonly string[], o
         namespaces: joins.map((j) => j.ns), cloneFlagNames: [], uidMapText: null, gidMapText: null, setgroups: null,
         hostname: null, domainname: null, procDir: null, propagation: null, root: spec.root ?? (spec.rootFd !== null ? `/proc/${target}/root` : null),
         wd: spec.wd ?? (spec.cwdFd !== null ? `/proc/${target}/cwd` : null), setuid: spec.uid, setgid: spec.gid,
-        monotonic: null, boottime: null, persistPath: null, persistNamespace: null, file: spec.file,
+        monotonic: null, boottime: null, persistPath: null, persistNamespace: null, file: String(spec.file),
         privileged: process.geteuid!() === 0, target, joinNamespace: joins[index]?.ns ?? null,
       }), processOpts);
   } finally {

@@ -46,11 +46,12 @@ export interface SpawnSpec {
   cwdFd: number | null;
   /** fds 0-2 of the command: another fd to dup there, -1 for /dev/null, null to inherit */
   stdio: readonly (number | null)[];
-  file: string;
+  file: string | Uint8Array;
   /** the PATH the command is searched in */
   searchPath: string;
-  argv: readonly string[];
-  env: readonly string[];
+  /** strings, or bytes where they are not UTF-8 (the CLI passes its own argv and environment exactly) */
+  argv: readonly (string | Uint8Array)[];
+  env: readonly (string | Uint8Array)[];
 }
 
 interface Binding {
@@ -61,6 +62,7 @@ interface Binding {
   reclaimTty(): void;
   nsQuery(fd: number, what: number): number;
   execMonitor(pid: number, path: string, forward: boolean, trace: boolean): number;
+  blockMonitorSignals(forward: boolean): void;
 }
 
 let binding: Binding | undefined;
@@ -113,6 +115,7 @@ function load(): Binding {
     die: (sig) => call('tsns_die', T.Void, [T.I32], [sig]),
     reclaimTty: () => call('tsns_reclaim_tty', T.Void, [], []),
     nsQuery: (fd, what) => call('tsns_ns_query', T.I64, [T.I32, T.I32], [fd, what]),
+    blockMonitorSignals: (forward) => call('tsns_block_monitor_signals', T.Void, [T.I32], [forward ? 1 : 0]),
     execMonitor: (pid, path, forward, trace) =>
       call('tsns_exec_monitor', T.I32, [T.I32, T.String, T.I32, T.I32], [pid, path, forward ? 1 : 0, trace ? 1 : 0]),
   };
@@ -130,6 +133,14 @@ export function preload(): void {
 }
 
 /**
+ * Block, in this (the main) thread, the signals the monitor will take over,
+ * from before the command starts until the exec: none is lost in between.
+ */
+export function blockMonitorSignals(forward: boolean): void {
+  load().blockMonitorSignals(forward);
+}
+
+/**
  * Become the monitor (native/monitor.c) for a started command: returns only
  * if the exec failed, with -errno.
  */
@@ -137,37 +148,37 @@ export function execMonitor(pid: number, forward: boolean, trace: boolean): numb
   return load().execMonitor(pid, MONITOR_PATH, forward, trace);
 }
 
-function entry(tag: string, value: string | number): string {
-  const text = String(value);
-  if (text.includes('\0')) {
-    throw new TsnsError(`an argument or environment entry contains a NUL byte: ${JSON.stringify(text)}`, { stage: 'spec' });
+function entry(tag: string, value: string | number | Uint8Array): Buffer {
+  const bytes = typeof value === 'object' ? Buffer.from(value) : Buffer.from(String(value));
+  if (bytes.includes(0)) {
+    throw new TsnsError(`an argument or environment entry contains a NUL byte: ${JSON.stringify(bytes.toString())}`, { stage: 'spec' });
   }
-  return `${tag}${text}\0`;
+  return Buffer.concat([Buffer.from(tag), bytes, Buffer.from([0])]);
 }
 
 /** Tag-per-entry wire format; parse_spec() in native/tsns.c is its reader. */
 export function encodeSpec(s: SpawnSpec): Buffer {
-  let out = entry('f', s.flags) + entry('P', s.propagation) + entry('x', s.file) + entry('S', s.searchPath);
+  const out = [entry('f', s.flags), entry('P', s.propagation), entry('x', s.file), entry('S', s.searchPath)];
   const optional: [string, string | number | null][] = [
     ['u', s.uidMap], ['g', s.gidMap], ['s', s.setgroups], ['h', s.hostname], ['d', s.domainname],
     ['p', s.procDir], ['R', s.root], ['W', s.wd], ['M', s.monotonic], ['B', s.boottime],
     ['U', s.uid], ['G', s.gid], ['K', s.killSignal], ['y', s.target], ['r', s.rootFd], ['c', s.cwdFd],
     ['C', s.capKeep], ['H', s.hardening || null],
   ];
-  for (const [tag, value] of optional) if (value !== null) out += entry(tag, value);
+  for (const [tag, value] of optional) if (value !== null) out.push(entry(tag, value));
   const flags: [string, boolean][] = [
     ['m', s.uidMapHelper], ['n', s.gidMapHelper], ['k', s.keepCaps], ['I', s.init], ['Q', s.unsharePid],
   ];
-  for (const [tag, on] of flags) if (on) out += entry(tag, '');
-  for (const p of s.persist) out += entry(p.late ? 'L' : 'N', `${p.source}:${p.path}`);
-  for (const o of s.filesystem) out += entry('O', o);
-  for (const j of s.joins) out += entry('J', `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
+  for (const [tag, on] of flags) if (on) out.push(entry(tag, ''));
+  for (const p of s.persist) out.push(entry(p.late ? 'L' : 'N', `${p.source}:${p.path}`));
+  for (const o of s.filesystem) out.push(entry('O', o));
+  for (const j of s.joins) out.push(entry('J', `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`));
   s.stdio.forEach((fd, target) => {
-    if (fd !== null) out += entry('D', `${target}:${fd}`);
+    if (fd !== null) out.push(entry('D', `${target}:${fd}`));
   });
-  for (const a of s.argv) out += entry('a', a);
-  for (const e of s.env) out += entry('e', e);
-  return Buffer.from(out);
+  for (const a of s.argv) out.push(entry('a', a));
+  for (const e of s.env) out.push(entry('e', e));
+  return Buffer.concat(out);
 }
 
 /** Clone and exec; the pid on success, else -(stage << 16 | errno). */

@@ -41,6 +41,13 @@ export interface ProcessOptions {
   killSignal?: string | number;
   /** called with the pid as soon as the command has been exec'd */
   onStart?: (pid: number) => void;
+  /**
+   * The command's arguments as bytes, for arguments that are not valid UTF-8
+   * (a JavaScript string cannot hold them); same length as the command.
+   */
+  argvBytes?: readonly Uint8Array[];
+  /** this process's own environment, byte for byte from /proc/self/environ (the CLI's; env still applies) */
+  environBytes?: boolean;
 }
 
 export type RunAllOptions = RunOptions & ProcessOptions;
@@ -131,13 +138,27 @@ function waitFor(pid: number): Promise<RunResult> {
   });
 }
 
-function environment(opts: ProcessOptions): string[] {
-  const base: Record<string, string | undefined> = opts.clearEnv ? {} : { ...process.env };
-  for (const k of OWN_VARIABLES) delete base[k];
-  const merged = { ...base, ...opts.env };
-  return Object.entries(merged)
+function environment(opts: ProcessOptions): (string | Uint8Array)[] {
+  const extra = Object.entries(opts.env ?? {})
     .filter((e): e is [string, string] => e[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
+  const drop = new Set([...OWN_VARIABLES, ...Object.keys(opts.env ?? {})]);
+  if (opts.clearEnv) return extra;
+  if (opts.environBytes) {
+    // Node decodes the environment as UTF-8, losing bytes that are not; the kernel's copy keeps them.
+    const raw = readFileSync('/proc/self/environ');
+    const entries: Buffer[] = [];
+    for (let at = 0; at < raw.length;) {
+      const end = raw.indexOf(0, at);
+      const e = raw.subarray(at, end < 0 ? raw.length : end);
+      at = end < 0 ? raw.length : end + 1;
+      const eq = e.indexOf(0x3d);
+      if (eq > 0 && !drop.has(e.subarray(0, eq).toString('latin1'))) entries.push(e);
+    }
+    return [...entries, ...extra];
+  }
+  const base = Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !drop.has(e[0]));
+  return [...base.map(([k, v]) => `${k}=${v}`), ...extra];
 }
 
 function searchPath(opts: ProcessOptions): string {
@@ -210,7 +231,14 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
   watchChildren();
   let ret: number;
   try {
-    ret = native.spawn({ ...spec, stdio: stdio.child, searchPath: searchPath(opts), env: environment(opts) });
+    const bytes = opts.argvBytes && opts.argvBytes.length === spec.argv.length ? opts.argvBytes : null;
+    ret = native.spawn({
+      ...spec,
+      ...(bytes ? { argv: bytes, file: spec.file === spec.argv[0] ? bytes[0]! : spec.file } : {}),
+      stdio: stdio.child,
+      searchPath: searchPath(opts),
+      env: environment(opts),
+    });
   } finally {
     // The child has its copies (or never will); ours are the other ends.
     stdio.child.forEach((fd, i) => stdio.ours[i] !== null && closeFd(fd));

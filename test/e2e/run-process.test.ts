@@ -169,12 +169,11 @@ describe.runIf(IS_ROOT)('persistent namespaces (--ns=FILE)', () => {
   });
 
   it('leaves nothing behind when the command cannot be executed', async () => {
-    const before = mountinfo();
     const file = join(dir, 'never');
     const r = await run('root', [`--uts=${file}`, 'no-such-command-tsns']);
     expect(r.exitCode).toBe(127);
     expect(existsSync(file)).toBe(false);
-    expect(mountinfo()).toEqual(before);
+    expect(mountinfo().filter((l) => l.includes(file))).toEqual([]);
   });
 
   it('never follows a symlink, and names a missing directory', async () => {
