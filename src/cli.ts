@@ -340,7 +340,9 @@ export interface EnterCommand {
 }
 
 function pidArg(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`invalid pid '${value}'`, "see 'tsns enter --help'");
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`invalid pid '${value}'`, "see 'tsns enter --help'");
+  }
   return Number(value);
 }
 

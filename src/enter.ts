@@ -95,7 +95,25 @@ function checkTarget(target: number): void {
     readlinkSync(`/proc/${target}/ns/mnt`);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw systemError(`cannot enter pid ${target}`, 3, 'target', 'it is not running (any more)');
+    if (code === 'ENOENT') {
+      if (nsLink('/proc/self/ns/mnt') === null) {
+        throw new TsnsError('cannot enter: /proc is not mounted here', { stage: 'target', errno: 'ENOENT', code: 2, hint: 'tsns reads /proc/PID/ns: mount proc on /proc' });
+      }
+      // Gone, or hidden from us by hidepid: kill(pid, 0) tells the two apart.
+      let hidden = false;
+      try {
+        process.kill(target, 0);
+        hidden = true;
+      } catch (k) {
+        hidden = (k as NodeJS.ErrnoException).code === 'EPERM';
+      }
+      if (hidden) {
+        throw new TsnsError(`cannot enter pid ${target}: /proc does not show it to you (hidepid)`, {
+          stage: 'target', errno: 'EACCES', code: 13, hint: 'you may enter only processes you could trace: your own, or any as root',
+        });
+      }
+      throw systemError(`cannot enter pid ${target}`, 3, 'target', 'it is not running (any more)');
+    }
     if (code === 'EACCES' || code === 'EPERM') {
       throw systemError(`cannot enter pid ${target}`, code === 'EACCES' ? 13 : 1, 'target',
         'you may enter only processes you could trace: your own (same uid, not more privileged), or any as root');

@@ -99,9 +99,15 @@ export function systemError(what: string, code: number, stage: Stage, hint?: str
   });
 }
 
+/** A value from the user shown in a message: control characters escaped, so an error stays one line. */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 /** Two lines at most: the error and a hint. */
 export function formatError(err: TsnsError): string {
-  return `tsns: ${err.message}\n${err.hint ? `hint: ${err.hint}\n` : ''}`;
+  return `tsns: ${oneLine(err.message)}\n${err.hint ? `hint: ${oneLine(err.hint)}\n` : ''}`;
 }
 
 /** Enough of a plan to explain a failure. */

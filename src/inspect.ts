@@ -271,6 +271,10 @@ export function scanNamespaces(types: readonly NamespaceType[] = NAMESPACE_TYPES
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
     throw new TsnsError(`cannot read /proc: ${(e as Error).message}`, { stage: 'option', errno: code, hint: 'is /proc mounted?' });
   }
+  // An empty directory where proc should be: say so rather than list nothing.
+  if (!names.includes('self')) {
+    throw new TsnsError('cannot list namespaces: /proc is not mounted here', { stage: 'option', errno: 'ENOENT', code: 2, hint: 'mount proc on /proc' });
+  }
   const pids = names.filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
   const processes = new Map<number, ProcessInfo>();
   const byKey = new Map<string, NamespaceEntry>();

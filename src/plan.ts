@@ -193,11 +193,10 @@ function checkUtsName(what: string, value: string): void {
 
 /** `INNER:OUTER:COUNT`, or util-linux 2.38's `OUTER,INNER,COUNT`. */
 export function parseRange(option: string, text: string): IdMapEntry {
-  const colon = /^(\d+):(\d+):(\d+)$/.exec(text);
-  if (colon) return { inner: Number(colon[1]), outer: Number(colon[2]), count: Number(colon[3]) };
-  const comma = /^(\d+),(\d+),(\d+)$/.exec(text);
-  if (comma) return { inner: Number(comma[2]), outer: Number(comma[1]), count: Number(comma[3]) };
-  throw planError(`invalid --${option} range '${text}'`, 'write it as INNER:OUTER:COUNT, e.g. 0:100000:65536');
+  const m = /^(\d{1,10}):(\d{1,10}):(\d{1,10})$/.exec(text) ?? /^(\d{1,10}),(\d{1,10}),(\d{1,10})$/.exec(text);
+  if (!m) throw planError(`invalid --${option} range '${text}'`, 'write it as INNER:OUTER:COUNT, e.g. 0:100000:65536');
+  const [a, b, count] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return text.includes(':') ? { inner: a, outer: b, count } : { inner: b, outer: a, count };
 }
 
 function offset(what: string, value: number | undefined): number | null {

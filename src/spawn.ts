@@ -144,9 +144,8 @@ function environment(opts: ProcessOptions): (string | Uint8Array)[] {
     .map(([k, v]) => `${k}=${v}`);
   const drop = new Set([...OWN_VARIABLES, ...Object.keys(opts.env ?? {})]);
   if (opts.clearEnv) return extra;
-  if (opts.environBytes) {
-    // Node decodes the environment as UTF-8, losing bytes that are not; the kernel's copy keeps them.
-    const raw = readFileSync('/proc/self/environ');
+  const raw = opts.environBytes ? readEnviron() : null;
+  if (raw) {
     const entries: Buffer[] = [];
     for (let at = 0; at < raw.length;) {
       const end = raw.indexOf(0, at);
@@ -159,6 +158,15 @@ function environment(opts: ProcessOptions): (string | Uint8Array)[] {
   }
   const base = Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !drop.has(e[0]));
   return [...base.map(([k, v]) => `${k}=${v}`), ...extra];
+}
+
+/** The kernel's copy of our environment (Node's decodes it as UTF-8); null without /proc. */
+function readEnviron(): Buffer | null {
+  try {
+    return readFileSync('/proc/self/environ');
+  } catch {
+    return null;
+  }
 }
 
 function searchPath(opts: ProcessOptions): string {
