@@ -65,13 +65,13 @@ describe.each(MODES)('as %s', (mode: Mode) => {
   });
 
   it('tmpfs writes stay inside; --size, --perms, --dir, --symlink, --file, --chmod', async () => {
-    const before = readdirSync(tmpdir()).length;
+    const mark = `tsns-sandbox-write-${process.pid}`;
     const r = await sb(['--size', '1048576', '--perms', '1777', '--tmpfs', '/tmp', '--perms', '0700', '--dir', '/work/a',
       '--symlink', '/work/a:/work/link', '--file', `${dir}/data/hello:/work/motd`, '--chmod', '0600:/work/motd', '--',
-      'sh', '-c', 'echo x > /tmp/f && df -B1 /tmp | tail -1 | awk "{print \\$2}"; stat -c "%a" /tmp /work/a /work/motd | tr "\\n" " "; echo; readlink /work/link; cat /work/motd']);
+      'sh', '-c', `echo x > /tmp/${mark} && df -B1 /tmp | tail -1 | awk "{print \\$2}"; stat -c "%a" /tmp /work/a /work/motd | tr "\\n" " "; echo; readlink /work/link; cat /work/motd`]);
     expect(r.stderr).toBe('');
     expect(r.stdout.split('\n')).toEqual(['1048576', '1777 700 600 ', '/work/a', 'hello']);
-    expect(readdirSync(tmpdir()).length).toBe(before);
+    expect(existsSync(join(tmpdir(), mark))).toBe(false);
   });
 
   it('--file from an open file descriptor', async () => {
