@@ -1,0 +1,75 @@
+/*
+ * The physical limit for "start a command in a new UTS namespace and wait for
+ * it" on this machine: a loop of clone(CLONE_NEWUTS|SIGCHLD) + execve("/bin/true")
+ * + waitpid, for a given number of seconds, from a tiny C process.
+ *
+ * Compiled by bench/index.mjs with `cc -O2` into a temporary directory.
+ *
+ *   clone-loop SECONDS [user]
+ *
+ * With "user" it adds CLONE_NEWUSER (for running without root).
+ * Prints one line of JSON: {"runs":N,"seconds":S,"runsPerSec":R,"failures":F}.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char stack[64 * 1024] __attribute__((aligned(16)));
+static char *const child_argv[] = { "true", NULL };
+static char *const child_envp[] = { NULL };
+
+static int child(void *arg)
+{
+	(void)arg;
+	execve("/bin/true", child_argv, child_envp);
+	_exit(127);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = argc > 1 ? atof(argv[1]) : 1.0;
+	int flags = CLONE_NEWUTS | SIGCHLD;
+	if (argc > 2 && strcmp(argv[2], "user") == 0)
+		flags |= CLONE_NEWUSER;
+	if (seconds <= 0)
+		seconds = 1.0;
+
+	long runs = 0, failures = 0;
+	double start = now(), elapsed = 0;
+	do {
+		pid_t pid = clone(child, stack + sizeof stack, flags, NULL);
+		if (pid < 0) {
+			fprintf(stderr, "clone-loop: clone: %s\n", strerror(errno));
+			return 1;
+		}
+		int status;
+		while (waitpid(pid, &status, 0) < 0) {
+			if (errno != EINTR) {
+				fprintf(stderr, "clone-loop: waitpid: %s\n", strerror(errno));
+				return 1;
+			}
+		}
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			failures++;
+		runs++;
+		elapsed = now() - start;
+	} while (elapsed < seconds);
+
+	printf("{\"runs\":%ld,\"seconds\":%.6f,\"runsPerSec\":%.1f,\"failures\":%ld}\n",
+	       runs, elapsed, (double)runs / elapsed, failures);
+	return 0;
+}
