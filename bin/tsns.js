@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 'use strict';
 // The only place that exits: the CLI says how to end, this carries it out.
-const { performance } = require('node:perf_hooks');
-const bootstrap = performance.now();
+const bootstrap = process.uptime() * 1e3;
 const cli = require('../dist/cli.cjs');
 cli.trace('bootstrap', bootstrap);
-cli.trace('load', performance.now() - bootstrap);
+cli.trace('load', process.uptime() * 1e3 - bootstrap);
 
 cli.main(process.argv.slice(2)).then(
   (status) => {

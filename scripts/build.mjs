@@ -9,7 +9,7 @@ const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20'
 await Promise.all([
   build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.cjs' }),
   // commander (help) and chalk (colour) are loaded only when used: kept out of the CLI's bundle.
-  build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.cjs', external: ['ffi-rs', '@yuuang/*', 'commander', 'chalk'] }),
+  build({ ...common, entryPoints: ['src/cli.ts'], outfile: 'dist/cli.cjs', minify: true, external: ['ffi-rs', '@yuuang/*', 'commander', 'chalk'] }),
 ]);
 // One implementation for both module systems, so TsnsError is the same class in each.
 writeFileSync(

@@ -415,14 +415,15 @@ async function supervised(start: (opts: ProcessOptions) => Promise<RunResult>, o
     process.on('SIGINT', ignore);
     process.on('SIGTERM', ignore);
   }
-  let t = performance.now();
+  // process.uptime, not performance: the performance global loads perf_hooks (milliseconds).
+  let t = process.uptime();
   preload();
-  trace('ffi', performance.now() - t);
+  trace('ffi', (process.uptime() - t) * 1e3);
   blockMonitorSignals(forward);
-  t = performance.now();
+  t = process.uptime();
   const result = await start({
     onStart: (pid) => {
-      trace('clone-exec', performance.now() - t);
+      trace('clone-exec', (process.uptime() - t) * 1e3);
       execMonitor(pid, forward, TRACE);
     },
   });

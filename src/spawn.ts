@@ -3,7 +3,6 @@
  * for it without blocking the event loop or a libuv pool thread.
  */
 import { closeSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { NATIVE_STAGES, nativeFailure, TsnsError, type Stage } from './errors';
 import { decodeWaitStatus, signalNumber, type RunResult } from './exit-status';
 import { formatIdMap } from './idmap';
@@ -207,9 +206,14 @@ function closeFd(fd: number | null): void {
   }
 }
 
+// node:net costs milliseconds to load: only when a stream is piped.
+const Socket = (): typeof import('node:net').Socket =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('node:net') as typeof import('node:net')).Socket;
+
 function collect(fd: number | null): Promise<string> | undefined {
   if (fd === null) return undefined;
-  const socket = new Socket({ fd, readable: true, writable: false });
+  const socket = new (Socket())({ fd, readable: true, writable: false });
   const chunks: Buffer[] = [];
   socket.on('data', (c: Buffer) => chunks.push(c));
   return new Promise((resolve) => socket.on('close', () => resolve(Buffer.concat(chunks).toString())));
@@ -217,7 +221,7 @@ function collect(fd: number | null): Promise<string> | undefined {
 
 function feed(fd: number | null, input: string | Uint8Array | undefined): void {
   if (fd === null) return;
-  const socket = new Socket({ fd, readable: false, writable: true });
+  const socket = new (Socket())({ fd, readable: false, writable: true });
   socket.on('error', () => {}); // the command may not read it all (EPIPE)
   socket.end(input ?? '');
 }
