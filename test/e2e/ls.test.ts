@@ -129,7 +129,8 @@ async function target(proc: ResultPromise, pid: () => number | undefined, type =
 
 beforeAll(async () => {
   requireCommands('lsns', 'unshare', 'setpriv', 'umount');
-  if (!IS_ROOT) throw new Error('test/e2e/ls.test.ts creates namespaces as root; run it as root');
+  // The comparisons need targets of root's and of user 65534's (made through setpriv).
+  if (!IS_ROOT) return console.warn('skipping test/e2e/ls.test.ts: it compares with lsns on targets it makes as root and as user 65534');
   dir = mkdtempSync(join(tmpdir(), 'tsns-ls-'));
   const u = execa('unshare', ['--uts', '--ipc', 'sleep', SLEEP], { reject: false, stdin: 'ignore' });
   viaUnshare = await target(u, () => u.pid);
@@ -170,7 +171,7 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('tsns ls as root, against lsns', () => {
+describe.runIf(IS_ROOT)('tsns ls as root, against lsns', () => {
   it('--json lists the targets\' namespaces as lsns -J does: same inode, type, nprocs, pid', async () => {
     needTsnsTarget();
     const [mine, theirs] = await Promise.all([ls(['--json']), lsns(['-J'])]);
@@ -314,7 +315,7 @@ async function sameAsLsns(args: readonly string[], mode: 'root' | 'user' = 'root
   expect(counts(mine.stdout), args.join(' ')).toBe(counts(theirs.stdout));
 }
 
-describe('PNS, ONS and the owner and parent trees as root, against lsns', () => {
+describe.runIf(IS_ROOT)('PNS, ONS and the owner and parent trees as root, against lsns', () => {
   // unshare --user --map-root-user --pid --fork: a nested user namespace owning a nested pid namespace.
   let nested: Target & { user: number; pidns: number };
   // tsns run -r --pid --uts: the same made by tsns, plus a uts namespace.
@@ -425,7 +426,7 @@ describe('PNS, ONS and the owner and parent trees as root, against lsns', () => 
   });
 });
 
-describe.runIf(MODES.includes('user'))('namespaces kept alive only by bind mounts, made by an unprivileged user', () => {
+describe.runIf(IS_ROOT && MODES.includes('user'))('namespaces kept alive only by bind mounts, made by an unprivileged user', () => {
   let userFile = '';
   let utsFile = '';
   let user = 0;
@@ -480,7 +481,7 @@ describe.runIf(MODES.includes('user'))('namespaces kept alive only by bind mount
   });
 });
 
-describe('listNamespaces()', () => {
+describe.runIf(IS_ROOT)('listNamespaces()', () => {
   it('the same records the CLI prints', async () => {
     const all = await listNamespaces();
     const uts = all.find((r) => r.ns === viaUnshare.uts);
@@ -511,7 +512,7 @@ describe('listNamespaces()', () => {
   });
 });
 
-describe.runIf(MODES.includes('user'))('tsns ls as an unprivileged user', () => {
+describe.runIf(IS_ROOT && MODES.includes('user'))('tsns ls as an unprivileged user', () => {
   let mine: Target;
 
   beforeAll(async () => {
