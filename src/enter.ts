@@ -9,7 +9,7 @@ import { errnoName, nativeFailure, systemError, TsnsError } from './errors';
 import type { RunResult } from './exit-status';
 import { NAMESPACES, type NamespaceName } from './namespaces';
 import { nsQuery } from './native';
-import { launch, type LaunchSpec, type ProcessOptions } from './spawn';
+import { BARE_LAUNCH, launch, type LaunchSpec, type ProcessOptions } from './spawn';
 
 /** nsenter's options, in camelCase. A namespace is true (the target's) or a namespace file. */
 export interface EnterOptions extends ProcessOptions {
@@ -132,13 +132,10 @@ export async function enter(target: number | null, command: readonly string[], o
   const fds: number[] = [];
   try {
     const spec: LaunchSpec = {
-      flags: 0, unsharePid: false, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false,
-      setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, monotonic: null,
-      boottime: null, keepCaps: false, killSignal: null, init: false, persist: [], filesystem: [], hardening: '', capKeep: null,
+      ...BARE_LAUNCH,
       root: typeof opts.root === 'string' ? opts.root : null,
       wd: typeof opts.wd === 'string' ? opts.wd : null,
-      uid: null, gid: null, target, joins: [], rootFd: null, cwdFd: null,
-      file: '', argv: [],
+      target,
     };
     const joinSpecs: LaunchSpec['joins'][number][] = [];
     for (const j of joins) {
@@ -183,11 +180,14 @@ export async function enter(target: number | null, command: readonly string[], o
 
     return await launch(spec, (stage, code, index) =>
       nativeFailure(stage, code, {
-        namespaces: joins.map((j) => j.ns), cloneFlagNames: [], uidMapText: null, gidMapText: null, setgroups: null,
-        hostname: null, domainname: null, procDir: null, propagation: null, root: spec.root ?? (spec.rootFd !== null ? `/proc/${target}/root` : null),
-        wd: spec.wd ?? (spec.cwdFd !== null ? `/proc/${target}/cwd` : null), setuid: spec.uid, setgid: spec.gid,
-        monotonic: null, boottime: null, persistPath: null, persistNamespace: null, file: String(spec.file),
-        privileged: process.geteuid!() === 0, target, joinNamespace: joins[index]?.ns ?? null,
+        namespaces: joins.map((j) => j.ns),
+        root: spec.root ?? (spec.rootFd !== null ? `/proc/${target}/root` : null),
+        wd: spec.wd ?? (spec.cwdFd !== null ? `/proc/${target}/cwd` : null),
+        setuid: spec.uid,
+        setgid: spec.gid,
+        file: String(spec.file),
+        target,
+        joinNamespace: joins[index]?.ns ?? null,
       }), processOpts);
   } finally {
     for (const fd of fds) closeSync(fd);

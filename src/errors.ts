@@ -110,32 +110,31 @@ export function formatError(err: TsnsError): string {
   return `tsns: ${oneLine(err.message)}\n${err.hint ? `hint: ${oneLine(err.hint)}\n` : ''}`;
 }
 
-/** Enough of a plan to explain a failure. */
+/** Enough of a plan to explain a failure; what a caller does not have is left out. */
 export interface FailureContext {
   namespaces: readonly string[];
-  cloneFlagNames: readonly string[];
-  uidMapText: string | null;
-  gidMapText: string | null;
-  setgroups: string | null;
-  hostname: string | null;
-  domainname: string | null;
-  procDir: string | null;
-  propagation: string | null;
-  root: string | null;
-  wd: string | null;
-  setuid: number | null;
-  setgid: number | null;
-  monotonic: number | null;
-  boottime: number | null;
-  persistPath: string | null;
-  persistNamespace: string | null;
+  cloneFlagNames?: readonly string[];
+  uidMapText?: string | null;
+  gidMapText?: string | null;
+  setgroups?: string | null;
+  hostname?: string | null;
+  domainname?: string | null;
+  procDir?: string | null;
+  propagation?: string | null;
+  root?: string | null;
+  wd?: string | null;
+  setuid?: number | null;
+  setgid?: number | null;
+  monotonic?: number | null;
+  boottime?: number | null;
+  persistPath?: string | null;
+  persistNamespace?: string | null;
+  file: string;
   /** enter: the target pid and the namespace whose join failed */
   target?: number | null;
   joinNamespace?: string | null;
   /** the sandbox operation that failed; null for the new root itself */
   sandboxOp?: SandboxOp | null;
-  file: string;
-  privileged: boolean;
 }
 
 const USERNS_SYSCTLS =
@@ -163,7 +162,7 @@ export function nativeFailure(stage: Stage, code: number, ctx: FailureContext): 
   switch (stage) {
     case 'clone':
       return systemError(
-        `cannot create namespaces (clone ${ctx.cloneFlagNames.join('|') || 'without new namespaces'})`,
+        `cannot create namespaces (clone ${ctx.cloneFlagNames?.join('|') || 'without new namespaces'})`,
         code, stage, cloneHint(code, ctx),
       );
     case 'setgroups':
@@ -172,7 +171,7 @@ export function nativeFailure(stage: Stage, code: number, ctx: FailureContext): 
     case 'gid_map': {
       const text = (stage === 'uid_map' ? ctx.uidMapText : ctx.gidMapText)?.trim().replace(/\n/g, '; ');
       let hint: string | undefined;
-      if (perm && !ctx.privileged) {
+      if (perm && process.geteuid?.() !== 0) {
         hint = stage === 'gid_map' && ctx.setgroups !== 'deny'
           ? 'without root a gid map needs setgroups denied first (--setgroups=deny)'
           : 'without root only your own id can be mapped, as one line';

@@ -229,6 +229,15 @@ function feed(fd: number | null, input: string | Uint8Array | undefined): void {
 /** What the shim needs besides the process options. */
 export type LaunchSpec = Omit<native.SpawnSpec, 'stdio' | 'searchPath' | 'env'>;
 
+/** A launch that creates, maps and mounts nothing: run() and enter() fill in what they use. */
+export const BARE_LAUNCH: LaunchSpec = {
+  flags: 0, unsharePid: false, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false,
+  setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null,
+  monotonic: null, boottime: null, uid: null, gid: null, keepCaps: false, killSignal: null, init: false,
+  persist: [], filesystem: [], hardening: '', capKeep: null, target: null, joins: [], rootFd: null, cwdFd: null,
+  file: '', argv: [],
+};
+
 /** Explains a failure the shim reported; `index` picks the file or namespace a stage names. */
 export type FailureExplainer = (stage: Stage, code: number, index: number) => TsnsError;
 
@@ -310,6 +319,7 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
 /** Start the command a plan describes; resolves when it has ended. */
 export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResult> {
   const spec: LaunchSpec = {
+    ...BARE_LAUNCH,
     flags: plan.cloneFlags | plan.unshareFlags,
     unsharePid: plan.unshareFlagNames.includes('CLONE_NEWPID'),
     uidMap: plan.uidMap && formatIdMap(plan.uidMap),
@@ -335,10 +345,6 @@ export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResul
     hardening: [plan.noNewPrivs && 'n', plan.newSession && 's', plan.loUp && 'l', plan.namespaces.includes('user') && 'x']
       .filter(Boolean).join(''),
     capKeep: plan.capKeep,
-    target: null,
-    joins: [],
-    rootFd: null,
-    cwdFd: null,
     file: plan.file,
     argv: plan.argv,
   };
@@ -347,7 +353,6 @@ export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResul
       ...plan,
       uidMapText: plan.uidMap && formatIdMap(plan.uidMap),
       gidMapText: plan.gidMap && formatIdMap(plan.gidMap),
-      privileged: process.geteuid!() === 0,
       persistPath: plan.persist[index]?.path ?? null,
       persistNamespace: plan.persist[index]?.namespace ?? null,
       // The shim counts sandbox operations from 1; 0 is the new root itself.
