@@ -299,7 +299,7 @@ describe.runIf(IS_ROOT)('tsns ls as root, against lsns', () => {
  * processes meanwhile, so the host namespaces' NPROCS may differ between the two. A comparison that
  * shows NPROCS is retried until both tools saw the same system; the other comparisons are exact.
  */
-async function sameAsLsns(args: readonly string[], mode: 'root' | 'user' = 'root', attempts = 10): Promise<void> {
+async function sameAsLsns(args: readonly string[], mode: 'root' | 'user' = 'root', attempts = 4): Promise<void> {
   let mine = { stdout: '', stderr: '', exitCode: undefined as number | undefined };
   let theirs = { stdout: '', stderr: '', exitCode: undefined as number | undefined };
   for (let i = 0; i < attempts; i++) {
