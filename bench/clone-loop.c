@@ -5,9 +5,11 @@
  *
  * Compiled by bench/index.mjs with `cc -O2` into a temporary directory.
  *
- *   clone-loop SECONDS [user]
+ *   clone-loop SECONDS [user] [vm]
  *
- * With "user" it adds CLONE_NEWUSER (for running without root).
+ * With "user" it adds CLONE_NEWUSER (for running without root).  With "vm" it
+ * adds CLONE_VM|CLONE_VFORK, as a shim that clones without copying the
+ * parent's page tables does: no copy-on-write faults in parent or child.
  * Prints one line of JSON: {"runs":N,"seconds":S,"runsPerSec":R,"failures":F}.
  */
 #define _GNU_SOURCE
@@ -43,8 +45,12 @@ int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 1.0;
 	int flags = CLONE_NEWUTS | SIGCHLD;
-	if (argc > 2 && strcmp(argv[2], "user") == 0)
-		flags |= CLONE_NEWUSER;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "user") == 0)
+			flags |= CLONE_NEWUSER;
+		else if (strcmp(argv[i], "vm") == 0)
+			flags |= CLONE_VM | CLONE_VFORK;
+	}
 	if (seconds <= 0)
 		seconds = 1.0;
 

@@ -368,20 +368,22 @@ function compileCloneLoop() {
   return { exe, dir };
 }
 
-function runCloneLoop(exe, seconds) {
-  const r = spawnSync(exe, [String(seconds), ...(IS_ROOT ? [] : ['user'])], { encoding: 'utf8' });
+function runCloneLoop(exe, seconds, vm = false) {
+  const r = spawnSync(exe, [String(seconds), ...(IS_ROOT ? [] : ['user']), ...(vm ? ['vm'] : [])], { encoding: 'utf8' });
   if (r.status !== 0) return { unavailable: `clone-loop failed: ${(r.stderr || r.error?.message || '').trim()}` };
   return JSON.parse(r.stdout.trim());
 }
 
 async function sectionThroughput() {
-  progress(`3. API throughput (${CFG.apiSeconds} s sequential, ${CFG.otherSeconds} s per other row) and C clone loop (${CFG.cSeconds} s, half before and half after)`);
+  progress(`3. API throughput (${CFG.apiSeconds} s sequential, ${CFG.otherSeconds} s per other row) and C clone loops (${CFG.cSeconds} s, half before and half after; ${CFG.cSeconds / 2} s with CLONE_VM)`);
   const bin = compileCloneLoop();
   let w;
   let c;
+  let cvm;
   try {
     // The C loop runs half before and half after the worker, to see drift.
     const before = bin.unavailable ? bin : runCloneLoop(bin.exe, CFG.cSeconds / 2);
+    cvm = bin.unavailable ? bin : runCloneLoop(bin.exe, CFG.cSeconds / 2, true);
     w = await runWorker('throughput', {
       seconds: CFG.apiSeconds,
       otherSeconds: CFG.otherSeconds,
@@ -405,18 +407,21 @@ async function sectionThroughput() {
   for (const r of w.api) rows.push({ method: `tsns run(['true'], ${optText})`, ...r });
   for (const r of w.childProcess) rows.push({ method: `child_process.spawn unshare ${UNSHARE_R.join(' ')}${UNSHARE_R.length ? ' ' : ''}--uts true`, ...r });
   if (Array.isArray(w.execa)) for (const r of w.execa) rows.push({ method: `execa unshare ${UNSHARE_R.join(' ')}${UNSHARE_R.length ? ' ' : ''}--uts true`, ...r });
-  if (!c.unavailable) rows.push({ method: `C clone(CLONE_NEWUTS${IS_ROOT ? '' : '|CLONE_NEWUSER'})+execve+waitpid`, inflight: 1, ...c });
+  const userFlag = IS_ROOT ? '' : '|CLONE_NEWUSER';
+  if (!c.unavailable) rows.push({ method: `C clone(CLONE_NEWUTS${userFlag})+execve+waitpid`, inflight: 1, ...c });
+  if (!cvm.unavailable) rows.push({ method: `C clone(CLONE_VM|CLONE_VFORK|CLONE_NEWUTS${userFlag}) (no page-table copy)`, inflight: 1, ...cvm });
 
   heading('3. Throughput of starting `true` in a new UTS namespace and waiting for it (one process)');
   table(
-    ['method', 'in flight', 'runs/s', 'runs', 'seconds', '% of C loop', 'failed'],
+    ['method', 'in flight', 'runs/s', 'runs', 'seconds', '% of C clone loop', 'failed'],
     rows.map((r) => [r.method, String(r.inflight), f0(r.runsPerSec), String(r.runs), f1(r.seconds), Number.isFinite(limit) ? `${f1((100 * r.runsPerSec) / limit)}%` : '-', String(r.failures)]),
   );
   if (!Array.isArray(w.execa)) out(`(execa not resolvable: ${w.execa?.unavailable ?? 'unknown'})`);
   if (c.unavailable) out(`(C clone loop unavailable: ${c.unavailable})`);
   else out(`C loop before the API rows ${f0(c.before)} runs/s, after ${f0(c.after)} runs/s (a large difference means the machine's load changed)`);
+  out('(the C loops run one at a time: with several in flight, Node can use both cores)');
   for (const r of rows) if (r.firstError) out(`note: ${r.method} x${r.inflight}: ${r.firstError}`);
-  return { rows, cloneLoop: c, execa: Array.isArray(w.execa) ? 'ok' : w.execa };
+  return { rows, cloneLoop: c, cloneLoopVm: cvm, execa: Array.isArray(w.execa) ? 'ok' : w.execa };
 }
 
 // ---------------------------------------------------------------- 4. clone cost vs parent size
