@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+#include "monitor.h"
 
 static double now_ms(void)
 {
@@ -42,12 +42,8 @@ int main(int argc, char **argv)
 	double start = argc > 4 ? now_ms() : 0;
 	sigset_t set;
 
-	/* As unshare --fork: ^C and a plain kill are the command's to handle. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	for (unsigned i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
-		if (forward || forwarded[i] == SIGINT || forwarded[i] == SIGTERM)
-			sigaddset(&set, forwarded[i]);
+	/* Already blocked by the CLI before its exec; blocked again for a monitor run by hand. */
+	monitor_signals(&set, forward);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 
 	int st;

@@ -45,6 +45,7 @@ enum stage {
 };
 
 #include "sys.h"
+#include "monitor.h"
 #include "sandbox.h"
 
 #define STACK_SIZE (256 * 1024)
@@ -907,18 +908,6 @@ int32_t tsns_wait(int32_t pid)
 			st = cmd;
 	}
 	return encode_status(st);
-}
-
-/* What the monitor waits on: SIGCHLD, and the signals it forwards or ignores. */
-static void monitor_signals(sigset_t *set, int forward)
-{
-	static const int forwarded[] = { SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
-	sigemptyset(set);
-	sigaddset(set, SIGCHLD);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGTERM);
-	for (unsigned i = 0; forward && i < sizeof forwarded / sizeof *forwarded; i++)
-		sigaddset(set, forwarded[i]);
 }
 
 /* Block them now, in the thread that will exec (before the command starts). */

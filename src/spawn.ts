@@ -6,6 +6,7 @@ import { closeSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { NATIVE_STAGES, nativeFailure, TsnsError, type Stage } from './errors';
 import { decodeWaitStatus, signalNumber, type RunResult } from './exit-status';
 import { formatIdMap } from './idmap';
+import { userName } from './inspect';
 import * as native from './native';
 import { makePlan, type Plan, type PlanContext, type Propagation, type RunOptions } from './plan';
 import { encodeOp } from './sandbox';
@@ -82,9 +83,9 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
     lookupGroup: (name) => lookupIn('/etc/group', name),
     subordinateIds(kind) {
       // Both files name the user (login name or uid), as newuidmap/newgidmap check them.
-      const names = new Set([String(uid), readDb('/etc/passwd').find((e) => e[2] === String(uid))?.[0]]);
+      const names = new Set([String(uid), userName(uid)]);
       return readDb(`/etc/sub${kind}`)
-        .filter((e) => names.has(e[0]) && /^\d+$/.test(e[1] ?? '') && /^\d+$/.test(e[2] ?? ''))
+        .filter((e) => names.has(e[0] ?? '') && /^\d+$/.test(e[1] ?? '') && /^\d+$/.test(e[2] ?? ''))
         .map((e) => ({ start: Number(e[1]), count: Number(e[2]) }));
     },
     signalNumber,
