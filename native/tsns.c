@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -750,6 +751,40 @@ static int64_t handshake(pid_t pid, struct spec *s, int sync, int errfd)
 	return n == (ssize_t)sizeof msg ? fail(msg[0], msg[1]) : 0;
 }
 
+/* Child stacks are kept for the next spawn: a fresh mapping costs page
+ * faults in the child, and unmapping one the child touched on another CPU
+ * costs a TLB shootdown there.  handshake() returns only once the child has
+ * exec'd (its close-on-exec error pipe closes after the switch to the new
+ * memory) or is dead, so the stack is free again by then. */
+#define STACK_POOL 4
+static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *stack_pool[STACK_POOL];
+static int stack_count;
+
+static char *stack_get(void)
+{
+	pthread_mutex_lock(&stack_lock);
+	char *stack = stack_count ? stack_pool[--stack_count] : NULL;
+	pthread_mutex_unlock(&stack_lock);
+	if (stack)
+		return stack;
+	stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	return stack == MAP_FAILED ? NULL : stack;
+}
+
+static void stack_put(char *stack)
+{
+	pthread_mutex_lock(&stack_lock);
+	if (stack_count < STACK_POOL) {
+		stack_pool[stack_count++] = stack;
+		stack = NULL;
+	}
+	pthread_mutex_unlock(&stack_lock);
+	if (stack)
+		munmap(stack, STACK_SIZE);
+}
+
 int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 {
 	struct spec s;
@@ -783,9 +818,8 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 		ret = fail(ST_PIPE, errno);
 		goto out;
 	}
-	char *stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-	if (stack == MAP_FAILED) {
+	char *stack = stack_get();
+	if (!stack) {
 		ret = fail(ST_STACK, errno);
 		goto out;
 	}
@@ -828,7 +862,7 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 		}
 	}
 unmap:
-	munmap(stack, STACK_SIZE);
+	stack_put(stack);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (errp[i] >= 0)
