@@ -148,37 +148,52 @@ export function execMonitor(pid: number, forward: boolean, trace: boolean): numb
   return load().execMonitor(pid, MONITOR_PATH, forward, trace);
 }
 
-function entry(tag: string, value: string | number | Uint8Array): Buffer {
-  const bytes = typeof value === 'object' ? Buffer.from(value) : Buffer.from(String(value));
-  if (bytes.includes(0)) {
-    throw new TsnsError(`an argument or environment entry contains a NUL byte: ${JSON.stringify(bytes.toString())}`, { stage: 'spec' });
-  }
-  return Buffer.concat([Buffer.from(tag), bytes, Buffer.from([0])]);
+function nulError(text: string): TsnsError {
+  return new TsnsError(`an argument or environment entry contains a NUL byte: ${JSON.stringify(text)}`, { stage: 'spec' });
 }
 
 /** Tag-per-entry wire format; parse_spec() in native/tsns.c is its reader. */
 export function encodeSpec(s: SpawnSpec): Buffer {
-  const out = [entry('f', s.flags), entry('P', s.propagation), entry('x', s.file), entry('S', s.searchPath)];
+  // Entries gather in one string, encoded once; byte entries (rare) split it.
+  const chunks: Buffer[] = [];
+  let text = '';
+  const add = (tag: string, value: string | number | Uint8Array) => {
+    if (typeof value !== 'object') {
+      const v = String(value);
+      if (v.includes('\0')) throw nulError(v);
+      text += `${tag}${v}\0`;
+      return;
+    }
+    if (value.includes(0)) throw nulError(Buffer.from(value).toString());
+    chunks.push(Buffer.from(`${text}${tag}`), Buffer.from(value));
+    text = '\0';
+  };
+  add('f', s.flags);
+  add('P', s.propagation);
+  add('x', s.file);
+  add('S', s.searchPath);
   const optional: [string, string | number | null][] = [
     ['u', s.uidMap], ['g', s.gidMap], ['s', s.setgroups], ['h', s.hostname], ['d', s.domainname],
     ['p', s.procDir], ['R', s.root], ['W', s.wd], ['M', s.monotonic], ['B', s.boottime],
     ['U', s.uid], ['G', s.gid], ['K', s.killSignal], ['y', s.target], ['r', s.rootFd], ['c', s.cwdFd],
     ['C', s.capKeep], ['H', s.hardening || null],
   ];
-  for (const [tag, value] of optional) if (value !== null) out.push(entry(tag, value));
+  for (const [tag, value] of optional) if (value !== null) add(tag, value);
   const flags: [string, boolean][] = [
     ['m', s.uidMapHelper], ['n', s.gidMapHelper], ['k', s.keepCaps], ['I', s.init], ['Q', s.unsharePid],
   ];
-  for (const [tag, on] of flags) if (on) out.push(entry(tag, ''));
-  for (const p of s.persist) out.push(entry(p.late ? 'L' : 'N', `${p.source}:${p.path}`));
-  for (const o of s.filesystem) out.push(entry('O', o));
-  for (const j of s.joins) out.push(entry('J', `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`));
+  for (const [tag, on] of flags) if (on) add(tag, '');
+  for (const p of s.persist) add(p.late ? 'L' : 'N', `${p.source}:${p.path}`);
+  for (const o of s.filesystem) add('O', o);
+  for (const j of s.joins) add('J', `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
   s.stdio.forEach((fd, target) => {
-    if (fd !== null) out.push(entry('D', `${target}:${fd}`));
+    if (fd !== null) add('D', `${target}:${fd}`);
   });
-  for (const a of s.argv) out.push(entry('a', a));
-  for (const e of s.env) out.push(entry('e', e));
-  return Buffer.concat(out);
+  for (const a of s.argv) add('a', a);
+  for (const e of s.env) add('e', e);
+  if (chunks.length === 0) return Buffer.from(text);
+  chunks.push(Buffer.from(text));
+  return Buffer.concat(chunks);
 }
 
 /** Clone and exec; the pid on success, else -(stage << 16 | errno). */

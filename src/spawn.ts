@@ -105,6 +105,7 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
 // Children we still have to reap, and how to tell their callers.
 const waiting = new Map<number, (status: number) => void>();
 let keepAlive: NodeJS.Timeout | undefined;
+let teardown: NodeJS.Immediate | undefined;
 
 function reap(): void {
   for (const [pid, done] of waiting) {
@@ -114,15 +115,26 @@ function reap(): void {
       done(status);
     }
   }
-  if (waiting.size === 0 && keepAlive) {
-    // Let the program exit once nothing is running.
-    clearInterval(keepAlive);
-    keepAlive = undefined;
-    process.removeListener('SIGCHLD', reap);
-  }
+  // Not at once: a caller awaiting one run after another starts the next
+  // before the immediate fires, and installing the signal handler anew each
+  // time costs more than the run's own JavaScript.
+  if (waiting.size === 0 && keepAlive && !teardown) teardown = setImmediate(stopWatching);
+}
+
+/** Let the program exit once nothing is running. */
+function stopWatching(): void {
+  teardown = undefined;
+  if (waiting.size > 0 || !keepAlive) return;
+  clearInterval(keepAlive);
+  keepAlive = undefined;
+  process.removeListener('SIGCHLD', reap);
 }
 
 function watchChildren(): void {
+  if (teardown) {
+    clearImmediate(teardown);
+    teardown = undefined;
+  }
   if (keepAlive) return;
   // A SIGCHLD listener alone does not keep the loop alive; this timer never fires usefully.
   keepAlive = setInterval(() => {}, 0x7fffffff);
@@ -156,8 +168,15 @@ function environment(opts: ProcessOptions): (string | Uint8Array)[] {
     }
     return [...entries, ...extra];
   }
-  const base = Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !drop.has(e[0]));
-  return [...base.map(([k, v]) => `${k}=${v}`), ...extra];
+  // Keys, then one lookup each: process.env is a view of the C environment
+  // and enumerating its entries costs twice as much.
+  const env = process.env;
+  const out: string[] = [];
+  for (const k of Object.keys(env)) {
+    const v = env[k];
+    if (v !== undefined && !drop.has(k)) out.push(`${k}=${v}`);
+  }
+  return [...out, ...extra];
 }
 
 /** The kernel's copy of our environment (Node's decodes it as UTF-8); null without /proc. */
@@ -366,6 +385,8 @@ export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResul
  * with TsnsError when tsns itself fails (including a command that cannot be executed).
  */
 export async function run(command: readonly string[], options: RunAllOptions = {}): Promise<RunResult> {
-  const ctx = systemContext(options.clearEnv ? { ...options.env } : { ...process.env, ...options.env });
+  // The plan reads a variable or two: copy the environment only to overlay options.env.
+  const env = options.clearEnv ? { ...options.env } : options.env ? { ...process.env, ...options.env } : process.env;
+  const ctx = systemContext(env);
   return execute(makePlan(command, options, ctx), options);
 }

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { encodeSpec, type SpawnSpec } from '../../src/native';
+import { BARE_LAUNCH } from '../../src/spawn';
+
+const base: SpawnSpec = { ...BARE_LAUNCH, stdio: [null, null, null], searchPath: '/bin', env: [], file: 'true', argv: ['true'] };
+
+/** The wire format parse_spec() reads: a tag byte, the value, a NUL. */
+const wire = (...entries: (string | number[])[]) =>
+  Buffer.concat(entries.map((e) => (typeof e === 'string' ? Buffer.from(`${e}\0`, 'latin1') : Buffer.from([...e, 0]))));
+
+describe('encodeSpec', () => {
+  it('writes the fixed entries, then the set ones, argv and env in order', () => {
+    const spec: SpawnSpec = { ...base, flags: 0x4000000, hostname: 'demo', keepCaps: true, stdio: [null, 5, -1], env: ['A=1', 'B='] };
+    expect(encodeSpec(spec)).toEqual(wire('f67108864', 'P0', 'xtrue', 'S/bin', 'hdemo', 'k', 'D1:5', 'D2:-1', 'atrue', 'eA=1', 'eB='));
+  });
+
+  it('carries argument and environment bytes that are not UTF-8 exactly', () => {
+    const bad = [0x66, 0xff, 0xfe];
+    const spec: SpawnSpec = { ...base, file: Uint8Array.from(bad), argv: [Uint8Array.from(bad), 'x'], env: [Uint8Array.from([0x41, 0x3d, 0x80])] };
+    expect(encodeSpec(spec)).toEqual(wire('f0', 'P0', [0x78, ...bad], 'S/bin', [0x61, ...bad], 'ax', [0x65, 0x41, 0x3d, 0x80]));
+  });
+
+  it('refuses a NUL inside an entry, as a string or as bytes', () => {
+    expect(() => encodeSpec({ ...base, argv: ['a\0b'] })).toThrow(/NUL byte: "a\\u0000b"/);
+    expect(() => encodeSpec({ ...base, env: [Uint8Array.from([0x41, 0, 0x42])] })).toThrow(/NUL byte/);
+  });
+});
