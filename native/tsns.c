@@ -686,7 +686,7 @@ static int64_t fail(int stage, int err)
 	return -(int64_t)(stage << 16 | err);
 }
 
-/* Status pipes of middle processes, by pid, for tsns_wait. */
+/* Status pipes of middle processes, by pid, for wait_one(). */
 static struct { pid_t pid; int fd; } *status_fds;
 static size_t nstatus;
 
@@ -924,9 +924,9 @@ static int32_t encode_status(int st)
 }
 
 /* 0 while running; 1<<16 | code after exit; 2<<16 | signal after a signal
- * death; -errno on error.  Never blocks: Node calls this on SIGCHLD.  For
- * a supervised command the status is the command's, not its supervisor's. */
-int32_t tsns_wait(int32_t pid)
+ * death; -errno on error.  Never blocks: Node asks on SIGCHLD.  For a
+ * supervised command the status is the command's, not its supervisor's. */
+static int32_t wait_one(int32_t pid)
 {
 	int st, cmd;
 	pid_t r = waitpid(pid, &st, WNOHANG | __WALL);
@@ -942,6 +942,23 @@ int32_t tsns_wait(int32_t pid)
 			st = cmd;
 	}
 	return encode_status(st);
+}
+
+/* wait_one() for every running command in one call: `slots` holds n
+ * {pid, status} pairs of int32 and each status is overwritten with what
+ * wait_one(pid) returns.  Node calls this once per SIGCHLD, so the cost of
+ * a call from JavaScript is paid once, not once per command in flight. */
+int32_t tsns_wait_all(uint8_t *slots, int32_t n)
+{
+	int32_t ended = 0;
+	for (int32_t i = 0; i < n; i++) {
+		int32_t slot[2];
+		memcpy(slot, slots + 8 * i, sizeof slot);
+		slot[1] = wait_one(slot[0]);
+		memcpy(slots + 8 * i, slot, sizeof slot);
+		ended += slot[1] != 0;
+	}
+	return ended;
 }
 
 /* Block them now, in the thread that will exec (before the command starts). */

@@ -56,7 +56,7 @@ export interface SpawnSpec {
 
 interface Binding {
   spawn(buf: Buffer): number;
-  wait(pid: number): number;
+  waitAll(slots: Buffer, n: number): number;
   pipe(): number;
   die(sig: number): void;
   reclaimTty(): void;
@@ -110,7 +110,8 @@ function load(): Binding {
   const bytes = (buf: Buffer) => ({ ffiTypeTag: arrayTag, type: T.U8Array, length: buf.length });
   binding = {
     spawn: (buf) => call('tsns_spawn', T.I64, [bytes(buf), T.I32], [buf, buf.length]),
-    wait: (pid) => call('tsns_wait', T.I32, [T.I32], [pid]),
+    // The shim writes the statuses into the buffer itself (ffi-rs passes it in place).
+    waitAll: (slots, n) => call('tsns_wait_all', T.I32, [bytes(slots), T.I32], [slots, n]),
     pipe: () => call('tsns_pipe', T.I64, [], []),
     die: (sig) => call('tsns_die', T.Void, [T.I32], [sig]),
     reclaimTty: () => call('tsns_reclaim_tty', T.Void, [], []),
@@ -201,9 +202,15 @@ export function spawn(spec: SpawnSpec): number {
   return load().spawn(encodeSpec(spec));
 }
 
-/** Non-blocking: 0 while running, else the encoded status (see exit-status.ts). */
-export function wait(pid: number): number {
-  return load().wait(pid);
+/**
+ * Non-blocking, for many pids in one call: for each, 0 while running, else
+ * the encoded status (see exit-status.ts) or -errno.
+ */
+export function waitAll(pids: readonly number[]): Int32Array {
+  const slots = new Int32Array(pids.length * 2);
+  pids.forEach((pid, i) => (slots[2 * i] = pid));
+  if (pids.length > 0) load().waitAll(Buffer.from(slots.buffer), pids.length);
+  return slots.filter((_, i) => i % 2 === 1);
 }
 
 /** A close-on-exec pipe: [read end, write end]. */

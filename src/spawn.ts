@@ -108,13 +108,14 @@ let keepAlive: NodeJS.Timeout | undefined;
 let teardown: NodeJS.Immediate | undefined;
 
 function reap(): void {
-  for (const [pid, done] of waiting) {
-    const status = native.wait(pid);
-    if (status !== 0) {
-      waiting.delete(pid);
-      done(status);
-    }
-  }
+  const pids = [...waiting.keys()];
+  native.waitAll(pids).forEach((status, i) => {
+    if (status === 0) return;
+    const pid = pids[i]!;
+    const done = waiting.get(pid)!;
+    waiting.delete(pid);
+    done(status);
+  });
   // Not at once: a caller awaiting one run after another starts the next
   // before the immediate fires, and installing the signal handler anew each
   // time costs more than the run's own JavaScript.
