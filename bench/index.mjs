@@ -569,15 +569,44 @@ function readComm(pid) {
 }
 
 // ---------------------------------------------------------------- 6. scale
+/** The C floor of the scale section (clone-loop.c's scale mode): {count, startMs, failures} or {unavailable}. */
+function runScaleFloor(exe, count) {
+  const sleepPath = which('sleep');
+  if (!sleepPath) return { unavailable: 'sleep not on PATH' };
+  const r = spawnSync(exe, ['scale', String(count), sleepPath, ...(IS_ROOT ? [] : ['user'])], { encoding: 'utf8' });
+  if (r.status !== 0) return { unavailable: `clone-loop scale failed: ${(r.stderr || r.error?.message || '').trim()}` };
+  return JSON.parse(r.stdout.trim());
+}
+
 async function sectionScale() {
-  progress(`6. scale: ${CFG.scaleCount} concurrent \`sleep 30\` from one process`);
-  const r = await runWorker('scale', { count: CFG.scaleCount, opts: SCALE_OPTS });
+  progress(`6. scale: ${CFG.scaleCount} concurrent \`sleep 30\` from one process, and the same from C before and after`);
+  const bin = compileCloneLoop();
+  let r;
+  let floor;
+  try {
+    const before = bin.unavailable ? bin : runScaleFloor(bin.exe, CFG.scaleCount);
+    r = await runWorker('scale', { count: CFG.scaleCount, opts: SCALE_OPTS });
+    const after = bin.unavailable ? bin : runScaleFloor(bin.exe, CFG.scaleCount);
+    floor = before.unavailable || after.unavailable
+      ? { unavailable: before.unavailable ?? after.unavailable }
+      : { startMs: (before.startMs + after.startMs) / 2, before: before.startMs, after: after.startMs, failures: before.failures + after.failures };
+  } finally {
+    if (bin.dir) rmSync(bin.dir, { recursive: true, force: true });
+  }
+  r.floor = floor;
   const optText = Object.keys(SCALE_OPTS).join(', ');
+  const userFlag = IS_ROOT ? '' : '|CLONE_NEWUSER';
   heading(`6. Scale: ${r.count} x run(['sleep', '30'], { ${optText} }) from one process, not awaited`);
   table(
     ['measure', 'value'],
     [
       ['time until the last run() call returned', `${f1(r.startMs)} ms`],
+      ...(floor.unavailable
+        ? [['C floor', `unavailable: ${floor.unavailable}`]]
+        : [
+          ['C floor: the same starts from a C loop (see below)', `${f1(floor.startMs)} ms (before ${f0(floor.before)}, after ${f0(floor.after)}; ${floor.failures} failed)`],
+          ['tsns / C floor', `${(r.startMs / floor.startMs).toFixed(2)}x`],
+        ]),
       ['per start (mean)', `${f0(r.perStartUs)} µs`],
       [`per start, median of the first ${Math.max(1, Math.floor(r.count / 10))} calls`, `${f0(r.firstTenthUs)} µs`],
       [`per start, median of the last ${Math.max(1, Math.floor(r.count / 10))} calls`, `${f0(r.lastTenthUs)} µs`],
@@ -591,6 +620,10 @@ async function sectionScale() {
       ['children left', String(r.childrenLeft)],
     ],
   );
+  if (!floor.unavailable) {
+    out(`C floor: clone(CLONE_VM|CLONE_VFORK|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID${userFlag}) + execve of sleep by its full path,`);
+    out('in the same environment (sleep\'s own start-up depends on it, e.g. the locale), measured before and after the tsns row');
+  }
   if (r.firstFailure) out(`note: first failure: ${r.firstFailure}`);
   return r;
 }
