@@ -907,6 +907,13 @@ int64_t tsns_ns_query(int32_t fd, int32_t what)
 	return -EINVAL;
 }
 
+/* For fds this library made: Node's fs.closeSync warns in a worker thread
+ * about closing an fd it did not open. */
+int32_t tsns_close(int32_t fd)
+{
+	return close(fd) < 0 ? -errno : 0;
+}
+
 /* A close-on-exec pipe for the command's stdio: read end << 16 | write end. */
 int64_t tsns_pipe(void)
 {

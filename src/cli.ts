@@ -14,7 +14,7 @@ import { blockMonitorSignals, execMonitor, preload, reclaimTty } from './native'
 import { parseMode, splitPair, type SandboxOp } from './sandbox';
 import { describePlan, makePlan, planToJson } from './plan';
 import { enter, type EnterOptions } from './enter';
-import { execute, systemContext, type ProcessOptions, type RunAllOptions } from './spawn';
+import { assumeMainThread, execute, systemContext, type ProcessOptions, type RunAllOptions } from './spawn';
 import { lsCommand } from './ls';
 
 type ArgKind = 'none' | 'required' | 'optional';
@@ -531,6 +531,7 @@ function commandBytes(args: readonly string[], command: readonly string[]): { ar
 
 /** The whole CLI; returns how to end instead of exiting, so bin/tsns.js is the only place that exits. */
 export async function main(argv: readonly string[]): Promise<CliStatus> {
+  assumeMainThread();
   try {
     const [sub, ...rest] = argv;
     switch (sub) {

@@ -2,6 +2,7 @@
  * The only importer of ffi-rs: binds native/tsns.c (built to build/libtsns.so)
  * and encodes what the shim reads.
  */
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { TsnsError } from './errors';
 
@@ -57,7 +58,10 @@ export interface SpawnSpec {
 interface Binding {
   spawn(buf: Buffer): number;
   waitAll(slots: Buffer, n: number): number;
+  watcherStart(notice: number): number;
+  watch(ctl: number, pid: number): number;
   pipe(): number;
+  close(fd: number): number;
   die(sig: number): void;
   reclaimTty(): void;
   nsQuery(fd: number, what: number): number;
@@ -82,8 +86,14 @@ function ffiBinding(): Ffi {
   const { platform, arch } = process;
   if (platform === 'linux' && (arch === 'x64' || arch === 'arm64')) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      return require(`@yuuang/ffi-rs-linux-${arch}-gnu`) as Ffi;
+      const pkg = `@yuuang/ffi-rs-linux-${arch}-gnu`;
+      const file = require.resolve(`${pkg}/ffi-rs.linux-${arch}-gnu.node`);
+      // RTLD_NODELETE (glibc's 0x1000): a worker thread that loaded the
+      // binding unloads it when it ends, while the binding's thread-local
+      // destructors have yet to run, and the process crashes.
+      const mod = { exports: {} as Ffi };
+      process.dlopen(mod, file, constants.dlopen.RTLD_LAZY! | 0x1000);
+      return mod.exports;
     } catch {
       // musl, or not installed: the package entry knows
     }
@@ -112,7 +122,10 @@ function load(): Binding {
     spawn: (buf) => call('tsns_spawn', T.I64, [bytes(buf), T.I32], [buf, buf.length]),
     // The shim writes the statuses into the buffer itself (ffi-rs passes it in place).
     waitAll: (slots, n) => call('tsns_wait_all', T.I32, [bytes(slots), T.I32], [slots, n]),
+    watcherStart: (notice) => call('tsns_watcher_start', T.I64, [T.I32], [notice]),
+    watch: (ctl, pid) => call('tsns_watch', T.I32, [T.I32, T.I32], [ctl, pid]),
     pipe: () => call('tsns_pipe', T.I64, [], []),
+    close: (fd) => call('tsns_close', T.I32, [T.I32], [fd]),
     die: (sig) => call('tsns_die', T.Void, [T.I32], [sig]),
     reclaimTty: () => call('tsns_reclaim_tty', T.Void, [], []),
     nsQuery: (fd, what) => call('tsns_ns_query', T.I64, [T.I32, T.I32], [fd, what]),
@@ -211,6 +224,27 @@ export function waitAll(pids: readonly number[]): Int32Array {
   pids.forEach((pid, i) => (slots[2 * i] = pid));
   if (pids.length > 0) load().waitAll(Buffer.from(slots.buffer), pids.length);
   return slots.filter((_, i) => i % 2 === 1);
+}
+
+/**
+ * Start the shim's watcher thread for a thread that gets no SIGCHLD; it
+ * owns `notice` (a pipe's write end) from now on and writes a byte there
+ * whenever a watched command ends. The control fd to pass to watch().
+ */
+export function watcherStart(notice: number): number {
+  const ctl = load().watcherStart(notice);
+  if (ctl < 0) throw new TsnsError(`cannot start a thread to watch for commands ending: errno ${-ctl}`, { stage: 'wait', code: -ctl });
+  return ctl;
+}
+
+/** Have the watcher behind `ctl` report when `pid` ends: 0, or -errno (no pidfd_open before Linux 5.3). */
+export function watch(ctl: number, pid: number): number {
+  return load().watch(ctl, pid);
+}
+
+/** Close an fd this module made (pipe(), watcherStart()). */
+export function close(fd: number): void {
+  load().close(fd);
 }
 
 /** A close-on-exec pipe: [read end, write end]. */

@@ -2,7 +2,7 @@
  * run(): turn a plan into a running command through the native shim, and wait
  * for it without blocking the event loop or a libuv pool thread.
  */
-import { closeSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { NATIVE_STAGES, nativeFailure, TsnsError, type Stage } from './errors';
 import { decodeWaitStatus, signalNumber, type RunResult } from './exit-status';
 import { formatIdMap } from './idmap';
@@ -104,8 +104,30 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
 
 // Children we still have to reap, and how to tell their callers.
 const waiting = new Map<number, (status: number) => void>();
-let keepAlive: NodeJS.Timeout | undefined;
+
+/** How this thread hears that a command ended. */
+interface Watching {
+  add(pid: number): void;
+  stop(): void;
+}
+let watching: Watching | undefined;
 let teardown: NodeJS.Immediate | undefined;
+
+let mainThread: boolean | undefined;
+
+/**
+ * The CLI runs on Node's main thread and says so: loading
+ * node:worker_threads to find out would cost it milliseconds.
+ */
+export function assumeMainThread(): void {
+  mainThread = true;
+}
+
+function isMainThread(): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  mainThread ??= (require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread;
+  return mainThread;
+}
 
 function reap(): void {
   const pids = [...waiting.keys()];
@@ -117,29 +139,71 @@ function reap(): void {
     done(status);
   });
   // Not at once: a caller awaiting one run after another starts the next
-  // before the immediate fires, and installing the signal handler anew each
-  // time costs more than the run's own JavaScript.
-  if (waiting.size === 0 && keepAlive && !teardown) teardown = setImmediate(stopWatching);
+  // before the immediate fires, and setting the watch up anew each time
+  // costs more than the run's own JavaScript.
+  if (waiting.size === 0 && watching && !teardown) teardown = setImmediate(stopWatching);
 }
 
-/** Let the program exit once nothing is running. */
+/** Let the program (or worker) exit once nothing is running. */
 function stopWatching(): void {
   teardown = undefined;
-  if (waiting.size > 0 || !keepAlive) return;
-  clearInterval(keepAlive);
-  keepAlive = undefined;
-  process.removeListener('SIGCHLD', reap);
+  if (waiting.size > 0 || !watching) return;
+  watching.stop();
+  watching = undefined;
 }
 
-function watchChildren(): void {
+/** On the main thread: SIGCHLD. */
+function watchSignal(): Watching {
+  // A SIGCHLD listener alone does not keep the loop alive; this timer never fires usefully.
+  const keepAlive = setInterval(() => {}, 0x7fffffff);
+  process.on('SIGCHLD', reap);
+  return {
+    add() {},
+    stop() {
+      clearInterval(keepAlive);
+      process.removeListener('SIGCHLD', reap);
+    },
+  };
+}
+
+/**
+ * Elsewhere Node delivers no signals: the shim's watcher thread polls a
+ * pidfd per command and writes to a pipe that this thread reads.
+ */
+function watchNotices(): Watching {
+  const [r, w] = native.pipe();
+  let ctl: number;
+  try {
+    ctl = native.watcherStart(w);
+  } catch (e) {
+    closeFd(r);
+    closeFd(w);
+    throw e;
+  }
+  const socket = new (Socket())({ fd: r, readable: true, writable: false });
+  socket.on('data', reap);
+  let poll: NodeJS.Timeout | undefined;
+  return {
+    add(pid) {
+      // No pidfd_open (Linux before 5.3): ask every 10 ms instead.
+      if (native.watch(ctl, pid) < 0) poll ??= setInterval(reap, 10);
+    },
+    stop() {
+      clearInterval(poll);
+      socket.destroy();
+      // The watcher closes its fds, the pipe's write end among them, when it sees this.
+      closeFd(ctl);
+    },
+  };
+}
+
+function watchChildren(): Watching {
   if (teardown) {
     clearImmediate(teardown);
     teardown = undefined;
   }
-  if (keepAlive) return;
-  // A SIGCHLD listener alone does not keep the loop alive; this timer never fires usefully.
-  keepAlive = setInterval(() => {}, 0x7fffffff);
-  process.on('SIGCHLD', reap);
+  watching ??= isMainThread() ? watchSignal() : watchNotices();
+  return watching;
 }
 
 function waitFor(pid: number): Promise<RunResult> {
@@ -218,13 +282,9 @@ function setupStdio(opts: ProcessOptions): Stdio {
   return stdio;
 }
 
+/** Our own pipes' fds: closed through the shim, which made them. */
 function closeFd(fd: number | null): void {
-  if (fd === null) return;
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
-  }
+  if (fd !== null) native.close(fd);
 }
 
 // node:net costs milliseconds to load: only when a stream is piped.
@@ -267,10 +327,13 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
   if (opts.signal?.aborted) {
     throw new TsnsError('the command was not started: its AbortSignal was already aborted', { stage: 'option' });
   }
+  if (opts.forwardSignals && !isMainThread()) {
+    throw new TsnsError('forwardSignals works only on the main thread: Node delivers signals to no other', { stage: 'option' });
+  }
   const killSignal = opts.killSignal === undefined ? 9 : signalNumber(String(opts.killSignal));
   if (killSignal === undefined) throw new TsnsError(`unknown killSignal '${opts.killSignal}'`, { stage: 'option' });
   const stdio = setupStdio(opts);
-  watchChildren();
+  const watch = watchChildren();
   let ret: number;
   try {
     const bytes = opts.argvBytes && opts.argvBytes.length === spec.argv.length ? opts.argvBytes : null;
@@ -295,6 +358,7 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
     throw explain(stage, code, index);
   }
   const pid = ret;
+  watch.add(pid);
   opts.onStart?.(pid);
   feed(stdio.ours[0] ?? null, opts.input);
   const out = collect(stdio.ours[1] ?? null);

@@ -25,6 +25,53 @@ async function asUser(snippet: string): Promise<unknown> {
   return JSON.parse(r.stdout);
 }
 
+/**
+ * A program that runs commands from two worker threads (where Node delivers
+ * no signals) and prints what they got, with its thread and fd counts
+ * before and after the workers ended. Only the workers load tsns.
+ */
+function workerProgram(lib: string, opts: object): string {
+  const o = JSON.stringify(opts);
+  const worker = `const { parentPort } = require('node:worker_threads');
+    const tsns = require(${JSON.stringify(lib)});
+    const code = (r) => r.exitCode;
+    (async () => {
+      const seq = [];
+      for (let i = 0; i < 5; i++) seq.push(code(await tsns.run(['sh', '-c', 'exit ' + i], ${o})));
+      const par = await Promise.all([1, 2, 3].map((i) => tsns.run(['sh', '-c', 'sleep 0.1; exit ' + i], ${o}).then(code)));
+      const piped = (await tsns.run(['echo', 'hi'], { ...${o}, stdio: 'pipe' })).stdout;
+      const killed = (await tsns.run(['sleep', '10'], { ...${o}, timeout: 100 })).signal;
+      // Node delivers no signals here to forward: refused before anything starts.
+      const forward = await tsns.run(['true'], { ...${o}, forwardSignals: true }).then(() => 'ran', (e) => e.stage);
+      parentPort.postMessage({ seq, par, piped, killed, forward });
+    })();`;
+  return `const { Worker } = require('node:worker_threads');
+    const { readdirSync } = require('node:fs');
+    const count = () => ({ threads: readdirSync('/proc/self/task').length, fds: readdirSync('/proc/self/fd').length });
+    const spawnWorker = (code) => new Promise((resolve, reject) => {
+      const w = new Worker(code, { eval: true });
+      let got;
+      w.on('message', (m) => (got = m));
+      w.on('error', reject);
+      w.on('exit', () => resolve(got));
+    });
+    (async () => {
+      // Node keeps an fd of its own from the first worker on.
+      await spawnWorker('0');
+      const before = count();
+      const results = await Promise.all([0, 1].map(() => spawnWorker(${JSON.stringify(worker)})));
+      // The shim's watcher threads end once they see their control pipe close.
+      let after = count();
+      for (let i = 0; i < 100 && (after.threads !== before.threads || after.fds !== before.fds); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        after = count();
+      }
+      console.log(JSON.stringify({ results, before, after }));
+    })();`;
+}
+
+const WORKER_RESULT = { seq: [0, 1, 2, 3, 4], par: [1, 2, 3], piped: 'hi\n', killed: 'SIGKILL', forward: 'option' };
+
 describe.runIf(IS_ROOT)('run() as root', () => {
   it('resolves with the exit code and pid', async () => {
     const r = await tsns.run(['sh', '-c', 'exit 3'], { uts: true });
@@ -108,6 +155,15 @@ describe.runIf(IS_ROOT)('run() as root', () => {
     expect(clear.stdout).toBe('ONLY=1\n');
   });
 
+  it('works from worker threads, and workers that end leave no thread or fd behind', async () => {
+    const r = await execa(process.execPath, ['-e', workerProgram(join(ROOT, 'dist', 'index.cjs'), { uts: true })], { reject: false });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.results).toEqual([WORKER_RESULT, WORKER_RESULT]);
+    expect(out.after).toEqual(out.before);
+  });
+
   it('the ESM entry exports the same implementation', async () => {
     // In a plain Node process: the test runner has a module graph of its own.
     const out = await execa(process.execPath, ['--input-type=module', '-e', `
@@ -123,6 +179,17 @@ describe.runIf(MODES.includes('user') && IS_ROOT)('run() unprivileged', () => {
   it('maps the caller to root in a new user namespace', async () => {
     const r = await asUser(`tsns.run(['sh', '-c', 'test "$(id -u)" = 0'], { mapRootUser: true, env: { PATH: '/usr/bin:/bin' } })`);
     expect(r).toMatchObject({ exitCode: 0, signal: null });
+  });
+
+  it('works from worker threads', async () => {
+    const lib = join(inject('stagedRoot'), 'dist', 'index.cjs');
+    const r = await execa('setpriv', [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', process.execPath, '-e',
+      workerProgram(lib, { mapRootUser: true, env: { PATH: '/usr/bin:/bin' } })], { cwd: '/', reject: false });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.results).toEqual([WORKER_RESULT, WORKER_RESULT]);
+    expect(out.after).toEqual(out.before);
   });
 
   it('rejects a namespace it may not create with stage, errno and hint', async () => {
