@@ -1,5 +1,3 @@
-import { constants } from 'node:os';
-
 export interface RunResult {
   /** pid of the command, in tsns's own pid namespace */
   pid: number;
@@ -16,19 +14,26 @@ export interface RunResult {
   aborted?: boolean;
 }
 
-const SIGNAL_NAMES = new Map<number, string>(
-  Object.entries(constants.signals).map(([name, num]) => [num, name]),
-);
+type Signals = typeof import('node:os').constants.signals;
+
+// node:os costs the CLI about a millisecond to load: only when a signal is named.
+let signals: Signals | undefined;
+let signalNames: Map<number, string> | undefined;
+function signalTable(): Signals {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  signals ??= (require('node:os') as typeof import('node:os')).constants.signals;
+  return signals;
+}
 
 export function signalName(num: number): string {
-  return SIGNAL_NAMES.get(num) ?? `SIG${num}`;
+  signalNames ??= new Map(Object.entries(signalTable()).map(([name, n]) => [n, name]));
+  return signalNames.get(num) ?? `SIG${num}`;
 }
 
 export function signalNumber(name: string): number | undefined {
-  const upper = name.toUpperCase();
-  const key = (upper.startsWith('SIG') ? upper : `SIG${upper}`) as keyof typeof constants.signals;
   if (/^\d+$/.test(name)) return Number(name);
-  return constants.signals[key];
+  const upper = name.toUpperCase();
+  return signalTable()[(upper.startsWith('SIG') ? upper : `SIG${upper}`) as keyof Signals];
 }
 
 /** Decode the native wait word: 1<<16|code after exit, 2<<16|signal after a signal. */

@@ -15,7 +15,6 @@
  * any process can exit in the middle of the scan (ENOENT, ESRCH).
  */
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { TsnsError } from './errors';
 import { NAMESPACES } from './namespaces';
 import { nsQuery } from './native';
@@ -335,8 +334,9 @@ export function namespaceTypes(names: readonly string[] | undefined): NamespaceT
 // ---------------------------------------------------------------------------
 // Parent and owner namespaces, through the nsfs ioctls (native shim)
 
-const EPERM = osConstants.errno.EPERM;
-const EINVAL = osConstants.errno.EINVAL;
+// Linux's numbers on every architecture; node:os is not loaded for two constants.
+const EPERM = 1;
+const EINVAL = 22;
 
 /**
  * An fd of the namespace's nsfs file: through a process in it (the lowest pid

@@ -2,7 +2,6 @@
  * The only importer of ffi-rs: binds native/tsns.c (built to build/libtsns.so)
  * and encodes what the shim reads.
  */
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import { TsnsError } from './errors';
 
@@ -88,11 +87,11 @@ function ffiBinding(): Ffi {
     try {
       const pkg = `@yuuang/ffi-rs-linux-${arch}-gnu`;
       const file = require.resolve(`${pkg}/ffi-rs.linux-${arch}-gnu.node`);
-      // RTLD_NODELETE (glibc's 0x1000): a worker thread that loaded the
-      // binding unloads it when it ends, while the binding's thread-local
-      // destructors have yet to run, and the process crashes.
+      // RTLD_LAZY | RTLD_NODELETE (glibc's 1 and 0x1000): a worker thread
+      // that loaded the binding unloads it when it ends, while the binding's
+      // thread-local destructors have yet to run, and the process crashes.
       const mod = { exports: {} as Ffi };
-      process.dlopen(mod, file, constants.dlopen.RTLD_LAZY! | 0x1000);
+      process.dlopen(mod, file, 0x1 | 0x1000);
       return mod.exports;
     } catch {
       // musl, or not installed: the package entry knows
