@@ -24,8 +24,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <spawn.h>
-#include <linux/nsfs.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -876,35 +874,6 @@ out:
 		close(s.pidfd);
 	free_spec(&s);
 	return ret;
-}
-
-/* What an nsfs fd says of itself: 0 its CLONE_NEW* type, 1 the inode of its
- * parent (pid and user namespaces), 2 the inode of its owning user
- * namespace, 3 the owner's uid (user namespaces).  -errno when it cannot
- * say: ENOTTY for a file that is not a namespace. */
-int64_t tsns_ns_query(int32_t fd, int32_t what)
-{
-	static const unsigned long related[] = { NS_GET_PARENT, NS_GET_USERNS };
-	struct stat st;
-	uid_t uid;
-	int r;
-
-	switch (what) {
-	case 0:
-		r = ioctl(fd, NS_GET_NSTYPE);
-		return r < 0 ? -errno : r;
-	case 1:
-	case 2:
-		r = ioctl(fd, related[what - 1]);
-		if (r < 0)
-			return -errno;
-		int64_t ino = fstat(r, &st) < 0 ? -errno : (int64_t)st.st_ino;
-		close(r);
-		return ino;
-	case 3:
-		return ioctl(fd, NS_GET_OWNER_UID, &uid) < 0 ? -errno : (int64_t)uid;
-	}
-	return -EINVAL;
 }
 
 /* For fds this library made: Node's fs.closeSync warns in a worker thread

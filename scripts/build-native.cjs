@@ -8,7 +8,7 @@ const { join } = require('node:path');
 const root = join(__dirname, '..');
 const cc = process.env.CC || 'cc';
 mkdirSync(join(root, 'build'), { recursive: true });
-const args = ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', join(root, 'build', 'libtsns.so'), join(root, 'native', 'tsns.c'), join(root, 'native', 'sandbox.c'), join(root, 'native', 'watch.c')];
+const args = ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', join(root, 'build', 'libtsns.so'), join(root, 'native', 'tsns.c'), join(root, 'native', 'sandbox.c'), join(root, 'native', 'watch.c'), join(root, 'native', 'nsinfo.c')];
 const monitor = ['-O2', '-Wall', '-Wextra', '-Werror', '-o', join(root, 'build', 'tsns-monitor'), join(root, 'native', 'monitor.c')];
 for (const a of [args, monitor]) {
   const r = spawnSync(cc, a, { stdio: 'inherit' });

@@ -17,7 +17,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 import { TsnsError } from './errors';
 import { NAMESPACES } from './namespaces';
-import { nsQuery } from './native';
+import { netnsid, nsQuery } from './native';
 
 /** Namespace types as the kernel names them in /proc/PID/ns and as lsns prints them. */
 export type NamespaceType = 'mnt' | 'net' | 'pid' | 'uts' | 'ipc' | 'user' | 'cgroup' | 'time';
@@ -92,6 +92,8 @@ export interface NamespaceEntry {
    * this one; null when unknown.
    */
   ownerUid?: number | null;
+  /** filled by readNetnsid(): a network namespace's id as ours knows it (NETNSID); null for others or when unknown */
+  netnsid?: number | 'unassigned' | null;
 }
 
 export interface Snapshot {
@@ -393,6 +395,23 @@ export function readNamespaceLinks(entry: NamespaceEntry): void {
       const uid = nsQuery(fd, 'ownerUid');
       entry.ownerUid = uid >= 0 ? uid : null;
     }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * NETNSID, read once: for a network namespace with a process in it (lsns
+ * shows none for a namespace without), what rtnetlink says of it.
+ */
+export function readNetnsid(entry: NamespaceEntry): void {
+  if (entry.netnsid !== undefined) return;
+  entry.netnsid = null;
+  if (entry.type !== 'net' || entry.processes.length === 0) return;
+  const fd = openNamespace({ ...entry, nsfs: [] });
+  if (fd === null) return;
+  try {
+    entry.netnsid = netnsid(fd);
   } finally {
     closeSync(fd);
   }

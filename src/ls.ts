@@ -10,13 +10,13 @@
  * lsns 2.38 does not list) shows as UID/USER the owner (NS_GET_OWNER_UID) of
  * the user namespace that is or owns it.
  *
- * Not available: NETNSID (netlink RTM_GETNSID, which Node cannot send without
- * native code) is accepted as a column but always empty.
+ * NETNSID asks rtnetlink (RTM_GETNSID) through the shim, also only when asked
+ * for: `-t net` shows it by default, as lsns does.
  */
 import { parseArgs, UsageError, type CliStatus } from './cli';
 import { TsnsError } from './errors';
 import {
-  cachedCommandLine, namespaceTypes, ownerUidOrNull, readNamespaceLinks, scanNamespaces,
+  cachedCommandLine, namespaceTypes, ownerUidOrNull, readNamespaceLinks, readNetnsid, scanNamespaces,
   userName, userNamespaceLookup, type NamespaceEntry, type NamespaceType, type ProcessInfo, type Snapshot,
 } from './inspect';
 
@@ -52,7 +52,7 @@ export const COLUMNS: readonly ColumnInfo[] = [
   { name: 'COMMAND', whint: 0, right: false, trunc: true, wrap: false, json: 'string', help: 'command line of the PID' },
   { name: 'UID', whint: 0, right: true, trunc: false, wrap: false, json: 'number', help: 'UID of the PID' },
   { name: 'USER', whint: 0, right: false, trunc: false, wrap: false, json: 'string', help: 'username of the PID' },
-  { name: 'NETNSID', whint: 0, right: true, trunc: false, wrap: false, json: 'string', help: 'namespace ID as used by network subsystem (not available: always empty)' },
+  { name: 'NETNSID', whint: 0, right: true, trunc: false, wrap: false, json: 'string', help: 'namespace ID as used by network subsystem' },
   { name: 'NSFS', whint: 0, right: false, trunc: false, wrap: true, json: 'string', help: 'nsfs mountpoint (usually used network subsystem)' },
   { name: 'PNS', whint: 10, right: true, trunc: false, wrap: false, json: 'number', help: 'parent namespace identifier (inode number)' },
   { name: 'ONS', whint: 10, right: true, trunc: false, wrap: false, json: 'number', help: 'owner namespace identifier (inode number)' },
@@ -265,6 +265,8 @@ export interface LinkSource {
   links(entry: NamespaceEntry): void;
   /** fill entry.ownerUid of a namespace no process is in; never throws (the cell stays empty) */
   ownerUid(entry: NamespaceEntry): void;
+  /** fill entry.netnsid; may throw when the shim cannot load */
+  netnsid(entry: NamespaceEntry): void;
 }
 
 /** The nsfs ioctls, through the native shim; `scanned`: the types snap holds. */
@@ -275,6 +277,7 @@ export function kernelLinks(snap: Snapshot, scanned: readonly NamespaceType[]): 
     ownerUid: (entry) => {
       ownerUidOrNull(entry, users);
     },
+    netnsid: readNetnsid,
   };
 }
 
@@ -303,7 +306,7 @@ function cell(
     case 'NSFS': return entry.nsfs.length ? entry.nsfs.join(noWrap ? ',' : '\n') : null;
     case 'PNS': return related(entry.parent);
     case 'ONS': return related(entry.owner);
-    case 'NETNSID': return null;
+    case 'NETNSID': return entry.netnsid === undefined || entry.netnsid === null ? null : String(entry.netnsid);
   }
 }
 
@@ -368,10 +371,12 @@ export function buildLines(cmd: LsCommand, snap: Snapshot, source: LinkSource = 
   const outline = new Map<number, Line>(); // pid → the last row that process stands for
   const wantLinks = cmd.columns.includes('PNS') || cmd.columns.includes('ONS');
   const wantUid = cmd.columns.includes('UID') || cmd.columns.includes('USER');
+  const wantNetnsid = cmd.columns.includes('NETNSID');
   const row = (entry: NamespaceEntry, proc: ProcessInfo | undefined, parent: Line | null): Line => {
     // The ioctls only for a column that shows them.
     if (wantLinks) source.links(entry);
     if (wantUid && !proc) source.ownerUid(entry);
+    if (wantNetnsid) source.netnsid(entry);
     const line = newLine(cmd.columns.map((c) => cell(c, entry, proc, cmd.noWrap, command)), parent);
     lines.push(line);
     if (proc) outline.set(proc.pid, line);
@@ -732,8 +737,8 @@ export function lsHelp(): string {
     '',
     'Namespaces kept alive only by a bind mount of their nsfs file are listed with NPROCS 0;',
     'their UID and USER are the owner of the user namespace that is or owns them.',
-    'PNS, ONS and --tree=owner|parent ask the kernel (NS_GET_PARENT, NS_GET_USERNS) through',
-    'the native shim. NETNSID is always empty.',
+    'PNS, ONS and --tree=owner|parent ask the kernel (NS_GET_PARENT, NS_GET_USERNS), and',
+    'NETNSID rtnetlink (RTM_GETNSID), through the native shim.',
     '',
   ].join('\n');
 }

@@ -254,10 +254,20 @@ export function pipe(): [number, number] {
 }
 
 /** What an open namespace file is; each a negative errno when the kernel cannot say (ENOTTY: not a namespace). */
-export const NS_QUERY = { type: 0, parent: 1, owner: 2, ownerUid: 3 } as const;
+export const NS_QUERY = { type: 0, parent: 1, owner: 2, ownerUid: 3, netnsid: 4 } as const;
 
-export function nsQuery(fd: number, what: keyof typeof NS_QUERY): number {
+export function nsQuery(fd: number, what: Exclude<keyof typeof NS_QUERY, 'netnsid'>): number {
   return load().nsQuery(fd, NS_QUERY[what]);
+}
+
+/**
+ * The id this process's network namespace knows the network namespace of
+ * `fd` by (rtnetlink RTM_GETNSID, as lsns asks): a number, 'unassigned', or
+ * null when the kernel cannot say.
+ */
+export function netnsid(fd: number): number | 'unassigned' | null {
+  const r = load().nsQuery(fd, NS_QUERY.netnsid);
+  return r > 0 ? r - 1 : r === 0 ? 'unassigned' : null;
 }
 
 /** After a command that took the terminal's foreground (a shell in a pid namespace). */

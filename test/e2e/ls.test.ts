@@ -257,6 +257,29 @@ describe.runIf(IS_ROOT)('tsns ls as root, against lsns', () => {
     expect(table.stdout).toBe(`        NS   PID COMMAND\n${viaTsns.uts} ${String(viaTsns.pid).padStart(5)} sleep ${SLEEP}`); // execa strips the final newline
   });
 
+  it('NETNSID: the id rtnetlink gives, or unassigned, as lsns prints it (the default columns of -t net)', async () => {
+    requireCommands('ip');
+    const name = `tsns-ls-${process.pid}`;
+    const add = await execa('ip', ['netns', 'add', name], { reject: false });
+    expect(add.exitCode, add.stderr).toBe(0);
+    try {
+      // An id no other namespace has: `ip netns set` refuses one in use.
+      let id = 1000 + (process.pid % 50000);
+      while ((await execa('ip', ['netns', 'set', name, String(id)], { reject: false })).exitCode !== 0 && id < 1100000) id += 50000;
+      const proc = execa('ip', ['netns', 'exec', name, 'sleep', SLEEP], { reject: false, stdin: 'ignore' });
+      const t = await target(proc, () => proc.pid, 'net');
+      for (const extra of [[], ['-J'], ['-r']]) {
+        for (const pid of [t.pid, process.pid]) await sameAsLsns(['-t', 'net', '-p', String(pid), ...extra]);
+      }
+      const ours = rows((await ls(['-J', '-t', 'net', '-p', String(t.pid), '-o', 'NS,NETNSID'])).stdout);
+      expect(ours).toEqual([{ ns: nsOf(t.pid, 'net'), netnsid: String(id) }]);
+      const host = rows((await ls(['-J', '-t', 'net', '-p', String(process.pid), '-o', 'NETNSID'])).stdout);
+      expect(host).toEqual([{ netnsid: 'unassigned' }]);
+    } finally {
+      await execa('ip', ['netns', 'del', name], { reject: false });
+    }
+  });
+
   it('a namespace kept alive only by a bind mount is listed with NPROCS 0 and its NSFS path', async () => {
     const r = await ls(['-J', '-t', 'uts', '-o', 'NS,TYPE,NPROCS,PID,USER,NSFS']);
     // USER: the owner of the user namespace that owns it (root made it, in the host's).

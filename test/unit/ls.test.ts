@@ -406,6 +406,9 @@ describe('owner and parent trees (lsns -T owner|parent)', () => {
     return {
       asked,
       links,
+      netnsid: (e) => {
+        e.netnsid = null;
+      },
       ownerUid: (e) => {
         links(e);
         if (e.type === 'user') return;

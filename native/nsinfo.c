@@ -1,0 +1,105 @@
+/*
+ * What tsns ls and tsns enter ask of a namespace file: the nsfs ioctls, and
+ * the id the network subsystem knows a network namespace by, which only
+ * rtnetlink tells (Node cannot speak netlink).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <linux/net_namespace.h>
+#include <linux/netlink.h>
+#include <linux/nsfs.h>
+#include <linux/rtnetlink.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* RTM_GETNSID for the network namespace of `fd`, asked in our own: its id
+ * there, -1 (NETNSA_NSID_NOT_ASSIGNED) when it has none, or -errno - 2. */
+static int64_t netnsid(int fd)
+{
+	union {
+		struct nlmsghdr h;
+		unsigned char b[NLMSG_SPACE(sizeof(struct rtgenmsg)) + RTA_SPACE(sizeof(int32_t))];
+	} req;
+	union {
+		struct nlmsghdr h;
+		unsigned char b[512];
+	} res;
+	const size_t head = NLMSG_SPACE(sizeof(struct rtgenmsg));
+	int32_t target = fd;
+
+	memset(&req, 0, sizeof req);
+	req.h.nlmsg_len = sizeof req.b;
+	req.h.nlmsg_type = RTM_GETNSID;
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	((struct rtgenmsg *)NLMSG_DATA(&req.h))->rtgen_family = AF_UNSPEC;
+	struct rtattr *a = (struct rtattr *)(req.b + head);
+	a->rta_type = NETNSA_FD;
+	a->rta_len = RTA_LENGTH(sizeof target);
+	memcpy(RTA_DATA(a), &target, sizeof target);
+
+	int sk = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (sk < 0)
+		return -errno - 2;
+	ssize_t n = send(sk, req.b, sizeof req.b, 0);
+	if (n >= 0)
+		n = recv(sk, res.b, sizeof res.b, 0);
+	int64_t ret = n < 0 ? -errno - 2 : -EBADMSG - 2;
+	close(sk);
+
+	int len = (int)n;
+	for (struct nlmsghdr *h = &res.h; n > 0 && NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = NLMSG_DATA(h);
+			return e->error < 0 ? e->error - 2 : ret;
+		}
+		if (h->nlmsg_type != RTM_NEWNSID || h->nlmsg_len < head)
+			continue;
+		int alen = (int)(h->nlmsg_len - head);
+		for (a = (struct rtattr *)((unsigned char *)h + head); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+			if (a->rta_type == NETNSA_NSID && RTA_PAYLOAD(a) >= sizeof(int32_t)) {
+				int32_t id;
+				memcpy(&id, RTA_DATA(a), sizeof id);
+				return id;
+			}
+		}
+	}
+	return ret;
+}
+
+/* What an nsfs fd says of itself: 0 its CLONE_NEW* type, 1 the inode of its
+ * parent (pid and user namespaces), 2 the inode of its owning user
+ * namespace, 3 the owner's uid (user namespaces), 4 its network namespace
+ * id plus one (0: none assigned).  -errno when it cannot say: ENOTTY for a
+ * file that is not a namespace. */
+int64_t tsns_ns_query(int32_t fd, int32_t what)
+{
+	static const unsigned long related[] = { NS_GET_PARENT, NS_GET_USERNS };
+	struct stat st;
+	uid_t uid;
+	int r;
+
+	switch (what) {
+	case 0:
+		r = ioctl(fd, NS_GET_NSTYPE);
+		return r < 0 ? -errno : r;
+	case 1:
+	case 2:
+		r = ioctl(fd, related[what - 1]);
+		if (r < 0)
+			return -errno;
+		int64_t ino = fstat(r, &st) < 0 ? -errno : (int64_t)st.st_ino;
+		close(r);
+		return ino;
+	case 3:
+		return ioctl(fd, NS_GET_OWNER_UID, &uid) < 0 ? -errno : (int64_t)uid;
+	case 4: {
+		int64_t id = netnsid(fd);
+		return id >= -1 ? id + 1 : id + 2;
+	}
+	}
+	return -EINVAL;
+}
