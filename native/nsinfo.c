@@ -103,3 +103,26 @@ int64_t tsns_ns_query(int32_t fd, int32_t what)
 	}
 	return -EINVAL;
 }
+
+/* tsns_ns_query of the namespace reached from `fd` by `depth` relations in
+ * turn (bit i of `path`: 0 the parent, 1 the owning user namespace), once
+ * its inode is checked to be `ino` (-ESTALE if not): how ls asks about a
+ * namespace that no process is in and no mount keeps, as lsns does. */
+int64_t tsns_ns_query_via(int32_t fd, int32_t path, int32_t depth, int64_t ino, int32_t what)
+{
+	int cur = fd;
+	for (int i = 0; i < depth; i++) {
+		int next = ioctl(cur, (path >> i) & 1 ? NS_GET_USERNS : NS_GET_PARENT);
+		int err = errno;
+		if (cur != fd)
+			close(cur);
+		if (next < 0)
+			return -err;
+		cur = next;
+	}
+	struct stat st;
+	int64_t r = fstat(cur, &st) < 0 ? -errno : (int64_t)st.st_ino != ino ? -ESTALE : tsns_ns_query(cur, what);
+	if (cur != fd)
+		close(cur);
+	return r;
+}

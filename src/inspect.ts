@@ -17,7 +17,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 import { TsnsError } from './errors';
 import { NAMESPACES } from './namespaces';
-import { netnsid, nsQuery } from './native';
+import { netnsid, nsQuery, nsQueryVia, type NsRelation } from './native';
 
 /** Namespace types as the kernel names them in /proc/PID/ns and as lsns prints them. */
 export type NamespaceType = 'mnt' | 'net' | 'pid' | 'uts' | 'ipc' | 'user' | 'cgroup' | 'time';
@@ -94,6 +94,11 @@ export interface NamespaceEntry {
   ownerUid?: number | null;
   /** filled by readNetnsid(): a network namespace's id as ours knows it (NETNSID); null for others or when unknown */
   netnsid?: number | 'unassigned' | null;
+  /**
+   * For a namespace no process is in and no mount keeps: the one it was
+   * found as the parent or owner of, through which the kernel is asked.
+   */
+  via?: { from: NamespaceEntry; relation: NsRelation };
 }
 
 export interface Snapshot {
@@ -381,18 +386,26 @@ function relatedInode(r: number): number | null {
  */
 export function readNamespaceLinks(entry: NamespaceEntry): void {
   if (entry.owner !== undefined) return;
-  const fd = openNamespace(entry);
+  // A namespace out of sight is asked about through one in sight.
+  const route: NsRelation[] = [];
+  let start = entry;
+  while (start.processes.length === 0 && start.nsfs.length === 0 && start.via) {
+    route.unshift(start.via.relation);
+    start = start.via.from;
+  }
+  const fd = openNamespace(start);
   if (fd === null) {
     entry.parent = null;
     entry.owner = null;
     if (entry.type === 'user') entry.ownerUid = null;
     return;
   }
+  const ask = (what: 'parent' | 'owner' | 'ownerUid') => (route.length ? nsQueryVia(fd, route, entry.ns, what) : nsQuery(fd, what));
   try {
-    entry.parent = entry.type === 'pid' || entry.type === 'user' ? relatedInode(nsQuery(fd, 'parent')) : 0;
-    entry.owner = relatedInode(nsQuery(fd, 'owner'));
+    entry.parent = entry.type === 'pid' || entry.type === 'user' ? relatedInode(ask('parent')) : 0;
+    entry.owner = relatedInode(ask('owner'));
     if (entry.type === 'user') {
-      const uid = nsQuery(fd, 'ownerUid');
+      const uid = ask('ownerUid');
       entry.ownerUid = uid >= 0 ? uid : null;
     }
   } finally {

@@ -326,8 +326,8 @@ export interface TreeNode {
  * interpolates them, the related namespaces that are not listed, without
  * processes (NPROCS 0). Such a namespace is either of a type -t left out
  * (found in `hidden`, the other scanned namespaces: its own links are read) or
- * has no process or mount in sight; then only its inode and type are known
- * (the shim gives inodes, not the fds lsns asks further with).
+ * has no process or mount in sight; then the kernel is asked about it through
+ * the namespace it was found from, as lsns asks.
  */
 export function relateNamespaces(
   listed: readonly NamespaceEntry[], hidden: ReadonlyMap<number, NamespaceEntry>, source: LinkSource,
@@ -337,7 +337,7 @@ export function relateNamespaces(
     source.links(entry);
     nodes.set(entry.ns, { entry });
   }
-  const find = (ino: number, type: NamespaceType): TreeNode => {
+  const find = (ino: number, type: NamespaceType, from: NamespaceEntry, relation: 'parent' | 'owner'): TreeNode => {
     let node = nodes.get(ino);
     if (node) return node;
     const h = hidden.get(ino);
@@ -346,7 +346,8 @@ export function relateNamespaces(
       source.links(h);
       entry = { ns: ino, type: h.type, processes: [], nsfs: h.nsfs, parent: h.parent, owner: h.owner, ownerUid: h.ownerUid };
     } else {
-      entry = { ns: ino, type, processes: [], nsfs: [], parent: null, owner: null, ownerUid: null };
+      entry = { ns: ino, type, processes: [], nsfs: [], via: { from, relation } };
+      source.links(entry);
     }
     node = { entry };
     nodes.set(ino, node);
@@ -356,9 +357,9 @@ export function relateNamespaces(
   const link = (node: TreeNode): void => {
     const { entry } = node;
     if ((entry.type === 'pid' || entry.type === 'user') && entry.parent && entry.parent !== entry.ns) {
-      node.parentNs = find(entry.parent, entry.type);
+      node.parentNs = find(entry.parent, entry.type, entry, 'parent');
     }
-    if (entry.owner && entry.owner !== entry.ns) node.ownerNs = find(entry.owner, 'user');
+    if (entry.owner && entry.owner !== entry.ns) node.ownerNs = find(entry.owner, 'user', entry, 'owner');
   };
   for (const entry of listed) link(nodes.get(entry.ns)!);
   return [...nodes.values()].sort((a, b) => a.entry.ns - b.entry.ns);

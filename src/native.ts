@@ -64,6 +64,7 @@ interface Binding {
   die(sig: number): void;
   reclaimTty(): void;
   nsQuery(fd: number, what: number): number;
+  nsQueryVia(fd: number, path: number, depth: number, ino: number, what: number): number;
   execMonitor(pid: number, path: string, forward: boolean, trace: boolean): number;
   blockMonitorSignals(forward: boolean): void;
 }
@@ -128,6 +129,8 @@ function load(): Binding {
     die: (sig) => call('tsns_die', T.Void, [T.I32], [sig]),
     reclaimTty: () => call('tsns_reclaim_tty', T.Void, [], []),
     nsQuery: (fd, what) => call('tsns_ns_query', T.I64, [T.I32, T.I32], [fd, what]),
+    nsQueryVia: (fd, path, depth, ino, what) =>
+      call('tsns_ns_query_via', T.I64, [T.I32, T.I32, T.I32, T.I64, T.I32], [fd, path, depth, ino, what]),
     blockMonitorSignals: (forward) => call('tsns_block_monitor_signals', T.Void, [T.I32], [forward ? 1 : 0]),
     execMonitor: (pid, path, forward, trace) =>
       call('tsns_exec_monitor', T.I32, [T.I32, T.String, T.I32, T.I32], [pid, path, forward ? 1 : 0, trace ? 1 : 0]),
@@ -258,6 +261,20 @@ export const NS_QUERY = { type: 0, parent: 1, owner: 2, ownerUid: 3, netnsid: 4 
 
 export function nsQuery(fd: number, what: Exclude<keyof typeof NS_QUERY, 'netnsid'>): number {
   return load().nsQuery(fd, NS_QUERY[what]);
+}
+
+/** A relation between namespaces that the nsfs ioctls follow. */
+export type NsRelation = 'parent' | 'owner';
+
+/**
+ * nsQuery() of the namespace `route` leads to from `fd` (its parent, its
+ * owner's parent ...), which must have inode `ino`: -ESTALE otherwise.
+ */
+export function nsQueryVia(
+  fd: number, route: readonly NsRelation[], ino: number, what: Exclude<keyof typeof NS_QUERY, 'netnsid'>,
+): number {
+  const path = route.reduce((bits, r, i) => bits | (r === 'owner' ? 1 << i : 0), 0);
+  return load().nsQueryVia(fd, path, route.length, ino, NS_QUERY[what]);
 }
 
 /**

@@ -376,6 +376,7 @@ describe('owner and parent trees (lsns -T owner|parent)', () => {
     200: { parent: 100, owner: 100, ownerUid: 0 },
     201: { parent: 102, owner: 200 },
     300: { parent: 0, owner: 200 },
+    350: { parent: 100, owner: 100, ownerUid: 0 },
     360: { parent: 350, owner: 350, ownerUid: 65534 },
     400: { parent: 0, owner: 360 },
   };
@@ -438,13 +439,13 @@ describe('owner and parent trees (lsns -T owner|parent)', () => {
         '├─101      mnt        4   2 root            0        100',
         '├─102      pid        3   2 root            0        100',
         '├─103      uts        3   2 root            0        100',
-        '└─200      user       2  50 root          100        100',
-        '  ├─201    pid        1  51 root          102        200',
-        '  └─300    uts        0     root            0        200',
-        // No process, no mount: only its inode and type are known.
-        '350        user       0                       ',
-        '└─360      user       1  60 nobody        350        350',
-        '  └─400    uts        1  60 nobody          0        360',
+        '├─200      user       2  50 root          100        100',
+        '│ ├─201    pid        1  51 root          102        200',
+        '│ └─300    uts        0     root            0        200',
+        // No process, no mount: asked about through 360, which it is the parent of.
+        '└─350      user       0     root          100        100',
+        '  └─360    user       1  60 nobody        350        350',
+        '    └─400  uts        1  60 nobody          0        360',
         '',
       ].join('\n'),
     );
@@ -452,8 +453,8 @@ describe('owner and parent trees (lsns -T owner|parent)', () => {
 
   it('-T parent: pid and user namespaces under their parent; the others at the top, after their owner', () => {
     expect(render(['-Tparent', ...COLS]).text.split('\n').map((l) => l.slice(0, 16).trimEnd())).toEqual([
-      'NS         TYPE', '100        user', '└─200      user', '101        mnt', '102        pid', '└─201      pid',
-      '103        uts', '300        uts', '350        user', '└─360      user', '400        uts', '',
+      'NS         TYPE', '100        user', '├─200      user', '└─350      user', '  └─360    user', '101        mnt',
+      '102        pid', '└─201      pid', '103        uts', '300        uts', '400        uts', '',
     ]);
   });
 
@@ -469,11 +470,11 @@ describe('owner and parent trees (lsns -T owner|parent)', () => {
         'NS         TYPE  NPROCS PID USER          PNS        ONS',
         '100        user       0     root            0          0',
         '├─103      uts        3   2 root            0        100',
-        '└─200      user       0     root          100        100',
-        '  └─300    uts        0     root            0        200',
-        '350        user       0                       ',
-        '└─360      user       0     nobody        350        350',
-        '  └─400    uts        1  60 nobody          0        360',
+        '├─200      user       0     root          100        100',
+        '│ └─300    uts        0     root            0        200',
+        '└─350      user       0     root          100        100',
+        '  └─360    user       0     nobody        350        350',
+        '    └─400  uts        1  60 nobody          0        360',
         '',
       ].join('\n'),
     );
