@@ -102,7 +102,8 @@ int64_t tsns_watcher_start(int32_t notice)
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
+	/* Room for the thread-local storage glibc puts on a thread's stack too. */
+	pthread_attr_setstacksize(&attr, 256 * 1024);
 	/* Signals stay with Node's threads: the watcher blocks them all. */
 	sigset_t all, old;
 	sigfillset(&all);
