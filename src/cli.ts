@@ -484,19 +484,22 @@ async function printError(err: TsnsError): Promise<void> {
 }
 
 async function runCommand(args: readonly string[]): Promise<CliStatus> {
+  const t = process.uptime();
   const cmd = parseRun(args);
   if (cmd.help) {
     process.stdout.write(help('run'));
     return { code: 0, signal: null };
   }
   const { options } = cmd;
-  const env = options.clearEnv ? { ...options.env } : { ...process.env, ...options.env };
+  // The plan reads a variable or two: copy the environment only to overlay --env.
+  const env = options.clearEnv ? { ...options.env } : options.env ? { ...process.env, ...options.env } : process.env;
   const plan = makePlan(cmd.command, options, systemContext(env));
   if (cmd.dryRun) {
     process.stdout.write(cmd.json ? `${JSON.stringify(planToJson(plan), null, 2)}\n` : describePlan(plan));
     return { code: 0, signal: null };
   }
   const exact = commandBytes(args, cmd.command);
+  trace('plan', (process.uptime() - t) * 1e3);
   return exitFor(await supervised((opts) => execute(plan, { ...options, ...exact, ...opts }), options));
 }
 
@@ -523,10 +526,16 @@ function argumentBytes(args: readonly string[]): Buffer[] | undefined {
   return tail;
 }
 
+// Node decodes argv and the environment as UTF-8 and puts U+FFFD where that
+// fails; without one, the strings are the bytes and /proc need not be read.
+const LOSSY = '\uFFFD';
+
 /** The command's bytes: the operands are the tail of the subcommand's arguments. */
-function commandBytes(args: readonly string[], command: readonly string[]): { argvBytes?: Buffer[]; environBytes: true } {
-  const bytes = argumentBytes(args)?.slice(args.length - command.length);
-  return { ...(bytes && command.length ? { argvBytes: bytes } : {}), environBytes: true };
+function commandBytes(args: readonly string[], command: readonly string[]): { argvBytes?: Buffer[]; environBytes: boolean } {
+  const bytes = args.some((a) => a.includes(LOSSY)) ? argumentBytes(args)?.slice(args.length - command.length) : undefined;
+  const env = process.env;
+  const environBytes = Object.keys(env).some((k) => k.includes(LOSSY) || env[k]!.includes(LOSSY));
+  return { ...(bytes && command.length ? { argvBytes: bytes } : {}), environBytes };
 }
 
 /** The whole CLI; returns how to end instead of exiting, so bin/tsns.js is the only place that exits. */
