@@ -43,7 +43,7 @@ const JSON_OUT = argv.includes('--json');
 const IS_ROOT = process.geteuid() === 0;
 
 const CFG = QUICK
-  ? { warmup: 0, cliRuns: 10, traceRuns: 3, importRuns: 2, apiSeconds: 2, otherSeconds: 0.2, cSeconds: 0.5, latencyRuns: 60, latencyWarmup: 10, scaleCount: 200 }
+  ? { warmup: 0, cliRuns: 10, traceRuns: 3, importRuns: 2, apiSeconds: 1.5, otherSeconds: 0.2, cSeconds: 0.5, latencyRuns: 60, latencyWarmup: 10, scaleCount: 200 }
   : { warmup: 1, cliRuns: 30, traceRuns: 10, importRuns: 15, apiSeconds: 5, otherSeconds: 2, cSeconds: 2, latencyRuns: 300, latencyWarmup: 20, scaleCount: 1000 };
 
 // Namespace options: as root plain; otherwise inside a new user namespace.
