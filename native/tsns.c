@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
 #include <spawn.h>
 #include <sys/mount.h>
@@ -40,7 +42,7 @@ enum stage {
 	ST_MOUNT_PROC, ST_STDIO, ST_EXEC, ST_PERSIST, ST_TIME, ST_TIME_OFFSETS,
 	ST_FORK, ST_ROOT, ST_WD, ST_SETGID, ST_SETUID, ST_CAPS, ST_PDEATHSIG,
 	ST_NEWUIDMAP, ST_NEWGIDMAP, ST_TARGET, ST_SETNS, ST_SANDBOX, ST_LO,
-	ST_NO_NEW_PRIVS, ST_SETSID,
+	ST_NO_NEW_PRIVS, ST_SETSID, ST_SECCOMP,
 };
 
 #include "sys.h"
@@ -49,6 +51,7 @@ enum stage {
 
 #define STACK_SIZE (256 * 1024)
 #define MAX_PERSIST 16
+#define MAX_SECCOMP 16
 
 struct persist {
 	const char *proc; /* file under /proc/PID/, e.g. "ns/uts" */
@@ -81,6 +84,9 @@ struct spec {
 	struct sandbox sb;
 	int no_new_privs, new_session, lo_up, caps_set;
 	uint64_t caps_keep;
+	/* compiled seccomp programs, loaded in order just before the exec */
+	struct sock_fprog seccomp[MAX_SECCOMP];
+	int nseccomp;
 	char *copy;                /* the spec, split in place */
 	const char *file, *path;
 	char **argv, **envp, **shargv;
@@ -404,6 +410,12 @@ static int child_main(void *arg)
 	unsigned long none = 0;
 	SYS(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
 
+	/* Last, so that the filters judge the command and not our setup. */
+	for (int i = 0; i < s->nseccomp; i++) {
+		long r = SYS(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &s->seccomp[i]);
+		if (r < 0)
+			child_fail(c, ST_SECCOMP, r - (long)(i << 8));
+	}
 	child_fail(c, ST_EXEC, child_exec(s));
 	return 0;
 }
@@ -414,7 +426,7 @@ static int child_main(void *arg)
  * R root, W wd, M/B monotonic/boottime offsets, U/G uid/gid, k keep caps,
  * K kill signal, I init, Q unshare pid with time, N/L persist "proc:path"
  * (L: once the time or pid namespace exists), x file to exec, S search
- * path, a argv, e env. */
+ * path, a argv, e env, F a seccomp program in hex. */
 static int parse_op(char *v, struct sb_op *op)
 {
 	char *f[5] = { v, 0, 0, 0, 0 };
@@ -432,6 +444,29 @@ static int parse_op(char *v, struct sb_op *op)
 	op->b = f[2];
 	op->mode = *f[3] ? strtol(f[3], NULL, 8) : -1;
 	op->size = *f[4] ? strtol(f[4], NULL, 10) : -1;
+	return 0;
+}
+
+/* A compiled seccomp program, hex in the spec, decoded in place (each byte
+ * lands no later than the digits it came from). */
+static int parse_filter(char *v, struct sock_fprog *prog)
+{
+	size_t n = slen(v);
+	if (n == 0 || n % (2 * sizeof(struct sock_filter)) || n / 2 / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		return -EINVAL;
+	for (size_t i = 0; i < n / 2; i++) {
+		int b = 0;
+		for (int k = 0; k < 2; k++) {
+			char h = v[2 * i + k];
+			int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
+			if (d < 0)
+				return -EINVAL;
+			b = b << 4 | d;
+		}
+		v[i] = (char)b;
+	}
+	prog->len = (unsigned short)(n / 2 / sizeof(struct sock_filter));
+	prog->filter = (struct sock_filter *)v;
 	return 0;
 }
 
@@ -530,6 +565,11 @@ static int parse_spec(const uint8_t *in, int32_t len, struct spec *s)
 			s->caps_keep = strtoull(v, NULL, 10);
 			break;
 		case 'c': s->cwd_fd = (int)strtol(v, NULL, 10); break;
+		case 'F':
+			if (s->nseccomp == MAX_SECCOMP || parse_filter((char *)v, &s->seccomp[s->nseccomp]) < 0)
+				return -EINVAL;
+			s->nseccomp++;
+			break;
 		case 'D': {
 			char *rest;
 			long target = strtol(v, &rest, 10);

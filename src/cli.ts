@@ -88,6 +88,8 @@ const RUN_OPTIONS: OptDef[] = [
   { long: 'no-new-privs', arg: 'none', help: 'setuid binaries and file capabilities give nothing (on with any sandbox option)' },
   { long: 'cap-drop', arg: 'required', metavar: 'CAP|ALL', help: 'drop a capability from every set, bounding included (repeatable)' },
   { long: 'cap-add', arg: 'required', metavar: 'CAP', help: 'keep a capability (after --cap-drop ALL; repeatable)' },
+  { long: 'seccomp', arg: 'required', metavar: 'FD', help: 'load the compiled seccomp BPF program open on FD last before exec (implies --no-new-privs)' },
+  { long: 'add-seccomp-fd', arg: 'required', metavar: 'FD', help: 'the same, for several programs in order (repeatable; not with --seccomp)' },
   { long: 'unshare-all', arg: 'none', help: 'user, ipc, pid, net, uts and cgroup namespaces' },
   { long: 'share-net', arg: 'none', help: 'with --unshare-all: keep the network' },
   ...(['user', 'ipc', 'pid', 'net', 'uts', 'cgroup'] as const).flatMap((ns): OptDef[] => [
@@ -210,6 +212,11 @@ export interface RunCommand {
   help: boolean;
 }
 
+function fdNumber(option: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 0x7fffffff) throw new UsageError(`--${option} needs an open file descriptor's number, not '${value}'`);
+  return Number(value);
+}
+
 /** `tsns run` argv → typed options. */
 export function parseRun(args: readonly string[]): RunCommand {
   const { options: parsed, operands } = parseArgs(RUN_OPTIONS, args);
@@ -219,6 +226,8 @@ export function parseRun(args: readonly string[]): RunCommand {
   // bwrap's --perms and --size apply to the next operation that takes them.
   let pendingPerms: number | undefined;
   let pendingSize: number | undefined;
+  let seccompFd: number | undefined;
+  const addSeccomp: number[] = [];
   const perms = () => {
     const p = pendingPerms === undefined ? {} : { perms: pendingPerms };
     pendingPerms = undefined;
@@ -312,6 +321,8 @@ export function parseRun(args: readonly string[]): RunCommand {
       case 'no-new-privs': options.noNewPrivs = true; break;
       case 'cap-drop': options.capDrop = [...(options.capDrop ?? []), value!]; break;
       case 'cap-add': options.capAdd = [...(options.capAdd ?? []), value!]; break;
+      case 'seccomp': seccompFd = fdNumber('seccomp', value!); break;
+      case 'add-seccomp-fd': addSeccomp.push(fdNumber('add-seccomp-fd', value!)); break;
       case 'unshare-all': options.unshareAll = true; break;
       case 'share-net': options.shareNet = true; break;
       case 'unshare-user': case 'unshare-user-try': options.user = true; break;
@@ -327,6 +338,10 @@ export function parseRun(args: readonly string[]): RunCommand {
     }
   }
   if (out.json && !out.dryRun) throw new UsageError('--json goes with --dry-run');
+  // As bwrap: one program (the last --seccomp wins), or a list, not both.
+  if (seccompFd !== undefined && addSeccomp.length) throw new UsageError('--seccomp cannot be combined with --add-seccomp-fd');
+  if (seccompFd !== undefined) options.seccomp = [seccompFd];
+  if (addSeccomp.length) options.seccomp = addSeccomp;
   if (pendingPerms !== undefined || pendingSize !== undefined) throw new UsageError('--perms and --size apply to a following --tmpfs, --dir or --file');
   if (fs.length) options.filesystem = fs;
   return out;

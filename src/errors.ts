@@ -37,6 +37,7 @@ export type Stage =
   | 'lo'
   | 'no-new-privs'
   | 'setsid'
+  | 'seccomp'
   | 'wait'
   | 'native';
 
@@ -44,7 +45,7 @@ export const NATIVE_STAGES: readonly Stage[] = [
   'native', 'spec', 'pipe', 'stack', 'clone', 'setgroups', 'uid_map', 'gid_map', 'sync',
   'sethostname', 'setdomainname', 'propagation', 'mount-proc', 'stdio', 'exec', 'persist', 'time',
   'time-offsets', 'fork', 'root', 'wd', 'setgid', 'setuid', 'caps', 'pdeathsig', 'newuidmap', 'newgidmap',
-  'target', 'setns', 'sandbox', 'lo', 'no-new-privs', 'setsid',
+  'target', 'setns', 'sandbox', 'lo', 'no-new-privs', 'setsid', 'seccomp',
 ];
 
 export interface TsnsErrorDetails {
@@ -135,6 +136,8 @@ export interface FailureContext {
   joinNamespace?: string | null;
   /** the sandbox operation that failed; null for the new root itself */
   sandboxOp?: SandboxOp | null;
+  /** the seccomp program that the kernel refused, from 0 */
+  seccompIndex?: number | null;
 }
 
 const USERNS_SYSCTLS =
@@ -252,6 +255,14 @@ export function nativeFailure(stage: Stage, code: number, ctx: FailureContext): 
       return systemError('cannot set no_new_privs', code, stage);
     case 'setsid':
       return systemError('cannot start a new session', code, stage);
+    case 'seccomp': {
+      const n = (ctx.seccompIndex ?? 0) + 1;
+      const hint = name === 'EINVAL' ? 'it must be classic BPF compiled for this architecture, as seccomp_export_bpf() writes it'
+        : name === 'EACCES' ? 'a seccomp filter needs no new privileges (leave --no-new-privs on) or CAP_SYS_ADMIN'
+        : name === 'EPERM' || name === 'ENOSYS' ? 'an earlier seccomp program must allow prctl/seccomp for the next one to load'
+        : undefined;
+      return systemError(`cannot load seccomp program ${n}`, code, stage, hint);
+    }
     case 'fork':
       return systemError('cannot fork the command', code, stage,
         name === 'ENOMEM' && ctx.namespaces.includes('pid') ? 'the pid namespace has no init any more (its PID 1 exited)' : undefined);

@@ -35,6 +35,8 @@ export interface SpawnSpec {
   filesystem: readonly string[];
   /** letters: n no-new-privs, s setsid, l lo up, x overlay with userxattr */
   hardening: string;
+  /** seccomp programs to load last, hex */
+  seccomp: readonly string[];
   /** capabilities to keep, decimal mask; null leaves them */
   capKeep: string | null;
   /** enter: the target pid, pinned with a pidfd */
@@ -201,6 +203,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   for (const [tag, on] of flags) if (on) add(tag, '');
   for (const p of s.persist) add(p.late ? 'L' : 'N', `${p.source}:${p.path}`);
   for (const o of s.filesystem) add('O', o);
+  for (const p of s.seccomp) add('F', p);
   for (const j of s.joins) add('J', `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
   s.stdio.forEach((fd, target) => {
     if (fd !== null) add('D', `${target}:${fd}`);

@@ -72,8 +72,14 @@ export interface RunOptions {
   filesystem?: readonly SandboxOp[];
   /** setsid(): the command cannot reach the caller's terminal (TIOCSTI) */
   newSession?: boolean;
-  /** PR_SET_NO_NEW_PRIVS; always on with a sandbox filesystem */
+  /** PR_SET_NO_NEW_PRIVS; on by default with a sandbox filesystem or a seccomp program */
   noNewPrivs?: boolean;
+  /**
+   * seccomp filters: compiled classic BPF programs (as seccomp_export_bpf()
+   * writes them), or fds to read one from each; loaded in this order as the
+   * last step before exec (the kernel runs the last loaded first)
+   */
+  seccomp?: readonly (Uint8Array | number)[];
   /** capabilities to drop from every set ('ALL' for all), then capAdd to keep */
   capDrop?: readonly string[];
   capAdd?: readonly string[];
@@ -105,12 +111,35 @@ export interface PlanContext {
   /** relative sandbox paths are taken from here */
   cwd: string;
   lstat(path: string): PathKind;
+  /** everything an open fd still holds (a seccomp program); throws TsnsError */
+  readFd(fd: number): Uint8Array;
 }
 
 export interface PlanMount {
   readonly kind: 'propagation' | 'proc' | 'persist';
   readonly target: string;
   readonly description: string;
+}
+
+export interface PlanSeccomp {
+  instructions: number;
+  hex: string;
+}
+
+/** The kernel's limit on a classic BPF program (BPF_MAXINSNS). */
+const BPF_MAX_INSTRUCTIONS = 4096;
+
+function seccompPrograms(programs: readonly (Uint8Array | number)[], ctx: PlanContext): PlanSeccomp[] {
+  return programs.map((p, i) => {
+    const bytes = typeof p === 'number' ? ctx.readFd(p) : p;
+    const from = typeof p === 'number' ? ` (fd ${p})` : '';
+    // struct sock_filter: u16 code, u8 jt, u8 jf, u32 k.
+    if (bytes.length === 0 || bytes.length % 8 !== 0 || bytes.length / 8 > BPF_MAX_INSTRUCTIONS) {
+      throw planError(`seccomp program ${i + 1}${from} is ${bytes.length} bytes: not 1 to ${BPF_MAX_INSTRUCTIONS} 8-byte BPF instructions`,
+        'give a compiled classic BPF program, as seccomp_export_bpf() writes it');
+    }
+    return { instructions: bytes.length / 8, hex: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex') };
+  });
 }
 
 /** A namespace bound onto a file so that it outlives its processes. */
@@ -159,6 +188,8 @@ export interface Plan {
   filesystem: SandboxOp[];
   noNewPrivs: boolean;
   newSession: boolean;
+  /** seccomp programs in load order, hex-encoded, with their instruction counts */
+  seccomp: PlanSeccomp[];
   /** capabilities kept in every set, as a decimal bit mask; null: untouched */
   capKeep: string | null;
   /** bring lo up in the new network namespace */
@@ -284,6 +315,7 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
     if (!options.shareNet) wanted.add('net');
   }
   const filesystem = (options.filesystem ?? []).map((o) => normalizeOp(o, ctx.cwd));
+  const seccomp = seccompPrograms(options.seccomp ?? [], ctx);
   const mapped = options.mapRootUser || options.mapCurrentUser || options.mapUser !== undefined || options.mapUsers?.length || options.mapAuto;
   if (filesystem.length) {
     wanted.add('mount');
@@ -436,8 +468,9 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
     killSignal,
     supervisor,
     filesystem,
-    noNewPrivs: options.noNewPrivs ?? filesystem.length > 0,
+    noNewPrivs: options.noNewPrivs ?? (filesystem.length > 0 || seccomp.length > 0),
     newSession: options.newSession ?? false,
+    seccomp,
     capKeep: capKeep(options, filesystem.length > 0),
     loUp: wanted.has('net'),
     file,
@@ -482,6 +515,9 @@ export function describePlan(plan: Plan): string {
   if (plan.loUp) row('net', 'bring lo up');
   if (plan.noNewPrivs) row('privileges', 'no new privileges (PR_SET_NO_NEW_PRIVS)');
   if (plan.newSession) row('session', 'new session (setsid)');
+  if (plan.seccomp.length) {
+    row('seccomp', `${plan.seccomp.map((p) => `${p.instructions}`).join(', ')} instructions, loaded in that order just before exec`);
+  }
   if (plan.capKeep !== null) row('caps', BigInt(plan.capKeep) === 0n ? 'all dropped' : `keep mask 0x${BigInt(plan.capKeep).toString(16)}`);
   if (plan.killSignal !== null) row('kill-child', `signal ${plan.killSignal} when tsns dies`);
   row('command', `${plan.argv.map(quote).join(' ')}${plan.loginShell ? ` (login shell ${plan.file})` : ''}`);
@@ -495,5 +531,8 @@ function quote(arg: string): string {
 
 /** The plan as --dry-run --json prints it: stable keys, flags as a hex string too. */
 export function planToJson(plan: Plan): Record<string, unknown> {
-  return { ...plan, cloneFlagsHex: hex(plan.cloneFlags), unshareFlagsHex: hex(plan.unshareFlags) };
+  // The programs' instruction counts: their bytes are no reading for a person.
+  return {
+    ...plan, seccomp: plan.seccomp.map((p) => p.instructions), cloneFlagsHex: hex(plan.cloneFlags), unshareFlagsHex: hex(plan.unshareFlags),
+  };
 }

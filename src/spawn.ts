@@ -3,7 +3,7 @@
  * for it without blocking the event loop or a libuv pool thread.
  */
 import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
-import { NATIVE_STAGES, nativeFailure, TsnsError, type Stage } from './errors';
+import { NATIVE_STAGES, nativeFailure, systemError, TsnsError, type Stage } from './errors';
 import { decodeWaitStatus, signalNumber, type RunResult } from './exit-status';
 import { formatIdMap } from './idmap';
 import { userName } from './inspect';
@@ -90,6 +90,15 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
     },
     signalNumber,
     cwd: process.cwd(),
+    readFd(fd) {
+      try {
+        return readFileSync(fd);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).errno ?? 0;
+        throw systemError(`cannot read a seccomp program from fd ${fd}`, -code, 'option',
+          code === -9 ? `open the file on that fd for tsns, e.g. ${fd}<filter.bpf` : undefined);
+      }
+    },
     lstat(path) {
       try {
         const st = lstatSync(path);
@@ -315,7 +324,7 @@ export const BARE_LAUNCH: LaunchSpec = {
   flags: 0, unsharePid: false, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false,
   setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null,
   monotonic: null, boottime: null, uid: null, gid: null, keepCaps: false, killSignal: null, init: false,
-  persist: [], filesystem: [], hardening: '', capKeep: null, target: null, joins: [], rootFd: null, cwdFd: null,
+  persist: [], filesystem: [], seccomp: [], hardening: '', capKeep: null, target: null, joins: [], rootFd: null, cwdFd: null,
   file: '', argv: [],
 };
 
@@ -353,8 +362,9 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
     reap();
     const stage = NATIVE_STAGES[Math.floor(-ret / 0x10000)] ?? 'native';
     const low = -ret & 0xffff;
-    // These stages carry the index of their file or namespace in the errno's high byte.
-    const [code, index] = stage === 'persist' || stage === 'setns' || stage === 'sandbox' ? [low & 0xff, low >> 8] : [low, 0];
+    // These stages carry the index of their file, namespace or program in the errno's high byte.
+    const indexed = stage === 'persist' || stage === 'setns' || stage === 'sandbox' || stage === 'seccomp';
+    const [code, index] = indexed ? [low & 0xff, low >> 8] : [low, 0];
     throw explain(stage, code, index);
   }
   const pid = ret;
@@ -427,6 +437,7 @@ export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResul
     init: plan.supervisor === 'init',
     persist: plan.persist,
     filesystem: plan.filesystem.map(encodeOp),
+    seccomp: plan.seccomp.map((p) => p.hex),
     hardening: [plan.noNewPrivs && 'n', plan.newSession && 's', plan.loUp && 'l', plan.namespaces.includes('user') && 'x']
       .filter(Boolean).join(''),
     capKeep: plan.capKeep,
@@ -442,6 +453,7 @@ export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResul
       persistNamespace: plan.persist[index]?.namespace ?? null,
       // The shim counts sandbox operations from 1; 0 is the new root itself.
       sandboxOp: stage === 'sandbox' && index > 0 ? plan.filesystem[index - 1] ?? null : null,
+      seccompIndex: stage === 'seccomp' ? index : null,
     }), opts);
 }
 

@@ -1,10 +1,10 @@
 import { execa } from 'execa';
 import { createRequire } from 'node:module';
-import { closeSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { IS_ROOT, MODES, ROOT, USER } from './helpers';
+import { denyMkdirFilter, IS_ROOT, MODES, ROOT, USER } from './helpers';
 
 // The built package, as a user's program loads it.
 const tsns = createRequire(import.meta.url)(join(ROOT, 'dist', 'index.cjs')) as typeof import('../../src/index');
@@ -162,6 +162,15 @@ describe.runIf(IS_ROOT)('run() as root', () => {
     const out = JSON.parse(r.stdout);
     expect(out.results).toEqual([WORKER_RESULT, WORKER_RESULT]);
     expect(out.after).toEqual(out.before);
+  });
+
+  it('seccomp: compiled programs as bytes, loaded last', async () => {
+    const target = join(dir, 'seccomp-denied');
+    const r = await tsns.run(['mkdir', target], { seccomp: [denyMkdirFilter()], stdio: 'pipe' });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/Operation not permitted/);
+    expect(existsSync(target)).toBe(false);
+    await expect(tsns.run(['true'], { seccomp: [new Uint8Array(3)] })).rejects.toMatchObject({ name: 'TsnsError', stage: 'plan' });
   });
 
   it('the ESM entry exports the same implementation', async () => {

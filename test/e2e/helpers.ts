@@ -97,3 +97,48 @@ export function requireCommands(...names: string[]): void {
   const missing = names.filter((n) => !hasCommand(n));
   if (missing.length) throw new Error(`the tests need ${missing.join(', ')} (Debian: apt-get install util-linux procps iproute2)`);
 }
+
+/**
+ * A compiled seccomp program (classic BPF, as seccomp_export_bpf() writes it)
+ * that makes mkdir fail with EPERM and allows everything else; it kills a
+ * process of another architecture. Written out here: the tests need no
+ * libseccomp.
+ */
+export function denyMkdirFilter(): Buffer {
+  const arch = process.arch === 'arm64' ? { audit: 0xc00000b7, mkdir: [34] } : { audit: 0xc000003e, mkdir: [83, 258] };
+  const LD_ABS_W = 0x20;
+  const JEQ_K = 0x15;
+  const RET_K = 0x06;
+  const ALLOW = 0x7fff0000;
+  const ERRNO_EPERM = 0x00050000 | 1;
+  const KILL_PROCESS = 0x80000000;
+  // struct seccomp_data: nr at offset 0, arch at 4.
+  const n = arch.mkdir.length;
+  const insns: [number, number, number, number][] = [
+    [LD_ABS_W, 0, 0, 4],
+    [JEQ_K, 1, 0, arch.audit],
+    [RET_K, 0, 0, KILL_PROCESS],
+    [LD_ABS_W, 0, 0, 0],
+    ...arch.mkdir.map((nr, i): [number, number, number, number] => [JEQ_K, n - i, 0, nr]),
+    [RET_K, 0, 0, ALLOW],
+    [RET_K, 0, 0, ERRNO_EPERM],
+  ];
+  return bpf(insns);
+}
+
+/** A seccomp program that allows everything. */
+export function allowAllFilter(): Buffer {
+  return bpf([[0x06, 0, 0, 0x7fff0000]]);
+}
+
+/** struct sock_filter, in the machine's byte order (little-endian on x86_64 and aarch64). */
+function bpf(insns: readonly [number, number, number, number][]): Buffer {
+  const out = Buffer.alloc(insns.length * 8);
+  insns.forEach(([code, jt, jf, k], i) => {
+    out.writeUInt16LE(code, i * 8);
+    out.writeUInt8(jt, i * 8 + 2);
+    out.writeUInt8(jf, i * 8 + 3);
+    out.writeUInt32LE(k >>> 0, i * 8 + 4);
+  });
+  return out;
+}

@@ -4,7 +4,7 @@ import { chmodSync, chownSync, closeSync, copyFileSync, openSync, existsSync, mk
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasCommand, IS_ROOT, mountinfo, MODES, requireCommands, ROOT, tsns, type Mode } from './helpers';
+import { allowAllFilter, denyMkdirFilter, hasCommand, IS_ROOT, mountinfo, MODES, requireCommands, ROOT, tsns, type Mode } from './helpers';
 
 const run = (mode: Mode, args: readonly string[], opts: Options = {}) => tsns(mode, ['run', ...args], opts);
 // What every sandbox here starts from: the system read-only, as the --sandbox profile has it.
@@ -81,6 +81,58 @@ describe.each(MODES)('as %s', (mode: Mode) => {
       expect(r.stdout).toBe('hello');
     } finally {
       closeSync(fd);
+    }
+  });
+
+  it('--seccomp FD: the program judges the command, not tsns\'s setup; --add-seccomp-fd loads several', async () => {
+    const deny = join(dir, `deny-mkdir-${mode}.bpf`);
+    const allow = join(dir, `allow-${mode}.bpf`);
+    writeFileSync(deny, denyMkdirFilter());
+    writeFileSync(allow, allowAllFilter());
+    const script = 'mkdir /tmp/a || echo denied; touch /tmp/f && echo touched; grep "^Seccomp" /proc/self/status | tr "\\t\\n" "  "';
+    // As in bwrap, a program is read from where the fd stands: fresh fds for every run.
+    const withPrograms = async <T>(fn: (stdio: Options['stdio']) => Promise<T>): Promise<T> => {
+      const fds = [openSync(deny, 'r'), openSync(allow, 'r')];
+      try {
+        return await fn(['ignore', 'pipe', 'pipe', ...fds] as Options['stdio']);
+      } finally {
+        fds.forEach((fd) => closeSync(fd));
+      }
+    };
+    const one = await withPrograms((stdio) => sb(['--tmpfs', '/tmp', '--seccomp', '3', '--', 'sh', '-c', script], { stdio }));
+    expect(one.stderr).toMatch(/^mkdir: cannot create directory .\/tmp\/a.: Operation not permitted$/);
+    expect(one.stdout).toBe('denied\ntouched\nSeccomp: 2 Seccomp_filters: 1 ');
+    const two = await withPrograms((stdio) => sb(['--tmpfs', '/tmp', '--add-seccomp-fd', '4', '--add-seccomp-fd', '3', '--', 'sh', '-c', script], { stdio }));
+    expect(two.stdout).toBe('denied\ntouched\nSeccomp: 2 Seccomp_filters: 2 ');
+    // Without a sandbox too; no new privileges comes with it.
+    const target = join(dir, 'data', `seccomp-${mode}`); // a directory both users may write to
+    const plain = await withPrograms((stdio) => run(mode, ['--seccomp', '3', '--', 'sh', '-c', `grep NoNewPrivs /proc/self/status; mkdir ${target} 2>/dev/null || echo denied`], { stdio }));
+    expect(plain.stdout).toBe('NoNewPrivs:\t1\ndenied');
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('seccomp failures: not BPF, not open, refused by the kernel, --seccomp with --add-seccomp-fd', async () => {
+    const odd = join(dir, `odd-${mode}.bpf`);
+    const bad = join(dir, `bad-${mode}.bpf`);
+    writeFileSync(odd, Buffer.alloc(7));
+    // One instruction with an opcode the kernel does not know.
+    writeFileSync(bad, Buffer.from([0xff, 0xff, 0, 0, 0, 0, 0, 0]));
+    const fds = [openSync(odd, 'r'), openSync(bad, 'r')];
+    const stdio = ['ignore', 'pipe', 'pipe', ...fds] as Options['stdio'];
+    try {
+      const cases: [string[], string][] = [
+        [['--seccomp', '3'], 'tsns: seccomp program 1 (fd 3) is 7 bytes: not 1 to 4096 8-byte BPF instructions\nhint: give a compiled classic BPF program, as seccomp_export_bpf() writes it'],
+        [['--seccomp', '99'], 'tsns: cannot read a seccomp program from fd 99: Bad file descriptor (EBADF)\nhint: open the file on that fd for tsns, e.g. 99<filter.bpf'],
+        [['--seccomp', '4'], 'tsns: cannot load seccomp program 1: Invalid argument (EINVAL)\nhint: it must be classic BPF compiled for this architecture, as seccomp_export_bpf() writes it'],
+        [['--seccomp', '4', '--add-seccomp-fd', '4'], "tsns: --seccomp cannot be combined with --add-seccomp-fd\nhint: see 'tsns run --help'"],
+      ];
+      for (const [args, stderr] of cases) {
+        const r = await run(mode, [...args, 'true'], { stdio });
+        expect(r.stderr, args.join(' ')).toBe(stderr);
+        expect(r.exitCode, args.join(' ')).toBe(125);
+      }
+    } finally {
+      fds.forEach((fd) => closeSync(fd));
     }
   });
 
@@ -179,5 +231,23 @@ describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () =
     const ours = await run(MODES[0]!, [...tsnsArgs, ...command]);
     expect(ours.stdout).toBe(theirs.stdout);
     expect(ours.exitCode).toBe(theirs.exitCode);
+  });
+
+  it('--seccomp FD, as bwrap has it', async () => {
+    const file = join(dir, 'deny-mkdir-bwrap.bpf');
+    writeFileSync(file, denyMkdirFilter());
+    const command = ['sh', '-c', 'mkdir /tmp/a 2>/dev/null || echo denied; grep -c "^Seccomp_filters:.*1" /proc/self/status'];
+    const both = async (cmd: string, args: string[]) => {
+      const fd = openSync(file, 'r');
+      try {
+        return await execa(cmd, args, { reject: false, cwd: '/', stdio: ['ignore', 'pipe', 'pipe', fd] as Options['stdio'] });
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const theirs = await both('bwrap', ['--unshare-all', '--ro-bind', '/', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
+    const ours = await both(process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--unshare-all', '--ro-bind', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
+    expect(ours.stdout).toBe(theirs.stdout);
+    expect(ours.stdout).toBe('denied\n1');
   });
 });

@@ -28,6 +28,13 @@ describe('parseRun', () => {
     expect(parseRun(['--map-user', 'nobody', '--map-group=7']).options).toEqual({ mapUser: 'nobody', mapGroup: '7' });
   });
 
+  it('--seccomp FD (the last wins) or --add-seccomp-fd FD (in order), not both', () => {
+    expect(parseRun(['--seccomp', '3', '--seccomp=5', 'x']).options).toEqual({ seccomp: [5] });
+    expect(parseRun(['--add-seccomp-fd', '4', '--add-seccomp-fd', '3', 'x']).options).toEqual({ seccomp: [4, 3] });
+    expect(() => parseRun(['--seccomp', '3', '--add-seccomp-fd', '4', 'x'])).toThrow('--seccomp cannot be combined with --add-seccomp-fd');
+    expect(() => parseRun(['--seccomp', 'three', 'x'])).toThrow("--seccomp needs an open file descriptor's number, not 'three'");
+  });
+
   it('accepts unambiguous prefixes of long options, as getopt_long does', () => {
     expect(parseRun(['--host=a', '--map-r', '--dry']).options).toEqual({ hostname: 'a', mapRootUser: true });
     expect(() => parseRun(['--m'])).toThrow(/ambiguous/);

@@ -138,6 +138,8 @@ function context(privileged: boolean): PlanContext {
     lookupGroup: (n) => (n === 'root' ? 0 : n === 'nogroup' ? 65534 : undefined),
     subordinateIds: () => [{ start: 100000, count: 65536 }],
     signalNumber,
+    // Never this process's own fds: an empty program, which the plan refuses.
+    readFd: () => new Uint8Array(0),
   };
 }
 

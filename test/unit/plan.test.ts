@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TsnsError } from '../../src/errors';
-import { describePlan, makePlan, type PlanContext, type RunOptions } from '../../src/plan';
+import { describePlan, makePlan, planToJson, type PlanContext, type RunOptions } from '../../src/plan';
 
 const user: PlanContext = {
   uid: 1000,
@@ -13,6 +13,10 @@ const user: PlanContext = {
   signalNumber: (n) => ({ SIGKILL: 9, SIGTERM: 15, TERM: 15 })[n],
   cwd: '/home/u',
   lstat: (p) => (p === '/bin' || p === '/lib' ? { kind: 'symlink', target: `usr${p}` } : ['/usr', '/etc'].includes(p) ? { kind: 'dir' } : null),
+  readFd: (fd) => {
+    if (fd === 7) return new Uint8Array(16);
+    throw new TsnsError(`cannot read a seccomp program from fd ${fd}: Bad file descriptor (EBADF)`, { stage: 'option' });
+  },
 };
 const root: PlanContext = { ...user, uid: 0, gid: 0, privileged: true };
 
@@ -151,6 +155,20 @@ describe('sandbox', () => {
 
   it('--unshare-all and --share-net', () => {
     expect(plan({ unshareAll: true, shareNet: true }).namespaces).toEqual(['uts', 'ipc', 'pid', 'user', 'cgroup']);
+  });
+
+  it('seccomp programs: bytes or an fd read through the context, whole 8-byte instructions, no new privileges', () => {
+    const p = plan({ seccomp: [new Uint8Array([6, 0, 0, 0, 0, 0, 0xff, 0x7f]), 7] });
+    expect(p.seccomp).toEqual([{ instructions: 1, hex: '060000000000ff7f' }, { instructions: 2, hex: '00'.repeat(16) }]);
+    expect(p.noNewPrivs).toBe(true);
+    expect(plan({ seccomp: [new Uint8Array(8)], noNewPrivs: false }).noNewPrivs).toBe(false);
+    const odd = planError(() => plan({ seccomp: [new Uint8Array(8), new Uint8Array(9)] }));
+    expect(odd.message).toBe('seccomp program 2 is 9 bytes: not 1 to 4096 8-byte BPF instructions');
+    expect(odd.hint).toMatch(/seccomp_export_bpf/);
+    expect(planError(() => plan({ seccomp: [new Uint8Array(8 * 4097)] })).message).toMatch(/^seccomp program 1 is 32776 bytes/);
+    expect(planError(() => plan({ seccomp: [9] })).message).toMatch(/fd 9: Bad file descriptor/);
+    expect(describePlan(p)).toContain('seccomp:    1, 2 instructions, loaded in that order just before exec\n');
+    expect(planToJson(p).seccomp).toEqual([1, 2]);
   });
 
   it('refuses what cannot go together, and relative destinations', () => {
