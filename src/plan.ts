@@ -516,7 +516,10 @@ export function describePlan(plan: Plan): string {
   if (plan.noNewPrivs) row('privileges', 'no new privileges (PR_SET_NO_NEW_PRIVS)');
   if (plan.newSession) row('session', 'new session (setsid)');
   if (plan.seccomp.length) {
-    row('seccomp', `${plan.seccomp.map((p) => `${p.instructions}`).join(', ')} instructions, loaded in that order just before exec`);
+    const counts = plan.seccomp.map((p) => p.instructions);
+    const one = counts.length === 1;
+    row('seccomp', `${one ? 'a program' : `${counts.length} programs`} of ${counts.join(', ')} instruction${counts.length === 1 && counts[0] === 1 ? '' : 's'}, ` +
+      `loaded ${one ? '' : 'in that order '}just before exec`);
   }
   if (plan.capKeep !== null) row('caps', BigInt(plan.capKeep) === 0n ? 'all dropped' : `keep mask 0x${BigInt(plan.capKeep).toString(16)}`);
   if (plan.killSignal !== null) row('kill-child', `signal ${plan.killSignal} when tsns dies`);

@@ -167,7 +167,8 @@ describe('sandbox', () => {
     expect(odd.hint).toMatch(/seccomp_export_bpf/);
     expect(planError(() => plan({ seccomp: [new Uint8Array(8 * 4097)] })).message).toMatch(/^seccomp program 1 is 32776 bytes/);
     expect(planError(() => plan({ seccomp: [9] })).message).toMatch(/fd 9: Bad file descriptor/);
-    expect(describePlan(p)).toContain('seccomp:    1, 2 instructions, loaded in that order just before exec\n');
+    expect(describePlan(p)).toContain('seccomp:    2 programs of 1, 2 instructions, loaded in that order just before exec\n');
+    expect(describePlan(plan({ seccomp: [new Uint8Array(8)] }))).toContain('seccomp:    a program of 1 instruction, loaded just before exec\n');
     expect(planToJson(p).seccomp).toEqual([1, 2]);
   });
 
