@@ -341,6 +341,11 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
   }
   const killSignal = opts.killSignal === undefined ? 9 : signalNumber(String(opts.killSignal));
   if (killSignal === undefined) throw new TsnsError(`unknown killSignal '${opts.killSignal}'`, { stage: 'option' });
+  for (const name of Object.keys(opts.env ?? {})) {
+    if (name === '' || name.includes('=')) {
+      throw new TsnsError(`env: ${name === '' ? 'a variable needs a name' : `a variable's name cannot contain '=': ${JSON.stringify(name)}`}`, { stage: 'option' });
+    }
+  }
   const stdio = setupStdio(opts);
   const watch = watchChildren();
   let ret: number;
@@ -353,6 +358,11 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
       searchPath: searchPath(opts),
       env: environment(opts),
     });
+  } catch (e) {
+    // Nothing started (a NUL in an argument, say): let go of the pipes and the watch.
+    stdio.ours.forEach(closeFd);
+    reap();
+    throw e;
   } finally {
     // The child has its copies (or never will); ours are the other ends.
     stdio.child.forEach((fd, i) => stdio.ours[i] !== null && closeFd(fd));

@@ -164,6 +164,31 @@ describe.runIf(IS_ROOT)('run() as root', () => {
     expect(out.after).toEqual(out.before);
   });
 
+  it('a run refused before it starts leaves nothing behind that keeps the program alive', async () => {
+    // In a plain Node process, which must then end by itself.
+    const r = await execa(process.execPath, ['-e', `
+      const tsns = require(${JSON.stringify(join(ROOT, 'dist', 'index.cjs'))});
+      const fds = () => require('node:fs').readdirSync('/proc/self/fd').length;
+      (async () => {
+        const before = fds();
+        const why = [];
+        for (const [cmd, opts] of [[['echo', 'a\\0b'], { stdio: 'pipe' }], [['true'], { env: { 'A=B': 'x' } }], [['true'], { env: { '': 'x' } }]]) {
+          await tsns.run(cmd, opts).then(() => why.push('ran'), (e) => why.push(e.stage + ': ' + e.message));
+        }
+        console.log(JSON.stringify({ why, leaked: fds() - before }));
+      })();`], { reject: false, timeout: 20000 });
+    expect(r.timedOut).toBe(false);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      why: [
+        'spec: an argument or environment entry contains a NUL byte: "a\\u0000b"',
+        'option: env: a variable\'s name cannot contain \'=\': "A=B"',
+        'option: env: a variable needs a name',
+      ],
+      leaked: 0,
+    });
+  });
+
   it('seccomp: compiled programs as bytes, loaded last', async () => {
     const target = join(dir, 'seccomp-denied');
     const r = await tsns.run(['mkdir', target], { seccomp: [denyMkdirFilter()], stdio: 'pipe' });
