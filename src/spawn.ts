@@ -379,7 +379,20 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
   }
   const pid = ret;
   watch.add(pid);
-  opts.onStart?.(pid);
+  const ended = waitFor(pid);
+  try {
+    opts.onStart?.(pid);
+  } catch (e) {
+    // The caller's callback failed: the command is not left running unwatched.
+    stdio.ours.forEach(closeFd);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await ended.catch(() => {});
+    throw e;
+  }
   feed(stdio.ours[0] ?? null, opts.input);
   const out = collect(stdio.ours[1] ?? null);
   const err = collect(stdio.ours[2] ?? null);
@@ -405,7 +418,7 @@ export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: 
   const onAbort = () => ((aborted = true), kill());
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const result = await waitFor(pid);
+    const result = await ended;
     const [stdout, stderr] = await Promise.all([out, err]);
     return {
       ...result,

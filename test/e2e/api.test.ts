@@ -164,7 +164,7 @@ describe.runIf(IS_ROOT)('run() as root', () => {
     expect(out.after).toEqual(out.before);
   });
 
-  it('a run refused before it starts leaves nothing behind that keeps the program alive', async () => {
+  it('a run refused before it starts, or whose onStart throws, leaves nothing behind', async () => {
     // In a plain Node process, which must then end by itself.
     const r = await execa(process.execPath, ['-e', `
       const tsns = require(${JSON.stringify(join(ROOT, 'dist', 'index.cjs'))});
@@ -175,6 +175,9 @@ describe.runIf(IS_ROOT)('run() as root', () => {
         for (const [cmd, opts] of [[['echo', 'a\\0b'], { stdio: 'pipe' }], [['true'], { env: { 'A=B': 'x' } }], [['true'], { env: { '': 'x' } }]]) {
           await tsns.run(cmd, opts).then(() => why.push('ran'), (e) => why.push(e.stage + ': ' + e.message));
         }
+        // A throwing onStart: the command is killed and reaped, the error passed on.
+        await tsns.run(['sleep', '30'], { stdio: 'pipe', onStart: () => { throw new Error('from onStart'); } })
+          .then(() => why.push('ran'), (e) => why.push(e.message));
         console.log(JSON.stringify({ why, leaked: fds() - before }));
       })();`], { reject: false, timeout: 20000 });
     expect(r.timedOut).toBe(false);
@@ -184,6 +187,7 @@ describe.runIf(IS_ROOT)('run() as root', () => {
         'spec: an argument or environment entry contains a NUL byte: "a\\u0000b"',
         'option: env: a variable\'s name cannot contain \'=\': "A=B"',
         'option: env: a variable needs a name',
+        'from onStart',
       ],
       leaked: 0,
     });
