@@ -9,7 +9,9 @@
  * it does on SIGCHLD.  The watcher owns every fd it is handed (the notice
  * pipe's write end and each pidfd) and closes them all itself once the
  * control pipe is closed, so nothing is ever written to an fd its owner has
- * let go of, and a worker that ends leaves no thread or fd behind.
+ * let go of, and a worker that ends leaves no thread or fd behind.  A worker
+ * that is terminated closes only its end of the notice pipe: the watcher
+ * then reaps that worker's commands itself as they end, and goes.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,39 +22,61 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct watcher {
 	int ctl, notice;
 };
 
+/* fds[0]: the control pipe; fds[1]: the notice pipe, watched only for its
+ * reader going away; then one pidfd per command. */
+#define FIRST_PIDFD 2
+
 static void *watcher_main(void *arg)
 {
 	struct watcher w = *(struct watcher *)arg;
 	struct pollfd *fds = malloc(16 * sizeof *fds);
-	size_t n = 1, cap = 16;
-	int open = fds != NULL;
+	size_t n = FIRST_PIDFD, cap = 16;
+	/* The JavaScript thread is gone without closing the control pipe (a
+	 * worker that was terminated): reap its commands as they end. */
+	int orphaned = 0;
 
 	free(arg);
-	if (fds)
-		fds[0] = (struct pollfd){ .fd = w.ctl, .events = POLLIN };
-	while (open) {
+	if (!fds)
+		goto out;
+	fds[0] = (struct pollfd){ .fd = w.ctl, .events = POLLIN };
+	fds[1] = (struct pollfd){ .fd = w.notice, .events = 0 };
+	for (;;) {
+		if (orphaned && n == FIRST_PIDFD)
+			break;
 		if (poll(fds, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
+		if (fds[1].revents & (POLLERR | POLLHUP)) {
+			orphaned = 1;
+			fds[1].fd = -1; /* poll skips it from now on */
+		}
 		int ended = 0;
-		for (size_t i = n; i-- > 1;) {
-			if (fds[i].revents) {
-				close(fds[i].fd);
-				fds[i] = fds[--n];
-				ended = 1;
+		for (size_t i = n; i-- > FIRST_PIDFD;) {
+			if (!fds[i].revents)
+				continue;
+			if (orphaned) {
+				/* By pidfd: a pid could already be someone else's. */
+				siginfo_t si;
+				waitid((idtype_t)P_PIDFD, (id_t)fds[i].fd, &si, WEXITED | WNOHANG);
 			}
+			close(fds[i].fd);
+			fds[i] = fds[--n];
+			ended = 1;
 		}
 		/* Non-blocking: a full pipe already says "reap". */
-		if (ended && write(w.notice, "x", 1) < 0 && errno == EPIPE)
-			break;
+		if (ended && !orphaned && write(w.notice, "x", 1) < 0 && errno == EPIPE) {
+			orphaned = 1;
+			fds[1].fd = -1;
+		}
 		if (!fds[0].revents)
 			continue;
 		int got[64];
@@ -75,9 +99,10 @@ static void *watcher_main(void *arg)
 			fds[n++] = (struct pollfd){ .fd = got[i], .events = POLLIN };
 		}
 	}
-	for (size_t i = 1; i < n; i++)
+	for (size_t i = FIRST_PIDFD; i < n; i++)
 		close(fds[i].fd);
 	free(fds);
+out:
 	close(w.ctl);
 	close(w.notice);
 	return NULL;

@@ -164,6 +164,40 @@ describe.runIf(IS_ROOT)('run() as root', () => {
     expect(out.after).toEqual(out.before);
   });
 
+  it('a worker terminated while its command runs: the command is still reaped, the watcher goes', async () => {
+    const lib = JSON.stringify(join(ROOT, 'dist', 'index.cjs'));
+    const r = await execa(process.execPath, ['-e', `
+      const { Worker } = require('node:worker_threads');
+      const fs = require('node:fs');
+      const threads = () => fs.readdirSync('/proc/self/task').length;
+      // Our children, and how many of them are zombies.
+      const children = () => fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).map((p) => {
+        try {
+          const st = fs.readFileSync('/proc/' + p + '/stat', 'utf8');
+          const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+          return Number(f[1]) === process.pid ? f[0] : null;
+        } catch { return null; }
+      }).filter((s) => s !== null);
+      (async () => {
+        await new Promise((r) => new Worker('0', { eval: true }).on('exit', r));
+        const before = threads();
+        const w = new Worker(\`const { parentPort } = require('node:worker_threads');
+          require(${lib}).run(['sleep', '0.5'], { uts: true, onStart: () => parentPort.postMessage('started') });\`, { eval: true });
+        await new Promise((r) => w.on('message', r));
+        await w.terminate();
+        const during = children();
+        let after = children();
+        for (let i = 0; i < 150 && (after.length || threads() !== before); i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          after = children();
+        }
+        console.log(JSON.stringify({ during, after, threads: threads() - before }));
+      })();`], { reject: false, timeout: 20000 });
+    expect(r.stderr).toBe('');
+    // The sleep outlived its worker, then ended and was reaped by the shim's watcher, which then ended too.
+    expect(JSON.parse(r.stdout)).toEqual({ during: ['S'], after: [], threads: 0 });
+  });
+
   it('a run refused before it starts, or whose onStart throws, leaves nothing behind', async () => {
     // In a plain Node process, which must then end by itself.
     const r = await execa(process.execPath, ['-e', `
