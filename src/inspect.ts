@@ -17,7 +17,7 @@
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 import { TsnsError } from './errors';
 import { NAMESPACES } from './namespaces';
-import { netnsid, nsQuery, nsQueryVia, type NsRelation } from './native';
+import { netnsid, nsQueryVia, type NsRelation } from './native';
 
 /** Namespace types as the kernel names them in /proc/PID/ns and as lsns prints them. */
 export type NamespaceType = 'mnt' | 'net' | 'pid' | 'uts' | 'ipc' | 'user' | 'cgroup' | 'time';
@@ -400,7 +400,7 @@ export function readNamespaceLinks(entry: NamespaceEntry): void {
     if (entry.type === 'user') entry.ownerUid = null;
     return;
   }
-  const ask = (what: 'parent' | 'owner' | 'ownerUid') => (route.length ? nsQueryVia(fd, route, entry.ns, what) : nsQuery(fd, what));
+  const ask = (what: 'parent' | 'owner' | 'ownerUid') => nsQueryVia(fd, route, entry.ns, what);
   try {
     entry.parent = entry.type === 'pid' || entry.type === 'user' ? relatedInode(ask('parent')) : 0;
     entry.owner = relatedInode(ask('owner'));

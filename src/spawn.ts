@@ -94,9 +94,9 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
       try {
         return readFileSync(fd);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).errno ?? 0;
-        throw systemError(`cannot read a seccomp program from fd ${fd}`, -code, 'option',
-          code === -9 ? `open the file on that fd for tsns, e.g. ${fd}<filter.bpf` : undefined);
+        const err = e as NodeJS.ErrnoException;
+        throw systemError(`cannot read a seccomp program from fd ${fd}`, -(err.errno ?? 0), 'option',
+          err.code === 'EBADF' ? `open the file on that fd for tsns, e.g. ${fd}<filter.bpf` : undefined);
       }
     },
     lstat(path) {
