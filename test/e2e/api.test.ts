@@ -72,6 +72,15 @@ function workerProgram(lib: string, opts: object): string {
 
 const WORKER_RESULT = { seq: [0, 1, 2, 3, 4], par: [1, 2, 3], piped: 'hi\n', killed: 'SIGKILL', forward: 'option' };
 
+/** What workerProgram printed: each worker got its results, and nothing was left behind. */
+function expectWorkerResults(r: { stderr: unknown; stdout: unknown; exitCode?: number }): void {
+  expect(r.stderr).toBe('');
+  expect(r.exitCode).toBe(0);
+  const out = JSON.parse(String(r.stdout));
+  expect(out.results).toEqual([WORKER_RESULT, WORKER_RESULT]);
+  expect(out.after).toEqual(out.before);
+}
+
 describe.runIf(IS_ROOT)('run() as root', () => {
   it('resolves with the exit code and pid', async () => {
     const r = await tsns.run(['sh', '-c', 'exit 3'], { uts: true });
@@ -157,11 +166,7 @@ describe.runIf(IS_ROOT)('run() as root', () => {
 
   it('works from worker threads, and workers that end leave no thread or fd behind', async () => {
     const r = await execa(process.execPath, ['-e', workerProgram(join(ROOT, 'dist', 'index.cjs'), { uts: true })], { reject: false });
-    expect(r.stderr).toBe('');
-    expect(r.exitCode).toBe(0);
-    const out = JSON.parse(r.stdout);
-    expect(out.results).toEqual([WORKER_RESULT, WORKER_RESULT]);
-    expect(out.after).toEqual(out.before);
+    expectWorkerResults(r);
   });
 
   it('a worker terminated while its command runs: the command is still reaped, the watcher goes', async () => {
@@ -257,11 +262,7 @@ describe.runIf(MODES.includes('user') && IS_ROOT)('run() unprivileged', () => {
     const lib = join(inject('stagedRoot'), 'dist', 'index.cjs');
     const r = await execa('setpriv', [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', process.execPath, '-e',
       workerProgram(lib, { mapRootUser: true, env: { PATH: '/usr/bin:/bin' } })], { cwd: '/', reject: false });
-    expect(r.stderr).toBe('');
-    expect(r.exitCode).toBe(0);
-    const out = JSON.parse(r.stdout);
-    expect(out.results).toEqual([WORKER_RESULT, WORKER_RESULT]);
-    expect(out.after).toEqual(out.before);
+    expectWorkerResults(r);
   });
 
   it('rejects a namespace it may not create with stage, errno and hint', async () => {
