@@ -257,7 +257,11 @@ function sectionCli() {
   for (const r of rows) if (r.check !== 'ok') out(`note: ${r.command}: first run failed: ${r.check}`);
   const t = rows.find((r) => r.key === 'tsns');
   out(`tsns over node -e 0: +${f1(t.median - nodeMed)} ms; node -e 0 over unshare: +${f1(nodeMed - unshareMed)} ms`);
-  return { runs: CFG.cliRuns, bwrap: bwrap ?? null, rows };
+  // Each round ran both back to back: the ratio within a round cancels the machine's drift between rounds.
+  const nodeTimes = res.get('node').times;
+  const pairedVsNode = median(res.get('tsns').times.map((ms, i) => ms / nodeTimes[i]));
+  out(`tsns / node -e 0, median of the ${nodeTimes.length} per-round ratios: ${pairedVsNode.toFixed(2)}x (steadier than the ratio of medians on a busy machine)`);
+  return { runs: CFG.cliRuns, bwrap: bwrap ?? null, rows, pairedVsNode };
 }
 
 // ---------------------------------------------------------------- 2. where the time goes
