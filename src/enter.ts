@@ -87,6 +87,13 @@ function plannedJoins(target: number | null, opts: EnterOptions): Join[] {
   return joins;
 }
 
+/** What stands between the caller and another process's namespaces (ptrace access, in the kernel's terms). */
+function traceHint(): string {
+  return process.geteuid?.() === 0
+    ? 'the kernel refuses even root here: a security module, or the process\'s own settings, deny tracing it'
+    : 'you may enter only processes you could trace: your own (same uid, not more privileged), or any as root';
+}
+
 function checkTarget(target: number): void {
   if (!Number.isSafeInteger(target) || target < 1) {
     throw new TsnsError(`invalid target pid '${target}'`, { stage: 'option' });
@@ -109,14 +116,13 @@ function checkTarget(target: number): void {
       }
       if (hidden) {
         throw new TsnsError(`cannot enter pid ${target}: /proc does not show it to you (hidepid)`, {
-          stage: 'target', errno: 'EACCES', code: 13, hint: 'you may enter only processes you could trace: your own, or any as root',
+          stage: 'target', errno: 'EACCES', code: 13, hint: traceHint(),
         });
       }
       throw systemError(`cannot enter pid ${target}`, 3, 'target', 'it is not running (any more)');
     }
     if (code === 'EACCES' || code === 'EPERM') {
-      throw systemError(`cannot enter pid ${target}`, code === 'EACCES' ? 13 : 1, 'target',
-        'you may enter only processes you could trace: your own (same uid, not more privileged), or any as root');
+      throw systemError(`cannot enter pid ${target}`, code === 'EACCES' ? 13 : 1, 'target', traceHint());
     }
     throw e;
   }
@@ -140,7 +146,7 @@ export async function enter(target: number | null, command: readonly string[], o
     const joinSpecs: LaunchSpec['joins'][number][] = [];
     for (const j of joins) {
       const fd = openOrFail(j.path, `the ${j.ns} namespace`, (code) =>
-        code === 'EACCES' || code === 'EPERM' ? 'you may enter only processes you could trace: your own, or any as root' : undefined);
+        code === 'EACCES' || code === 'EPERM' ? traceHint() : undefined);
       fds.push(fd);
       const type = nsQuery(fd, 'type');
       const info = NAMESPACES.find((n) => n.name === j.ns)!;
