@@ -14,7 +14,7 @@ import { blockMonitorSignals, execMonitor, preload, reclaimTty } from './native'
 import { parseMode, splitPair, type SandboxOp } from './sandbox';
 import { describePlan, makePlan, planToJson } from './plan';
 import { enter, type EnterOptions } from './enter';
-import { assumeMainThread, execute, systemContext, type ProcessOptions, type RunAllOptions } from './spawn';
+import { assumeMainThread, execute, readFd, systemContext, type ProcessOptions, type RunAllOptions } from './spawn';
 import { lsCommand } from './ls';
 
 type ArgKind = 'none' | 'required' | 'optional';
@@ -88,6 +88,7 @@ const RUN_OPTIONS: OptDef[] = [
   { long: 'no-new-privs', arg: 'none', help: 'setuid binaries and file capabilities give nothing (on with any sandbox option)' },
   { long: 'cap-drop', arg: 'required', metavar: 'CAP|ALL', help: 'drop a capability from every set, bounding included (repeatable)' },
   { long: 'cap-add', arg: 'required', metavar: 'CAP', help: 'keep a capability (after --cap-drop ALL; repeatable)' },
+  { long: 'args', arg: 'required', metavar: 'FD', help: 'read more options, NUL-separated, from FD and parse them here (as bwrap; not within such words)' },
   { long: 'seccomp', arg: 'required', metavar: 'FD', help: 'load the compiled seccomp BPF program open on FD last before exec (implies --no-new-privs)' },
   { long: 'add-seccomp-fd', arg: 'required', metavar: 'FD', help: 'the same, for several programs in order (repeatable; not with --seccomp)' },
   { long: 'unshare-all', arg: 'none', help: 'user, ipc, pid, net, uts and cgroup namespaces' },
@@ -139,19 +140,35 @@ function findLong(defs: readonly OptDef[], name: string): OptDef {
   throw new UsageError(`unrecognized option '--${name}'`);
 }
 
+/**
+ * Words to parse in place of an option (bwrap's --args FD), or undefined to
+ * keep the option as it is.
+ */
+export type Expand = (def: OptDef, value: string) => readonly string[] | undefined;
+
 /** getopt_long with a leading '+': options stop at the first operand. */
-export function parseArgs(defs: readonly OptDef[], args: readonly string[], usage = "see 'tsns run --help'"): Parsed {
+export function parseArgs(defs: readonly OptDef[], args: readonly string[], usage = "see 'tsns run --help'", expand?: Expand): Parsed {
   try {
-    return parseArgsOrThrow(defs, args);
+    return parseArgsOrThrow(defs, args, expand);
   } catch (e) {
     if (e instanceof UsageError) throw new UsageError(e.message, usage);
     throw e;
   }
 }
 
-function parseArgsOrThrow(defs: readonly OptDef[], args: readonly string[]): Parsed {
+function parseArgsOrThrow(defs: readonly OptDef[], input: readonly string[], expand?: Expand): Parsed {
   const options: [OptDef, string | undefined][] = [];
+  const args = [...input];
   let i = 0;
+  // Words up to this index were read by an expansion, which may not expand again.
+  let expandedUntil = -1;
+  const expanded = (def: OptDef, value: string | undefined): void => {
+    const words = value === undefined ? undefined : expand?.(def, value);
+    if (!words) return;
+    if (i <= expandedUntil) throw new UsageError(`--${def.long} cannot be used in words --${def.long} read`);
+    args.splice(i + 1, 0, ...words);
+    expandedUntil = i + words.length;
+  };
   for (; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '--') {
@@ -169,6 +186,7 @@ function parseArgsOrThrow(defs: readonly OptDef[], args: readonly string[]): Par
         value = args[++i];
       }
       options.push([def, value]);
+      expanded(def, value);
       continue;
     }
     if (arg.startsWith('-') && arg.length > 1) {
@@ -210,6 +228,15 @@ export interface RunCommand {
   dryRun: boolean;
   json: boolean;
   help: boolean;
+  /** --args read words from an fd: the command line is no longer our argv's tail */
+  argsFromFd: boolean;
+}
+
+/** bwrap's --args data: NUL-separated words (a final NUL ends the last one, it starts none). */
+export function argsWords(data: Uint8Array): string[] {
+  const text = Buffer.from(data.buffer, data.byteOffset, data.length).toString();
+  if (text === '') return [];
+  return (text.endsWith('\0') ? text.slice(0, -1) : text).split('\0');
 }
 
 function fdNumber(option: string, value: string): number {
@@ -217,11 +244,22 @@ function fdNumber(option: string, value: string): number {
   return Number(value);
 }
 
-/** `tsns run` argv → typed options. */
-export function parseRun(args: readonly string[]): RunCommand {
-  const { options: parsed, operands } = parseArgs(RUN_OPTIONS, args);
+/**
+ * `tsns run` argv → typed options. `readFd` reads what --args FD holds; without
+ * it (the pure parse) --args is refused.
+ */
+export function parseRun(args: readonly string[], readFd?: (fd: number) => Uint8Array): RunCommand {
+  let argsFromFd = false;
+  const expand: Expand = (def, value) => {
+    if (def.long !== 'args') return undefined;
+    const fd = fdNumber('args', value);
+    if (!readFd) throw new UsageError('--args: no file descriptors are read here');
+    argsFromFd = true;
+    return argsWords(readFd(fd));
+  };
+  const { options: parsed, operands } = parseArgs(RUN_OPTIONS, args, undefined, expand);
   const options: RunAllOptions = {};
-  const out: RunCommand = { options, command: operands, dryRun: false, json: false, help: false };
+  const out: RunCommand = { options, command: operands, dryRun: false, json: false, help: false, argsFromFd };
   const fs: SandboxOp[] = [];
   // bwrap's --perms and --size apply to the next operation that takes them.
   let pendingPerms: number | undefined;
@@ -321,6 +359,7 @@ export function parseRun(args: readonly string[]): RunCommand {
       case 'no-new-privs': options.noNewPrivs = true; break;
       case 'cap-drop': options.capDrop = [...(options.capDrop ?? []), value!]; break;
       case 'cap-add': options.capAdd = [...(options.capAdd ?? []), value!]; break;
+      case 'args': break; // its words were parsed in its place
       case 'seccomp': seccompFd = fdNumber('seccomp', value!); break;
       case 'add-seccomp-fd': addSeccomp.push(fdNumber('add-seccomp-fd', value!)); break;
       case 'unshare-all': options.unshareAll = true; break;
@@ -405,7 +444,8 @@ async function enterCommand(args: readonly string[]): Promise<CliStatus> {
     process.stdout.write(help('enter'));
     return { code: 0, signal: null };
   }
-  const exact = cmd.options.targetEnv ? { argvBytes: commandBytes(args, cmd.command).argvBytes } : commandBytes(args, cmd.command);
+  const bytes = commandBytes(args, cmd.command, true);
+  const exact = cmd.options.targetEnv ? { argvBytes: bytes.argvBytes } : bytes;
   return exitFor(await supervised((opts) => enter(cmd.target, cmd.command, { ...cmd.options, ...exact, ...opts }), cmd.options));
 }
 
@@ -500,7 +540,7 @@ async function printError(err: TsnsError): Promise<void> {
 
 async function runCommand(args: readonly string[]): Promise<CliStatus> {
   const t = process.uptime();
-  const cmd = parseRun(args);
+  const cmd = parseRun(args, (fd) => readFd(fd, 'arguments (--args)', 'args.bin'));
   if (cmd.help) {
     process.stdout.write(help('run'));
     return { code: 0, signal: null };
@@ -513,7 +553,7 @@ async function runCommand(args: readonly string[]): Promise<CliStatus> {
     process.stdout.write(cmd.json ? `${JSON.stringify(planToJson(plan), null, 2)}\n` : describePlan(plan));
     return { code: 0, signal: null };
   }
-  const exact = commandBytes(args, cmd.command);
+  const exact = commandBytes(args, cmd.command, !cmd.argsFromFd);
   trace('plan', (process.uptime() - t) * 1e3);
   return exitFor(await supervised((opts) => execute(plan, { ...options, ...exact, ...opts }), options));
 }
@@ -545,9 +585,13 @@ function argumentBytes(args: readonly string[]): Buffer[] | undefined {
 // fails; without one, the strings are the bytes and /proc need not be read.
 const LOSSY = '\uFFFD';
 
-/** The command's bytes: the operands are the tail of the subcommand's arguments. */
-function commandBytes(args: readonly string[], command: readonly string[]): { argvBytes?: Buffer[]; environBytes: boolean } {
-  const bytes = args.some((a) => a.includes(LOSSY)) ? argumentBytes(args)?.slice(args.length - command.length) : undefined;
+/**
+ * The command's bytes: the operands are the tail of the subcommand's
+ * arguments, unless words read by --args moved them (`fromArgv` false).
+ */
+function commandBytes(args: readonly string[], command: readonly string[], fromArgv: boolean): { argvBytes?: Buffer[]; environBytes: boolean } {
+  const lossy = fromArgv && args.some((a) => a.includes(LOSSY));
+  const bytes = lossy ? argumentBytes(args)?.slice(args.length - command.length) : undefined;
   const env = process.env;
   const environBytes = Object.keys(env).some((k) => k.includes(LOSSY) || env[k]!.includes(LOSSY));
   return { ...(bytes && command.length ? { argvBytes: bytes } : {}), environBytes };

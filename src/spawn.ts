@@ -70,6 +70,17 @@ function lookupIn(file: string, name: string): number | undefined {
   return f ? Number(f[2]) : undefined;
 }
 
+/** Everything left to read on an fd the caller opened for tsns (`what` and `example` name it in an error). */
+export function readFd(fd: number, what: string, example: string): Buffer {
+  try {
+    return readFileSync(fd);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw systemError(`cannot read ${what} from fd ${fd}`, -(err.errno ?? 0), 'option',
+      err.code === 'EBADF' ? `open the file on that fd for tsns, e.g. ${fd}<${example}` : undefined);
+  }
+}
+
 /** The caller as the kernel will judge it. */
 export function systemContext(env: Readonly<Record<string, string | undefined>> = process.env): PlanContext {
   const uid = process.geteuid!();
@@ -90,15 +101,7 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
     },
     signalNumber,
     cwd: process.cwd(),
-    readFd(fd) {
-      try {
-        return readFileSync(fd);
-      } catch (e) {
-        const err = e as NodeJS.ErrnoException;
-        throw systemError(`cannot read a seccomp program from fd ${fd}`, -(err.errno ?? 0), 'option',
-          err.code === 'EBADF' ? `open the file on that fd for tsns, e.g. ${fd}<filter.bpf` : undefined);
-      }
-    },
+    readFd: (fd) => readFd(fd, 'a seccomp program', 'filter.bpf'),
     lstat(path) {
       try {
         const st = lstatSync(path);

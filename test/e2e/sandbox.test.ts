@@ -111,6 +111,22 @@ describe.each(MODES)('as %s', (mode: Mode) => {
     expect(existsSync(target)).toBe(false);
   });
 
+  it('--args FD: options read from an fd, NUL-separated, parsed in its place', async () => {
+    const file = join(dir, `args-${mode}.bin`);
+    writeFileSync(file, '--uts\0--hostname\0from-fd\0--tmpfs\0/tmp\0');
+    const fd = openSync(file, 'r');
+    try {
+      const r = await sb(['--args', '3', '--', 'sh', '-c', 'hostname; touch /tmp/x && echo tmpfs'], { stdio: ['ignore', 'pipe', 'pipe', fd] as Options['stdio'] });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('from-fd\ntmpfs');
+    } finally {
+      closeSync(fd);
+    }
+    const bad = await run(mode, ['--args', '99', 'true']);
+    expect(bad.stderr).toBe('tsns: cannot read arguments (--args) from fd 99: Bad file descriptor (EBADF)\nhint: open the file on that fd for tsns, e.g. 99<args.bin');
+    expect(bad.exitCode).toBe(125);
+  });
+
   it('seccomp failures: not BPF, not open, refused by the kernel, --seccomp with --add-seccomp-fd', async () => {
     const odd = join(dir, `odd-${mode}.bpf`);
     const bad = join(dir, `bad-${mode}.bpf`);
@@ -231,6 +247,23 @@ describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () =
     const ours = await run(MODES[0]!, [...tsnsArgs, ...command]);
     expect(ours.stdout).toBe(theirs.stdout);
     expect(ours.exitCode).toBe(theirs.exitCode);
+  });
+
+  it('--args FD, as bwrap has it', async () => {
+    const file = join(dir, 'args-bwrap.bin');
+    writeFileSync(file, '--unshare-uts\0--hostname\0from-fd\0');
+    const both = async (cmd: string, args: string[]) => {
+      const fd = openSync(file, 'r');
+      try {
+        return await execa(cmd, args, { reject: false, cwd: '/', stdio: ['ignore', 'pipe', 'pipe', fd] as Options['stdio'] });
+      } finally {
+        closeSync(fd);
+      }
+    };
+    const theirs = await both('bwrap', ['--args', '3', '--ro-bind', '/', '/', 'hostname']);
+    const ours = await both(process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--args', '3', '--ro-bind', '/', 'hostname']);
+    expect(ours.stdout).toBe(theirs.stdout);
+    expect(ours.stdout).toBe('from-fd');
   });
 
   it('--seccomp FD, as bwrap has it', async () => {

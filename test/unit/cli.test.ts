@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRun, UsageError } from '../../src/cli';
+import { argsWords, parseRun, UsageError } from '../../src/cli';
 
 describe('parseRun', () => {
   it('options end at the first operand; the rest is the command, untouched', () => {
@@ -26,6 +26,21 @@ describe('parseRun', () => {
     expect(parseRun(['--hostname=a', 'x']).options).toEqual({ hostname: 'a' });
     expect(parseRun(['--hostname=', 'x']).options).toEqual({ hostname: '' });
     expect(parseRun(['--map-user', 'nobody', '--map-group=7']).options).toEqual({ mapUser: 'nobody', mapGroup: '7' });
+  });
+
+  it('--args FD: NUL-separated words parsed in its place, as bwrap reads them', () => {
+    const fd = (text: string) => (n: number) => (n === 3 ? Buffer.from(text) : Buffer.alloc(0));
+    expect(parseRun(['--args', '3', '--pid', 'x'], fd('--uts\0--hostname\0h\0'))).toMatchObject({
+      options: { uts: true, hostname: 'h', pid: true }, command: ['x'], argsFromFd: true,
+    });
+    // An operand among the words ends the options there, as on the command line.
+    expect(parseRun(['--args=3', '--pid', 'y'], fd('--uts\0echo\0hi'))).toMatchObject({ options: { uts: true }, command: ['echo', 'hi', '--pid', 'y'] });
+    expect(parseRun(['--uts', 'x'], fd('')).argsFromFd).toBe(false);
+    expect(() => parseRun(['--args', '3', 'x'], fd('--args\x003\0'))).toThrow('--args cannot be used in words --args read');
+    expect(() => parseRun(['--args', '3', 'x'])).toThrow('--args: no file descriptors are read here');
+    expect(() => parseRun(['--args', 'x'], fd(''))).toThrow("--args needs an open file descriptor's number, not 'x'");
+    expect([argsWords(Buffer.from('')), argsWords(Buffer.from('a\0b')), argsWords(Buffer.from('a\0b\0')), argsWords(Buffer.from('a\0\0b'))])
+      .toEqual([[], ['a', 'b'], ['a', 'b'], ['a', '', 'b']]);
   });
 
   it('--seccomp FD (the last wins) or --add-seccomp-fd FD (in order), not both', () => {
