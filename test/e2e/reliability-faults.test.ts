@@ -93,10 +93,11 @@ describe.concurrent.each(MODES)('tsns killed with SIGKILL as %s', (mode: Mode) =
   });
 
   it('--kill-child=SIGTERM: the command gets SIGTERM', async () => {
-    // The command says when its trap is set (a marker file), so the signal cannot come first.
+    // The command says when its trap is set (a marker file), so the signal cannot come first;
+    // what its trap saw goes to a file, printed in order once it is gone.
     const script = String.raw`
 mark=$(mktemp -u /tmp/tsns-term-XXXXXX)
-"$@" -- sh -c 'trap "echo got TERM >&2; rm -f $0; exit 0" TERM; : > $0; while :; do sleep 0.05; done' "$mark" 2>&1 &
+"$@" -- sh -c 'trap "echo got TERM > $0.got; rm -f $0; exit 0" TERM; : > $0; while :; do sleep 0.05; done' "$mark" 2>&1 &
 t=$!
 i=0
 while [ ! -e "$mark" ]; do i=$((i + 1)); [ $i -gt 300 ] && { echo "no command"; exit 90; }; sleep 0.05; done
@@ -104,6 +105,7 @@ kill -KILL $t; wait $t 2>/dev/null; echo "tsns $?"
 i=0
 while [ -e "$mark" ] && [ $i -lt 100 ]; do i=$((i + 1)); sleep 0.05; done
 sleep 0.1
+cat "$mark.got" 2>/dev/null || echo "no TERM"; rm -f "$mark.got"
 echo "zombies $(ps -eo stat= | grep -c '^Z')"
 `;
     const r = await underInit(script, innerRun(mode, ['--uts', '--kill-child=SIGTERM']));
