@@ -234,6 +234,16 @@ describe.runIf(IS_ROOT)('no new privileges: a setuid binary gains nothing', () =
 });
 
 describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () => {
+  /** Run cmd with `file` opened afresh on its fd 3 (both read it from the start). */
+  const withFd3 = async (file: string, cmd: string, args: string[]) => {
+    const fd = openSync(file, 'r');
+    try {
+      return await execa(cmd, args, { reject: false, cwd: '/', stdio: ['ignore', 'pipe', 'pipe', fd] as Options['stdio'] });
+    } finally {
+      closeSync(fd);
+    }
+  };
+
   const cases: [string, string[]][] = [
     ['ro bind refuses writes', ['sh', '-c', 'touch /usr/x 2>/dev/null && echo wrote || echo refused']],
     ['host paths are absent', ['sh', '-c', 'test -e /home && echo host || echo absent']],
@@ -252,16 +262,8 @@ describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () =
   it('--args FD, as bwrap has it', async () => {
     const file = join(dir, 'args-bwrap.bin');
     writeFileSync(file, '--unshare-uts\0--hostname\0from-fd\0');
-    const both = async (cmd: string, args: string[]) => {
-      const fd = openSync(file, 'r');
-      try {
-        return await execa(cmd, args, { reject: false, cwd: '/', stdio: ['ignore', 'pipe', 'pipe', fd] as Options['stdio'] });
-      } finally {
-        closeSync(fd);
-      }
-    };
-    const theirs = await both('bwrap', ['--args', '3', '--ro-bind', '/', '/', 'hostname']);
-    const ours = await both(process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--args', '3', '--ro-bind', '/', 'hostname']);
+    const theirs = await withFd3(file, 'bwrap', ['--args', '3', '--ro-bind', '/', '/', 'hostname']);
+    const ours = await withFd3(file, process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--args', '3', '--ro-bind', '/', 'hostname']);
     expect(ours.stdout).toBe(theirs.stdout);
     expect(ours.stdout).toBe('from-fd');
   });
@@ -270,16 +272,8 @@ describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () =
     const file = join(dir, 'deny-mkdir-bwrap.bpf');
     writeFileSync(file, denyMkdirFilter());
     const command = ['sh', '-c', 'mkdir /tmp/a 2>/dev/null || echo denied; grep -c "^Seccomp_filters:.*1" /proc/self/status'];
-    const both = async (cmd: string, args: string[]) => {
-      const fd = openSync(file, 'r');
-      try {
-        return await execa(cmd, args, { reject: false, cwd: '/', stdio: ['ignore', 'pipe', 'pipe', fd] as Options['stdio'] });
-      } finally {
-        closeSync(fd);
-      }
-    };
-    const theirs = await both('bwrap', ['--unshare-all', '--ro-bind', '/', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
-    const ours = await both(process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--unshare-all', '--ro-bind', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
+    const theirs = await withFd3(file, 'bwrap', ['--unshare-all', '--ro-bind', '/', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
+    const ours = await withFd3(file, process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--unshare-all', '--ro-bind', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
     expect(ours.stdout).toBe(theirs.stdout);
     expect(ours.stdout).toBe('denied\n1');
   });
