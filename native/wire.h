@@ -1,0 +1,153 @@
+/*
+ * The contract between the shim and src/wire.ts, in one place.
+ *
+ * Each list is an X-macro so that C takes names and values from it and a
+ * unit test (test/unit/wire.test.ts) reads this file and checks that
+ * src/wire.ts has the same table: the two sides cannot drift.
+ *
+ * The spec the shim reads is a run of NUL-terminated entries, each a tag
+ * byte followed by its value as text.
+ */
+#ifndef TSNS_WIRE_H
+#define TSNS_WIRE_H
+
+/* X(NAME, 'tag') */
+#define TSNS_TAGS(X)                                                          \
+	X(FLAGS, 'f')          /* CLONE_NEW* (and CLONE_NEWTIME to unshare) */ \
+	X(PROPAGATION, 'P')    /* MS_* for / in a new mount namespace, 0: leave */ \
+	X(FILE, 'x')           /* what to execute: a path, or a name in PATH */ \
+	X(SEARCH_PATH, 'S')    /* the PATH the file is searched in */          \
+	X(UID_MAP, 'u')        /* uid_map text */                              \
+	X(GID_MAP, 'g')        /* gid_map text */                              \
+	X(UID_MAP_HELPER, 'm') /* write uid_map through newuidmap */           \
+	X(GID_MAP_HELPER, 'n') /* write gid_map through newgidmap */           \
+	X(SETGROUPS, 's')      /* allow | deny */                              \
+	X(HOSTNAME, 'h')                                                       \
+	X(DOMAINNAME, 'd')                                                     \
+	X(PROC_DIR, 'p')       /* mount a new proc here */                     \
+	X(ROOT, 'R')           /* chroot */                                    \
+	X(WD, 'W')             /* chdir */                                     \
+	X(MONOTONIC, 'M')      /* time namespace offsets, seconds */           \
+	X(BOOTTIME, 'B')                                                       \
+	X(UID, 'U')            /* setresuid before exec */                     \
+	X(GID, 'G')            /* setresgid before exec */                     \
+	X(KEEP_CAPS, 'k')      /* keep capabilities across exec (ambient) */   \
+	X(KILL_SIGNAL, 'K')    /* PR_SET_PDEATHSIG */                          \
+	X(INIT, 'I')           /* a reaping, forwarding PID 1 */               \
+	X(UNSHARE_PID, 'Q')    /* with the time namespace, unshare pid too */  \
+	X(PERSIST, 'N')        /* "ns/X:PATH": bind a namespace onto PATH */   \
+	X(PERSIST_LATE, 'L')   /* the same, once the time/pid ns exists */     \
+	X(TARGET, 'y')         /* enter: the target pid, pinned by a pidfd */  \
+	X(JOIN, 'J')           /* enter: "TYPE:FD", 't' after: the target's */ \
+	X(ROOT_FD, 'r')        /* enter: fchdir + chroot to this fd */         \
+	X(CWD_FD, 'c')         /* enter: fchdir to this fd */                  \
+	X(SANDBOX_OP, 'O')     /* a sandbox operation, see TSNS_SANDBOX_OPS */ \
+	X(HARDENING, 'H')      /* letters, see TSNS_HARDENING */               \
+	X(CAP_KEEP, 'C')       /* capabilities kept in every set, decimal */   \
+	X(SECCOMP, 'F')        /* a compiled seccomp program, hex */           \
+	X(STDIO, 'D')          /* "TARGET:FD" dup FD onto 0-2; FD -1: /dev/null */ \
+	X(ARG, 'a')            /* one argv entry, in order */                  \
+	X(ENV, 'e')            /* one environment entry, in order */
+
+/* A sandbox operation's value: CODE[TRY] \x01 A \x01 B \x01 MODE \x01 SIZE,
+ * MODE octal and SIZE decimal, each empty for the default. */
+#define TSNS_OP_SEP '\x01'
+#define TSNS_OP_TRY 't' /* after the code: skip a missing source */
+
+/* X(NAME, 'code') */
+#define TSNS_SANDBOX_OPS(X)  \
+	X(BIND, 'b')         \
+	X(RO_BIND, 'r')      \
+	X(DEV_BIND, 'v')     \
+	X(TMPFS, 't')        \
+	X(DIR, 'd')          \
+	X(SYMLINK, 's')      \
+	X(FILE, 'f')         \
+	X(CHMOD, 'c')        \
+	X(REMOUNT_RO, 'R')   \
+	X(PROC, 'p')         \
+	X(DEV, 'D')          \
+	X(OVERLAY, 'o')
+
+/* A --file source that is an open fd: "fd:N". */
+#define TSNS_FD_SOURCE "fd:"
+
+/* X(NAME, 'letter') */
+#define TSNS_HARDENING(X)          \
+	X(NO_NEW_PRIVS, 'n')       \
+	X(NEW_SESSION, 's')        \
+	X(LO_UP, 'l')              \
+	X(OVERLAY_USERXATTR, 'x')
+
+/* Where a start failed: X(NAME, number, "name in src/"). */
+#define TSNS_STAGES(X)                              \
+	X(SPEC, 1, "spec")                          \
+	X(PIPE, 2, "pipe")                          \
+	X(STACK, 3, "stack")                        \
+	X(CLONE, 4, "clone")                        \
+	X(SETGROUPS, 5, "setgroups")                \
+	X(UID_MAP, 6, "uid_map")                    \
+	X(GID_MAP, 7, "gid_map")                    \
+	X(SYNC, 8, "sync")                          \
+	X(HOSTNAME, 9, "sethostname")               \
+	X(DOMAINNAME, 10, "setdomainname")          \
+	X(PROPAGATION, 11, "propagation")           \
+	X(MOUNT_PROC, 12, "mount-proc")             \
+	X(STDIO, 13, "stdio")                       \
+	X(EXEC, 14, "exec")                         \
+	X(PERSIST, 15, "persist")                   \
+	X(TIME, 16, "time")                         \
+	X(TIME_OFFSETS, 17, "time-offsets")         \
+	X(FORK, 18, "fork")                         \
+	X(ROOT, 19, "root")                         \
+	X(WD, 20, "wd")                             \
+	X(SETGID, 21, "setgid")                     \
+	X(SETUID, 22, "setuid")                     \
+	X(CAPS, 23, "caps")                         \
+	X(PDEATHSIG, 24, "pdeathsig")               \
+	X(NEWUIDMAP, 25, "newuidmap")               \
+	X(NEWGIDMAP, 26, "newgidmap")               \
+	X(TARGET, 27, "target")                     \
+	X(SETNS, 28, "setns")                       \
+	X(SANDBOX, 29, "sandbox")                   \
+	X(LO, 30, "lo")                             \
+	X(NO_NEW_PRIVS, 31, "no-new-privs")         \
+	X(SETSID, 32, "setsid")                     \
+	X(SECCOMP, 33, "seccomp")
+
+/* A failed start returns -(stage << TSNS_STAGE_SHIFT | errno).  The stages
+ * that name one of several things (a persisted file, a namespace to join,
+ * a sandbox operation counted from 1 with 0 the new root, a seccomp
+ * program) put its index in the errno's high byte. */
+#define TSNS_STAGE_SHIFT 16
+#define TSNS_INDEX_SHIFT 8
+#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP)
+
+/* A command's end as the shim reports it: kind << 16 | value. */
+#define TSNS_WAIT_SHIFT 16
+#define TSNS_WAIT_EXITED 1   /* value: the exit code */
+#define TSNS_WAIT_SIGNALED 2 /* value: the signal */
+
+/* tsns_pipe(): read end << 16 | write end. */
+#define TSNS_PIPE_SHIFT 16
+
+/* tsns_ns_query(): X(NAME, number) */
+#define TSNS_NS_QUERIES(X) \
+	X(TYPE, 0)         \
+	X(PARENT, 1)       \
+	X(OWNER, 2)        \
+	X(OWNER_UID, 3)    \
+	X(NETNSID, 4)
+
+#define TSNS_ENUM_TAG(name, tag) TAG_##name = tag,
+#define TSNS_ENUM_OP(name, code) OP_##name = code,
+#define TSNS_ENUM_HARDENING(name, letter) HARDEN_##name = letter,
+#define TSNS_ENUM_STAGE(name, number, text) ST_##name = number,
+#define TSNS_ENUM_QUERY(name, number) NSQ_##name = number,
+
+enum tsns_tag { TSNS_TAGS(TSNS_ENUM_TAG) };
+enum tsns_op { TSNS_SANDBOX_OPS(TSNS_ENUM_OP) };
+enum tsns_hardening { TSNS_HARDENING(TSNS_ENUM_HARDENING) };
+enum tsns_stage { TSNS_STAGES(TSNS_ENUM_STAGE) };
+enum tsns_ns_query { TSNS_NS_QUERIES(TSNS_ENUM_QUERY) };
+#endif
