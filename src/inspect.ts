@@ -4,20 +4,18 @@
  * (/proc/PID/stat), plus namespaces that only a bind mount of an nsfs file
  * keeps alive (/proc/self/mountinfo).
  *
- * The scan itself makes no ioctls. The parent and owner namespaces
- * (NS_GET_PARENT, NS_GET_USERNS) and a user namespace's owner uid
- * (NS_GET_OWNER_UID) are read only on request, through readNamespaceLinks(),
- * which opens the namespace's nsfs file and asks the native shim; netns ids
- * (netlink RTM_GETNSID) are not known here.
+ * The scan itself makes no ioctls: what only the kernel can say of a
+ * namespace (its parent, owner, owner uid, netns id) is src/nslinks.ts's,
+ * asked only on request.
  *
  * Processes the caller may not inspect are left out, as lsns leaves them out:
  * without privileges /proc/PID/ns of another user's process is EACCES, and
  * any process can exit in the middle of the scan (ENOENT, ESRCH).
  */
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 import { TsnsError } from './errors';
 import { NAMESPACES } from './namespaces';
-import { netnsid, nsQueryVia, type NsRelation } from './native';
+import type { NsRelation } from './native';
 
 /** Namespace types as the kernel names them in /proc/PID/ns and as lsns prints them. */
 export type NamespaceType = 'mnt' | 'net' | 'pid' | 'uts' | 'ipc' | 'user' | 'cgroup' | 'time';
@@ -26,41 +24,6 @@ export type NamespaceType = 'mnt' | 'net' | 'pid' | 'uts' | 'ipc' | 'user' | 'cg
 export const NAMESPACE_TYPES: readonly NamespaceType[] = [
   ...new Set<NamespaceType>([...NAMESPACES.map((n) => n.proc as NamespaceType), 'time']),
 ];
-
-/** One namespace as `tsns ls` and `lsns` show it. Field names are stable. */
-export interface NamespaceRecord {
-  /** namespace identifier: the inode number of its nsfs file */
-  ns: number;
-  /** kind of namespace, as lsns names it */
-  type: NamespaceType;
-  /** `/proc/PID/ns/TYPE` of the lowest pid in the namespace; null when no process is in it */
-  path: string | null;
-  /** number of processes in the namespace (that the caller may inspect) */
-  nprocs: number;
-  /** lowest pid in the namespace; null when only a bind mount keeps it alive */
-  pid: number | null;
-  /** parent pid of `pid` */
-  ppid: number | null;
-  /** command line of `pid` (arguments joined by spaces; its comm when the command line is empty) */
-  command: string | null;
-  /**
-   * owner of `pid` (the uid of /proc/PID). For a namespace no process is in
-   * (kept alive by a bind mount): the owner uid (NS_GET_OWNER_UID) of the user
-   * namespace that is, or owns, it; null when that cannot be read.
-   */
-  uid: number | null;
-  /** name of `uid` from /etc/passwd, or the number when it has none */
-  user: string | null;
-  /** where an nsfs file of this namespace is bind-mounted (in the caller's mount namespace) */
-  nsfs: string[];
-}
-
-export interface ListNamespacesOptions {
-  /** only these types (lsns names: mnt, net, pid, uts, ipc, user, cgroup, time; `mount` is taken for mnt) */
-  type?: readonly string[];
-  /** only the namespaces this process is in */
-  pid?: number;
-}
 
 /** A process as the scan saw it. */
 export interface ProcessInfo {
@@ -164,32 +127,6 @@ export function parseNsfsMounts(mountinfo: string): NsfsMount[] {
     if (!mount.paths.includes(path)) mount.paths.push(path);
   }
   return [...out.values()];
-}
-
-/** /etc/passwd text → uid → name (the first entry wins, as getpwuid finds it). */
-export function parsePasswd(text: string): Map<number, string> {
-  const users = new Map<number, string>();
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 3 || !/^\d+$/.test(f[2]!)) continue;
-    const uid = Number(f[2]);
-    if (!users.has(uid)) users.set(uid, f[0]!);
-  }
-  return users;
-}
-
-let passwd: Map<number, string> | undefined;
-
-/** uid → user name, or the uid as text when /etc/passwd has no name for it (as lsns prints it). */
-export function userName(uid: number): string {
-  if (!passwd) {
-    try {
-      passwd = parsePasswd(readFileSync('/etc/passwd', 'utf8'));
-    } catch {
-      passwd = new Map();
-    }
-  }
-  return passwd.get(uid) ?? String(uid);
 }
 
 // lsns reads these into a BUFSIZ buffer; so do we, so long command lines end where theirs do.
@@ -338,163 +275,6 @@ export function namespaceTypes(names: readonly string[] | undefined): NamespaceT
   return out;
 }
 
-// ---------------------------------------------------------------------------
-// Parent and owner namespaces, through the nsfs ioctls (native shim)
-
-// Linux's numbers on every architecture; node:os is not loaded for two constants.
-const EPERM = 1;
-const EINVAL = 22;
-
-/**
- * An fd of the namespace's nsfs file: through a process in it (the lowest pid
- * that still is), else through a bind mount of it; null when none opens.
- * Each candidate is checked by inode, since a pid can be reused and a mount
- * point covered after the scan.
- */
-export function openNamespace(entry: NamespaceEntry): number | null {
-  const paths = [...entry.processes.map((p) => `/proc/${p.pid}/ns/${entry.type}`), ...entry.nsfs];
-  for (const path of paths) {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch {
-      continue; // exited, not ours to open, or unmounted
-    }
-    let ino = -1;
-    try {
-      ino = fstatSync(fd).ino;
-    } catch {
-      // fall through: not this one
-    }
-    if (ino === entry.ns) return fd;
-    closeSync(fd);
-  }
-  return null;
-}
-
-/** An NS_GET_PARENT / NS_GET_USERNS answer as lsns prints it: EPERM (outside our view) and EINVAL (no such relation) are 0. */
-function relatedInode(r: number): number | null {
-  if (r >= 0) return r;
-  return r === -EPERM || r === -EINVAL ? 0 : null;
-}
-
-/**
- * PNS and ONS of a namespace (and a user namespace's owner uid), read once:
- * opens its nsfs file and asks NS_GET_PARENT (pid and user namespaces only,
- * as lsns asks), NS_GET_USERNS and, for a user namespace, NS_GET_OWNER_UID.
- * Throws the shim's TsnsError (stage 'native') when it cannot be loaded.
- */
-export function readNamespaceLinks(entry: NamespaceEntry): void {
-  if (entry.owner !== undefined) return;
-  // A namespace out of sight is asked about through one in sight.
-  const route: NsRelation[] = [];
-  let start = entry;
-  while (start.processes.length === 0 && start.nsfs.length === 0 && start.via) {
-    route.unshift(start.via.relation);
-    start = start.via.from;
-  }
-  const fd = openNamespace(start);
-  if (fd === null) {
-    entry.parent = null;
-    entry.owner = null;
-    if (entry.type === 'user') entry.ownerUid = null;
-    return;
-  }
-  const ask = (what: 'parent' | 'owner' | 'ownerUid') => nsQueryVia(fd, route, entry.ns, what);
-  try {
-    entry.parent = entry.type === 'pid' || entry.type === 'user' ? relatedInode(ask('parent')) : 0;
-    entry.owner = relatedInode(ask('owner'));
-    if (entry.type === 'user') {
-      const uid = ask('ownerUid');
-      entry.ownerUid = uid >= 0 ? uid : null;
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * NETNSID, read once: for a network namespace with a process in it (lsns
- * shows none for a namespace without), what rtnetlink says of it.
- */
-export function readNetnsid(entry: NamespaceEntry): void {
-  if (entry.netnsid !== undefined) return;
-  entry.netnsid = null;
-  if (entry.type !== 'net' || entry.processes.length === 0) return;
-  const fd = openNamespace({ ...entry, nsfs: [] });
-  if (fd === null) return;
-  try {
-    entry.netnsid = netnsid(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * The uid that stands for a namespace no process is in: NS_GET_OWNER_UID of
- * the user namespace that is it (a user namespace) or owns it (found with
- * `userNamespace`, by inode); null when either cannot be read. Sets
- * entry.ownerUid.
- */
-export function namespaceOwnerUid(
-  entry: NamespaceEntry, userNamespace: (ino: number) => NamespaceEntry | undefined,
-): number | null {
-  if (entry.ownerUid !== undefined) return entry.ownerUid;
-  readNamespaceLinks(entry);
-  if (entry.type !== 'user') {
-    const owner = entry.owner ? userNamespace(entry.owner) : undefined;
-    if (owner) readNamespaceLinks(owner);
-    entry.ownerUid = owner?.ownerUid ?? null;
-  }
-  return entry.ownerUid ?? null;
-}
-
-/** A lookup of user namespaces by inode: the snapshot's, or (when it has none) a scan of the user type, made once when first needed. */
-export function userNamespaceLookup(snap: Snapshot, scanned: readonly NamespaceType[]): (ino: number) => NamespaceEntry | undefined {
-  let users: Map<number, NamespaceEntry> | undefined;
-  return (ino) => {
-    if (!users) {
-      const source = scanned.includes('user') ? snap.namespaces : scanNamespaces(['user']).namespaces;
-      users = new Map(source.filter((e) => e.type === 'user').map((e) => [e.ns, e]));
-    }
-    return users.get(ino);
-  };
-}
-
-/**
- * The uid of a namespace without processes, when the native shim can be
- * loaded; null otherwise (the listing does not fail for one column).
- */
-export function ownerUidOrNull(entry: NamespaceEntry, userNamespace: (ino: number) => NamespaceEntry | undefined): number | null {
-  try {
-    return namespaceOwnerUid(entry, userNamespace);
-  } catch (e) {
-    if (e instanceof TsnsError) return null;
-    throw e;
-  }
-}
-
-/**
- * The record lsns prints for a namespace: its lowest pid stands for it. For a
- * namespace no process is in, `uid` is entry.ownerUid (see namespaceOwnerUid()).
- */
-export function toRecord(entry: NamespaceEntry, command: (pid: number) => string | null = commandLine): NamespaceRecord {
-  const proc = entry.processes[0];
-  const uid = proc ? proc.uid : entry.ownerUid ?? null;
-  return {
-    ns: entry.ns,
-    type: entry.type,
-    path: proc ? `/proc/${proc.pid}/ns/${entry.type}` : null,
-    nprocs: entry.processes.length,
-    pid: proc ? proc.pid : null,
-    ppid: proc ? proc.ppid : null,
-    command: proc ? command(proc.pid) : null,
-    uid,
-    user: uid === null ? null : userName(uid),
-    nsfs: [...entry.nsfs],
-  };
-}
-
 /** A command-line reader that reads each pid's command line at most once. */
 export function cachedCommandLine(): (pid: number) => string | null {
   const cache = new Map<number, string | null>();
@@ -504,29 +284,3 @@ export function cachedCommandLine(): (pid: number) => string | null {
   };
 }
 
-/**
- * The namespaces on this system, as `tsns ls` / lsns(8) list them: one record
- * per namespace, sorted by inode, each represented by its lowest pid. Only
- * processes the caller may inspect are counted; namespaces kept alive only by
- * an nsfs bind mount are included with `nprocs: 0` and `pid: null`, and the
- * owner uid of their user namespace as `uid` (read with ioctls through the
- * native shim; null when it cannot be loaded).
- *
- * Rejects with a TsnsError (stage 'option') for an unknown type.
- */
-export async function listNamespaces(options: ListNamespacesOptions = {}): Promise<NamespaceRecord[]> {
-  const types = namespaceTypes(options.type);
-  const { pid } = options;
-  if (pid !== undefined && (!Number.isInteger(pid) || pid <= 0)) {
-    throw new TsnsError(`invalid pid: ${pid}`, { stage: 'option' });
-  }
-  const snap = scanNamespaces(types);
-  const command = cachedCommandLine();
-  const users = userNamespaceLookup(snap, types);
-  return snap.namespaces
-    .filter((e) => pid === undefined || e.processes.some((p) => p.pid === pid))
-    .map((e) => {
-      if (e.processes.length === 0) ownerUidOrNull(e, users);
-      return toRecord(e, command);
-    });
-}

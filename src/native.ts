@@ -1,60 +1,10 @@
 /**
- * The only importer of ffi-rs: binds native/tsns.c (built to build/libtsns.so)
- * and encodes what the shim reads.
+ * The only importer of ffi-rs: binds the shim (native/, built to
+ * build/libtsns.so) and calls it. What the calls carry is src/wire.ts's.
  */
 import { join } from 'node:path';
 import { TsnsError } from './errors';
-
-/** Everything the child needs, flattened for the shim. */
-export interface SpawnSpec {
-  /** CLONE_NEW* for clone(2), plus CLONE_NEWTIME for the child to unshare */
-  flags: number;
-  /** with CLONE_NEWTIME and no init: the child unshares the pid namespace too */
-  unsharePid: boolean;
-  uidMap: string | null;
-  gidMap: string | null;
-  uidMapHelper: boolean;
-  gidMapHelper: boolean;
-  setgroups: string | null;
-  hostname: string | null;
-  domainname: string | null;
-  procDir: string | null;
-  /** MS_* bits applied recursively to /, 0 to leave it */
-  propagation: number;
-  root: string | null;
-  wd: string | null;
-  monotonic: number | null;
-  boottime: number | null;
-  uid: number | null;
-  gid: number | null;
-  keepCaps: boolean;
-  killSignal: number | null;
-  init: boolean;
-  persist: readonly { source: string; path: string; late: boolean }[];
-  /** sandbox operations in the shim's form (sandbox.ts encodeOp) */
-  filesystem: readonly string[];
-  /** letters: n no-new-privs, s setsid, l lo up, x overlay with userxattr */
-  hardening: string;
-  /** seccomp programs to load last, hex */
-  seccomp: readonly string[];
-  /** capabilities to keep, decimal mask; null leaves them */
-  capKeep: string | null;
-  /** enter: the target pid, pinned with a pidfd */
-  target: number | null;
-  /** enter: namespaces to join in order; fromTarget ones may be joined at once through the pidfd */
-  joins: readonly { type: number; fd: number; fromTarget: boolean }[];
-  /** enter: fds of the target's root and cwd to change to after joining */
-  rootFd: number | null;
-  cwdFd: number | null;
-  /** fds 0-2 of the command: another fd to dup there, -1 for /dev/null, null to inherit */
-  stdio: readonly (number | null)[];
-  file: string | Uint8Array;
-  /** the PATH the command is searched in */
-  searchPath: string;
-  /** strings, or bytes where they are not UTF-8 (the CLI passes its own argv and environment exactly) */
-  argv: readonly (string | Uint8Array)[];
-  env: readonly (string | Uint8Array)[];
-}
+import { decodePipe, NS_QUERY } from './wire';
 
 interface Binding {
   spawn(buf: Buffer): number;
@@ -166,63 +116,14 @@ export function execMonitor(pid: number, forward: boolean, trace: boolean): numb
   return load().execMonitor(pid, MONITOR_PATH, forward, trace);
 }
 
-function nulError(text: string): TsnsError {
-  return new TsnsError(`an argument or environment entry contains a NUL byte: ${JSON.stringify(text)}`, { stage: 'spec' });
-}
-
-/** Tag-per-entry wire format; parse_spec() in native/tsns.c is its reader. */
-export function encodeSpec(s: SpawnSpec): Buffer {
-  // Entries gather in one string, encoded once; byte entries (rare) split it.
-  const chunks: Buffer[] = [];
-  let text = '';
-  const add = (tag: string, value: string | number | Uint8Array) => {
-    if (typeof value !== 'object') {
-      const v = String(value);
-      if (v.includes('\0')) throw nulError(v);
-      text += `${tag}${v}\0`;
-      return;
-    }
-    if (value.includes(0)) throw nulError(Buffer.from(value).toString());
-    chunks.push(Buffer.from(`${text}${tag}`), Buffer.from(value));
-    text = '\0';
-  };
-  add('f', s.flags);
-  add('P', s.propagation);
-  add('x', s.file);
-  add('S', s.searchPath);
-  const optional: [string, string | number | null][] = [
-    ['u', s.uidMap], ['g', s.gidMap], ['s', s.setgroups], ['h', s.hostname], ['d', s.domainname],
-    ['p', s.procDir], ['R', s.root], ['W', s.wd], ['M', s.monotonic], ['B', s.boottime],
-    ['U', s.uid], ['G', s.gid], ['K', s.killSignal], ['y', s.target], ['r', s.rootFd], ['c', s.cwdFd],
-    ['C', s.capKeep], ['H', s.hardening || null],
-  ];
-  for (const [tag, value] of optional) if (value !== null) add(tag, value);
-  const flags: [string, boolean][] = [
-    ['m', s.uidMapHelper], ['n', s.gidMapHelper], ['k', s.keepCaps], ['I', s.init], ['Q', s.unsharePid],
-  ];
-  for (const [tag, on] of flags) if (on) add(tag, '');
-  for (const p of s.persist) add(p.late ? 'L' : 'N', `${p.source}:${p.path}`);
-  for (const o of s.filesystem) add('O', o);
-  for (const p of s.seccomp) add('F', p);
-  for (const j of s.joins) add('J', `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
-  s.stdio.forEach((fd, target) => {
-    if (fd !== null) add('D', `${target}:${fd}`);
-  });
-  for (const a of s.argv) add('a', a);
-  for (const e of s.env) add('e', e);
-  if (chunks.length === 0) return Buffer.from(text);
-  chunks.push(Buffer.from(text));
-  return Buffer.concat(chunks);
-}
-
-/** Clone and exec; the pid on success, else -(stage << 16 | errno). */
-export function spawn(spec: SpawnSpec): number {
-  return load().spawn(encodeSpec(spec));
+/** Clone and exec a spec (encodeSpec()); the pid on success, else a failure for decodeFailure(). */
+export function spawn(spec: Buffer): number {
+  return load().spawn(spec);
 }
 
 /**
  * Non-blocking, for many pids in one call: for each, 0 while running, else
- * the encoded status (see exit-status.ts) or -errno.
+ * the wait word (decodeWaitStatus()) or -errno.
  */
 export function waitAll(pids: readonly number[]): Int32Array {
   const slots = new Int32Array(pids.length * 2);
@@ -256,14 +157,17 @@ export function close(fd: number): void {
 export function pipe(): [number, number] {
   const r = load().pipe();
   if (r < 0) throw new TsnsError(`cannot create a pipe: errno ${-r}`, { stage: 'pipe', code: -r });
-  return [Math.floor(r / 0x10000), r % 0x10000];
+  return decodePipe(r);
 }
 
-/** What an open namespace file is; each a negative errno when the kernel cannot say (ENOTTY: not a namespace). */
-export const NS_QUERY = { type: 0, parent: 1, owner: 2, ownerUid: 3, netnsid: 4 } as const;
+/** What nsQuery() asks of an open namespace file. */
+export type NsQuery = 'type' | 'parent' | 'owner' | 'ownerUid';
 
-export function nsQuery(fd: number, what: Exclude<keyof typeof NS_QUERY, 'netnsid'>): number {
-  return load().nsQuery(fd, NS_QUERY[what]);
+const QUERY: Record<NsQuery, number> = { type: NS_QUERY.TYPE, parent: NS_QUERY.PARENT, owner: NS_QUERY.OWNER, ownerUid: NS_QUERY.OWNER_UID };
+
+/** What an open namespace file is; a negative errno when the kernel cannot say (ENOTTY: not a namespace). */
+export function nsQuery(fd: number, what: NsQuery): number {
+  return load().nsQuery(fd, QUERY[what]);
 }
 
 /** A relation between namespaces that the nsfs ioctls follow. */
@@ -273,11 +177,9 @@ export type NsRelation = 'parent' | 'owner';
  * nsQuery() of the namespace `route` leads to from `fd` (its parent, its
  * owner's parent ...), which must have inode `ino`: -ESTALE otherwise.
  */
-export function nsQueryVia(
-  fd: number, route: readonly NsRelation[], ino: number, what: Exclude<keyof typeof NS_QUERY, 'netnsid'>,
-): number {
+export function nsQueryVia(fd: number, route: readonly NsRelation[], ino: number, what: NsQuery): number {
   const path = route.reduce((bits, r, i) => bits | (r === 'owner' ? 1 << i : 0), 0);
-  return load().nsQueryVia(fd, path, route.length, ino, NS_QUERY[what]);
+  return load().nsQueryVia(fd, path, route.length, ino, QUERY[what]);
 }
 
 /**
@@ -286,7 +188,7 @@ export function nsQueryVia(
  * null when the kernel cannot say.
  */
 export function netnsid(fd: number): number | 'unassigned' | null {
-  const r = load().nsQuery(fd, NS_QUERY.netnsid);
+  const r = load().nsQuery(fd, NS_QUERY.NETNSID);
   return r > 0 ? r - 1 : r === 0 ? 'unassigned' : null;
 }
 
@@ -295,8 +197,7 @@ export function reclaimTty(): void {
   load().reclaimTty();
 }
 
-/** Die of `signal` with its default action; exits 128+signal if that did not kill us. */
-export function die(signal: number): never {
+/** Die of `signal` as native/end.c has a process die of a command's signal; returns only if it could not. */
+export function die(signal: number): void {
   load().die(signal);
-  process.exit(128 + signal);
 }

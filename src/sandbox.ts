@@ -1,10 +1,11 @@
 /**
  * The sandbox filesystem (bwrap's operations) as data: what the options mean,
- * how they read on the command line, the --sandbox profile, and the wire form
- * native/sandbox.c applies.
+ * how they read on the command line, and the --sandbox profile (src/wire.ts
+ * encodes them for native/sandbox.c).
  */
 import { isAbsolute, resolve } from 'node:path';
 import { TsnsError } from './errors';
+import { OP_SEP } from './wire';
 
 export type SandboxOp =
   | { op: 'bind' | 'ro-bind' | 'dev-bind'; src: string; dest?: string; try?: boolean }
@@ -17,11 +18,6 @@ export type SandboxOp =
   | { op: 'proc'; dest: string }
   | { op: 'dev'; dest: string }
   | { op: 'overlay'; lowers: readonly string[]; dest: string };
-
-const CODES: Record<SandboxOp['op'], string> = {
-  bind: 'b', 'ro-bind': 'r', 'dev-bind': 'v', tmpfs: 't', dir: 'd', symlink: 's', file: 'f', chmod: 'c',
-  'remount-ro': 'R', proc: 'p', dev: 'D', overlay: 'o',
-};
 
 function opError(message: string): TsnsError {
   return new TsnsError(message, { stage: 'plan' });
@@ -44,7 +40,7 @@ export function describeOp(o: SandboxOp): string {
 /** Checked and made absolute against `cwd`; what the shim is given. */
 export function normalizeOp(o: SandboxOp, cwd: string): SandboxOp {
   const abs = (p: string, what: string) => {
-    if (p === '' || p.includes('\x01') || p.includes('\0')) throw opError(`${describeOp(o)}: invalid ${what} '${p}'`);
+    if (p === '' || p.includes(OP_SEP) || p.includes('\0')) throw opError(`${describeOp(o)}: invalid ${what} '${p}'`);
     return resolve(cwd, p);
   };
   const dest = (p: string) => {
@@ -61,25 +57,6 @@ export function normalizeOp(o: SandboxOp, cwd: string): SandboxOp {
     case 'overlay': return { ...o, lowers: o.lowers.map((l) => abs(l, 'lower directory')), dest: dest(o.dest) };
     default: return { ...o, dest: dest(o.dest) } as SandboxOp;
   }
-}
-
-/** The shim's form: code, a, b, mode (octal), size, separated by \x01. */
-export function encodeOp(o: SandboxOp): string {
-  let a = '';
-  let mode: number | undefined;
-  let size: number | undefined;
-  let tryFlag = false;
-  switch (o.op) {
-    case 'bind': case 'ro-bind': case 'dev-bind': a = o.src; tryFlag = o.try ?? false; break;
-    case 'symlink': a = o.target; break;
-    case 'file': a = typeof o.src === 'number' ? `fd:${o.src}` : o.src; mode = o.perms; break;
-    case 'overlay': a = o.lowers.join(','); break;
-    case 'tmpfs': mode = o.perms; size = o.size; break;
-    case 'dir': mode = o.perms; break;
-    case 'chmod': mode = o.perms; break;
-  }
-  const dest = 'dest' in o && o.dest !== undefined ? o.dest : '';
-  return [`${CODES[o.op]}${tryFlag ? 't' : ''}`, a, dest, mode === undefined ? '' : mode.toString(8), size === undefined ? '' : String(size)].join('\x01');
 }
 
 /** `SRC[:DEST]` and its kin, as the command line writes them. */

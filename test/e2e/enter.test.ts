@@ -124,6 +124,20 @@ describe.each(MODES)('as %s', (mode: Mode) => {
       expect(r.stdout).toBe(`${maker}-${mode}`);
     });
 
+    it('--dry-run prints the joins the kernel would make, and joins nothing', async () => {
+      const r = await enter(mode, ['--dry-run', String(target), 'hostname']);
+      expect(r.exitCode).toBe(0);
+      const joined = r.stdout.split('\n').filter((l) => l.startsWith('join:')).map((l) => l.split(/\s+/)[1]);
+      // Each namespace the target does not share with tsns, user first and mount last: exactly what a real enter joins.
+      const differs = (['user', 'cgroup', 'ipc', 'uts', 'net', 'pid', 'time', 'mount'] as const)
+        .filter((n) => readlinkSync(`/proc/${target}/ns/${n === 'mount' ? 'mnt' : n}`) !== readlinkSync(`/proc/self/ns/${n === 'mount' ? 'mnt' : n}`));
+      expect(joined).toEqual(differs);
+      expect(r.stdout).toMatch(/^command: {4}hostname$/m);
+      const json = JSON.parse((await enter(mode, ['--dry-run', '--json', String(target), 'hostname'])).stdout);
+      expect(json).toMatchObject({ target, file: 'hostname', argv: ['hostname'] });
+      expect(json.joins.map((j: { namespace: string }) => j.namespace)).toEqual(differs);
+    });
+
     it('exits with the command\'s status, and dies of its signal', async () => {
       expect((await enter(mode, [String(target), 'sh', '-c', 'exit 4'])).exitCode).toBe(4);
       expect((await enter(mode, [String(target), 'sh', '-c', 'kill -TERM $$'])).signal).toBe('SIGTERM');

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listNamespaces } from '../../src/inspect';
+import { listNamespaces } from '../../src/ls';
 import { TsnsError } from '../../src/errors';
 import { IS_ROOT, MODES, requireCommands, ROOT, tsns, USER } from './helpers';
 

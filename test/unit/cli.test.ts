@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { argsWords, parseRun, UsageError } from '../../src/cli';
+import { UsageError } from '../../src/cli/args';
+import { argsWords, parseRun } from '../../src/cli/run';
 
 describe('parseRun', () => {
   it('options end at the first operand; the rest is the command, untouched', () => {

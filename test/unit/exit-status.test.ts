@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TsnsError } from '../../src/errors';
-import { decodeWaitStatus, exitFor, signalName, signalNumber } from '../../src/exit-status';
+import { exitFor } from '../../src/cli/status';
+import { signalName, signalNumber } from '../../src/signals';
+import { decodeWaitStatus } from '../../src/wire';
 
 describe('exit status', () => {
   it('decodes the native wait word', () => {

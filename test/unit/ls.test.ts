@@ -1,15 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/cli';
+import { UsageError } from '../../src/cli/args';
+import { parseColumns, parseLs } from '../../src/cli/ls';
 import { TsnsError } from '../../src/errors';
 import {
-  namespaceOwnerUid, namespaceTypes, parseNsfsMounts, parseNsLink, parsePasswd, parseStatPpid, toRecord,
-  type NamespaceEntry, type NamespaceType, type ProcessInfo, type Snapshot,
+  namespaceTypes, parseNsfsMounts, parseNsLink, parseStatPpid, type NamespaceEntry, type NamespaceType, type ProcessInfo,
+  type Snapshot,
 } from '../../src/inspect';
 import {
-  buildLines, COLUMNS, defaultColumns, localeIsUtf8, newLine, parseColumns, parseLs, rawEncode, relateNamespaces,
-  renderJson, renderLs, renderRaw, renderTable, safeEncode, scanTypes, type ColumnName, type Line, type LinkSource,
-  type RenderOptions,
+  buildLines, column, COLUMNS, defaultColumns, relateNamespaces, renderLs, scanTypes, toRecord, type ColumnName,
+  type LinkSource,
 } from '../../src/ls';
+import { namespaceOwnerUid } from '../../src/nslinks';
+import * as table from '../../src/table';
+import { localeIsUtf8, newLine, rawEncode, safeEncode, type Line, type RenderOptions } from '../../src/table';
+import { parsePasswd } from '../../src/users';
+
+// lsns's columns by name, for the generic renderers.
+const renderTable = (names: readonly ColumnName[], lines: readonly Line[], opts: RenderOptions) => table.renderTable(names.map(column), lines, opts);
+const renderRaw = (names: readonly ColumnName[], lines: readonly Line[], opts: RenderOptions) => table.renderRaw(names.map(column), lines, opts);
+const renderJson = (names: readonly ColumnName[], lines: readonly Line[], tree: boolean) => table.renderJson(names.map(column), lines, tree);
 
 function usageError(f: () => unknown): UsageError {
   try {
@@ -23,7 +32,7 @@ function usageError(f: () => unknown): UsageError {
 }
 
 const TABLE: RenderOptions = {
-  json: false, raw: false, noHeadings: false, noTruncate: false, noWrap: false, tree: true, termWidth: null, utf8: true,
+  json: false, raw: false, noHeadings: false, noTruncate: false, noWrap: false, tree: true, treeColumn: 'COMMAND', termWidth: null, utf8: true,
 };
 
 const DEFAULT: ColumnName[] = ['NS', 'TYPE', 'NPROCS', 'PID', 'USER', 'COMMAND'];

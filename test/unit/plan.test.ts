@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TsnsError } from '../../src/errors';
-import { describePlan, makePlan, planToJson, type PlanContext, type RunOptions } from '../../src/plan';
+import type { PlanContext } from '../../src/context';
+import { describePlan, planToJson } from '../../src/plan/describe';
+import { makePlan, type RunOptions } from '../../src/plan/run';
 
 const user: PlanContext = {
   uid: 1000,

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeSpec, type SpawnSpec } from '../../src/native';
-import { BARE_LAUNCH } from '../../src/spawn';
+import { BARE_LAUNCH, encodeSpec, type SpawnSpec } from '../../src/wire';
 
 const base: SpawnSpec = { ...BARE_LAUNCH, stdio: [null, null, null], searchPath: '/bin', env: [], file: 'true', argv: ['true'] };
 

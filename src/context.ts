@@ -1,0 +1,72 @@
+/**
+ * Who is asking, and how names resolve: what makes a plan depend on the
+ * machine. Plans take it as a value, so they stay pure and testable.
+ */
+import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { systemError } from './errors';
+import type { PathKind } from './sandbox';
+import { signalNumber } from './signals';
+import { lookupGroup, lookupUser, subordinateIds } from './users';
+
+export interface PlanContext {
+  uid: number;
+  gid: number;
+  /** can write arbitrary id maps (root) */
+  privileged: boolean;
+  env: Readonly<Record<string, string | undefined>>;
+  lookupUser(name: string): number | undefined;
+  lookupGroup(name: string): number | undefined;
+  /** the caller's ranges in /etc/subuid or /etc/subgid */
+  subordinateIds(kind: 'uid' | 'gid'): { start: number; count: number }[];
+  signalNumber(name: string): number | undefined;
+  /** relative sandbox paths are taken from here */
+  cwd: string;
+  lstat(path: string): PathKind;
+  /** everything an open fd still holds (a seccomp program); throws TsnsError */
+  readFd(fd: number): Uint8Array;
+}
+
+/** Everything left to read on an fd the caller opened for tsns (`what` and `example` name it in an error). */
+export function readFd(fd: number, what: string, example: string): Buffer {
+  try {
+    return readFileSync(fd);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw systemError(`cannot read ${what} from fd ${fd}`, -(err.errno ?? 0), 'option',
+      err.code === 'EBADF' ? `open the file on that fd for tsns, e.g. ${fd}<${example}` : undefined);
+  }
+}
+
+function lstat(path: string): PathKind {
+  try {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(path) };
+    return { kind: st.isDirectory() ? 'dir' : 'file' };
+  } catch {
+    return null;
+  }
+}
+
+/** The environment a command gets, as far as a plan reads it (copied only to overlay `env`). */
+export function commandEnv(opts: { clearEnv?: boolean; env?: Readonly<Record<string, string | undefined>> }): Readonly<Record<string, string | undefined>> {
+  return opts.clearEnv ? { ...opts.env } : opts.env ? { ...process.env, ...opts.env } : process.env;
+}
+
+/** The caller as the kernel will judge it. */
+export function systemContext(env: Readonly<Record<string, string | undefined>> = process.env): PlanContext {
+  const uid = process.geteuid!();
+  const gid = process.getegid!();
+  return {
+    uid,
+    gid,
+    privileged: uid === 0,
+    env,
+    lookupUser,
+    lookupGroup,
+    subordinateIds: (kind) => subordinateIds(kind, uid),
+    signalNumber,
+    cwd: process.cwd(),
+    readFd: (fd) => readFd(fd, 'a seccomp program', 'filter.bpf'),
+    lstat,
+  };
+}

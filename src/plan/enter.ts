@@ -1,0 +1,107 @@
+/**
+ * Pure: `tsns enter` options → what to join, in which order, and how the
+ * command runs there. What the target's namespaces are comes in through the
+ * context, so the plan itself reads nothing.
+ */
+import { TsnsError } from '../errors';
+import { JOIN_ORDER, namedNamespaces, NAMESPACES, type NamespaceName, type PerNamespace } from '../namespaces';
+
+/** nsenter's options, in camelCase. A namespace is true (the target's) or a namespace file. */
+export interface EnterNamespaceOptions extends PerNamespace<boolean | string> {
+  /** every namespace of the target (the default when none is named) */
+  all?: boolean;
+  /** chroot: true for the target's root, or a directory */
+  root?: boolean | string;
+  /** working directory: true for the target's (the default when its mount namespace is joined), or a directory */
+  wd?: boolean | string;
+  /** keep this process's uid/gid after joining a user namespace (default: become 0 there) */
+  preserveCredentials?: boolean;
+  setuid?: number;
+  setgid?: number;
+  /** give the command the target's environment */
+  targetEnv?: boolean;
+}
+
+export interface EnterJoin {
+  namespace: NamespaceName;
+  /** /proc/PID/ns/X of the target, or a namespace file */
+  path: string;
+  /** the target's own, which setns(pidfd) may join all at once */
+  fromTarget: boolean;
+}
+
+export interface EnterPlan {
+  target: number | null;
+  /** in join order */
+  joins: EnterJoin[];
+  /** the target's namespaces that tsns already shares: left alone (setns into one's own user namespace is refused) */
+  shared: NamespaceName[];
+  /** chroot to this directory, or to the target's root (/proc/PID/root) */
+  root: string | null;
+  rootFromTarget: boolean;
+  wd: string | null;
+  wdFromTarget: boolean;
+  setuid: number | null;
+  setgid: number | null;
+  /** the command's environment: this process's, or the target's (-e) */
+  environment: 'own' | 'target';
+  file: string;
+  argv: string[];
+}
+
+export interface EnterContext {
+  /** readlink of a /proc/PID/ns/X file; null when it cannot be read */
+  nsLink(path: string): string | null;
+  /** the environment the command gets (SHELL for the default command) */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+function optionError(message: string): TsnsError {
+  return new TsnsError(message, { stage: 'option' });
+}
+
+function joinsOf(target: number | null, opts: EnterNamespaceOptions, ctx: EnterContext): { joins: EnterJoin[]; shared: NamespaceName[] } {
+  const named = namedNamespaces(opts);
+  const wanted = new Set<NamespaceName>((opts.all || named.length === 0 ? NAMESPACES : named).map((n) => n.name));
+  const joins: EnterJoin[] = [];
+  const shared: NamespaceName[] = [];
+  for (const ns of JOIN_ORDER) {
+    if (!wanted.has(ns.name)) continue;
+    const value = opts[ns.name];
+    if (typeof value === 'string') {
+      joins.push({ namespace: ns.name, path: value, fromTarget: false });
+      continue;
+    }
+    if (target === null) throw optionError(`--${ns.name} needs a target (-t PID) or a namespace file (--${ns.name}=FILE)`);
+    const path = `/proc/${target}/ns/${ns.proc}`;
+    const theirs = ctx.nsLink(path);
+    if (theirs !== null && theirs === ctx.nsLink(`/proc/self/ns/${ns.proc}`)) shared.push(ns.name);
+    else joins.push({ namespace: ns.name, path, fromTarget: true });
+  }
+  return { joins, shared };
+}
+
+export function makeEnterPlan(target: number | null, command: readonly string[], opts: EnterNamespaceOptions, ctx: EnterContext): EnterPlan {
+  if (target !== null && (!Number.isSafeInteger(target) || target < 1)) throw optionError(`invalid target pid '${target}'`);
+  const { joins, shared } = joinsOf(target, opts, ctx);
+  if (opts.targetEnv && target === null) throw optionError('--env takes the environment of a target: give -t PID');
+  const joinsUser = joins.some((j) => j.namespace === 'user');
+  const joinsMount = joins.some((j) => j.namespace === 'mount');
+  const asRoot = joinsUser && !opts.preserveCredentials ? 0 : null;
+  const shell = ctx.env.SHELL || '/bin/sh';
+  return {
+    target,
+    joins,
+    shared,
+    root: typeof opts.root === 'string' ? opts.root : null,
+    rootFromTarget: target !== null && opts.root === true,
+    wd: typeof opts.wd === 'string' ? opts.wd : null,
+    // After joining a mount namespace the cwd would be its /: the target's, as nsenter -w does.
+    wdFromTarget: target !== null && (opts.wd === true || (opts.wd === undefined && joinsMount)),
+    setuid: opts.setuid ?? asRoot,
+    setgid: opts.setgid ?? asRoot,
+    environment: opts.targetEnv ? 'target' : 'own',
+    file: command[0] ?? shell,
+    argv: command.length ? [...command] : [shell],
+  };
+}

@@ -1,0 +1,37 @@
+/** run(): options → plan → the shim, for `tsns run` and for programs. */
+import { commandEnv, systemContext } from './context';
+import { nativeFailure } from './explain';
+import { formatIdMap } from './idmap';
+import { launch, type ProcessOptions, type RunResult } from './launch';
+import { makePlan, type Plan, type RunOptions } from './plan/run';
+import { runSpec } from './wire';
+
+export type RunAllOptions = RunOptions & ProcessOptions;
+
+/** Start the command a plan describes; resolves when it has ended. */
+export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResult> {
+  return launch(runSpec(plan), (stage, code, index) =>
+    nativeFailure(stage, code, {
+      ...plan,
+      uidMapText: plan.uidMap && formatIdMap(plan.uidMap),
+      gidMapText: plan.gidMap && formatIdMap(plan.gidMap),
+      persistPath: plan.persist[index]?.path ?? null,
+      persistNamespace: plan.persist[index]?.namespace ?? null,
+      // The shim counts sandbox operations from 1; 0 is the new root itself.
+      sandboxOp: stage === 'sandbox' && index > 0 ? plan.filesystem[index - 1] ?? null : null,
+      seccompIndex: stage === 'seccomp' ? index : null,
+    }), opts);
+}
+
+/** The plan run() would carry out, made without creating anything (what --dry-run prints). */
+export function planRun(command: readonly string[], options: RunAllOptions = {}): Plan {
+  return makePlan(command, options, systemContext(commandEnv(options)));
+}
+
+/**
+ * Run `command` in new namespaces. Resolves with its exit code or signal; rejects
+ * with TsnsError when tsns itself fails (including a command that cannot be executed).
+ */
+export async function run(command: readonly string[], options: RunAllOptions = {}): Promise<RunResult> {
+  return execute(planRun(command, options), options);
+}

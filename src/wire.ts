@@ -1,0 +1,302 @@
+/**
+ * THE boundary with the native shim, on this side: what a plan becomes on
+ * the wire, and what the shim's numbers mean when they come back.
+ * native/wire.h is the other side; test/unit/wire.test.ts reads it and checks
+ * that every table here is the same.
+ */
+import { TsnsError, type Stage } from './errors';
+import { formatIdMap } from './idmap';
+import type { RunResult } from './launch';
+import type { EnterPlan } from './plan/enter';
+import type { Plan, Propagation } from './plan/run';
+import type { SandboxOp } from './sandbox';
+import { signalName } from './signals';
+
+/** native/wire.h TSNS_TAGS: the tag byte of each spec entry. */
+export const TAG = {
+  FLAGS: 'f', PROPAGATION: 'P', FILE: 'x', SEARCH_PATH: 'S', UID_MAP: 'u', GID_MAP: 'g',
+  UID_MAP_HELPER: 'm', GID_MAP_HELPER: 'n', SETGROUPS: 's', HOSTNAME: 'h', DOMAINNAME: 'd',
+  PROC_DIR: 'p', ROOT: 'R', WD: 'W', MONOTONIC: 'M', BOOTTIME: 'B', UID: 'U', GID: 'G',
+  KEEP_CAPS: 'k', KILL_SIGNAL: 'K', INIT: 'I', UNSHARE_PID: 'Q', PERSIST: 'N', PERSIST_LATE: 'L',
+  TARGET: 'y', JOIN: 'J', ROOT_FD: 'r', CWD_FD: 'c', SANDBOX_OP: 'O', HARDENING: 'H', CAP_KEEP: 'C',
+  SECCOMP: 'F', STDIO: 'D', ARG: 'a', ENV: 'e',
+} as const;
+
+/** native/wire.h TSNS_SANDBOX_OPS. */
+export const SANDBOX_OP = {
+  BIND: 'b', RO_BIND: 'r', DEV_BIND: 'v', TMPFS: 't', DIR: 'd', SYMLINK: 's', FILE: 'f', CHMOD: 'c',
+  REMOUNT_RO: 'R', PROC: 'p', DEV: 'D', OVERLAY: 'o',
+} as const;
+export const OP_SEP = '\x01';
+export const OP_TRY = 't';
+export const FD_SOURCE = 'fd:';
+
+/** native/wire.h TSNS_HARDENING. */
+export const HARDENING = { NO_NEW_PRIVS: 'n', NEW_SESSION: 's', LO_UP: 'l', OVERLAY_USERXATTR: 'x' } as const;
+
+/** native/wire.h TSNS_STAGES: [C name, number, the stage's name here]. */
+export const STAGES = [
+  ['SPEC', 1, 'spec'], ['PIPE', 2, 'pipe'], ['STACK', 3, 'stack'], ['CLONE', 4, 'clone'],
+  ['SETGROUPS', 5, 'setgroups'], ['UID_MAP', 6, 'uid_map'], ['GID_MAP', 7, 'gid_map'], ['SYNC', 8, 'sync'],
+  ['HOSTNAME', 9, 'sethostname'], ['DOMAINNAME', 10, 'setdomainname'], ['PROPAGATION', 11, 'propagation'],
+  ['MOUNT_PROC', 12, 'mount-proc'], ['STDIO', 13, 'stdio'], ['EXEC', 14, 'exec'], ['PERSIST', 15, 'persist'],
+  ['TIME', 16, 'time'], ['TIME_OFFSETS', 17, 'time-offsets'], ['FORK', 18, 'fork'], ['ROOT', 19, 'root'],
+  ['WD', 20, 'wd'], ['SETGID', 21, 'setgid'], ['SETUID', 22, 'setuid'], ['CAPS', 23, 'caps'],
+  ['PDEATHSIG', 24, 'pdeathsig'], ['NEWUIDMAP', 25, 'newuidmap'], ['NEWGIDMAP', 26, 'newgidmap'],
+  ['TARGET', 27, 'target'], ['SETNS', 28, 'setns'], ['SANDBOX', 29, 'sandbox'], ['LO', 30, 'lo'],
+  ['NO_NEW_PRIVS', 31, 'no-new-privs'], ['SETSID', 32, 'setsid'], ['SECCOMP', 33, 'seccomp'],
+] as const;
+
+export type NativeStage = (typeof STAGES)[number][2];
+
+/** Stages whose errno carries, in its high byte, the index of the file, namespace, operation or program. */
+export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP'] as const;
+export const STAGE_SHIFT = 16;
+export const INDEX_SHIFT = 8;
+export const WAIT_SHIFT = 16;
+export const WAIT_EXITED = 1;
+export const WAIT_SIGNALED = 2;
+export const PIPE_SHIFT = 16;
+
+/** native/wire.h TSNS_NS_QUERIES: what tsns_ns_query() answers. */
+export const NS_QUERY = { TYPE: 0, PARENT: 1, OWNER: 2, OWNER_UID: 3, NETNSID: 4 } as const;
+
+const MS_PROPAGATION: Record<Propagation, number> = {
+  unchanged: 0,
+  private: 1 << 18,
+  slave: 1 << 19,
+  shared: 1 << 20,
+};
+
+/** Everything the child needs, flattened for the shim. */
+export interface SpawnSpec {
+  /** CLONE_NEW* for clone(2), plus CLONE_NEWTIME for the child to unshare */
+  flags: number;
+  /** with CLONE_NEWTIME and no init: the child unshares the pid namespace too */
+  unsharePid: boolean;
+  uidMap: string | null;
+  gidMap: string | null;
+  uidMapHelper: boolean;
+  gidMapHelper: boolean;
+  setgroups: string | null;
+  hostname: string | null;
+  domainname: string | null;
+  procDir: string | null;
+  /** MS_* bits applied recursively to /, 0 to leave it */
+  propagation: number;
+  root: string | null;
+  wd: string | null;
+  monotonic: number | null;
+  boottime: number | null;
+  uid: number | null;
+  gid: number | null;
+  keepCaps: boolean;
+  killSignal: number | null;
+  init: boolean;
+  persist: readonly { source: string; path: string; late: boolean }[];
+  /** sandbox operations, encoded (encodeOp) */
+  filesystem: readonly string[];
+  /** HARDENING letters */
+  hardening: string;
+  /** seccomp programs to load last, hex */
+  seccomp: readonly string[];
+  /** capabilities to keep, decimal mask; null leaves them */
+  capKeep: string | null;
+  /** enter: the target pid, pinned with a pidfd */
+  target: number | null;
+  /** enter: namespaces to join in order; fromTarget ones may be joined at once through the pidfd */
+  joins: readonly { type: number; fd: number; fromTarget: boolean }[];
+  /** enter: fds of the target's root and cwd to change to after joining */
+  rootFd: number | null;
+  cwdFd: number | null;
+  /** fds 0-2 of the command: another fd to dup there, -1 for /dev/null, null to inherit */
+  stdio: readonly (number | null)[];
+  file: string | Uint8Array;
+  /** the PATH the command is searched in */
+  searchPath: string;
+  /** strings, or bytes where they are not UTF-8 (the CLI passes its own argv and environment exactly) */
+  argv: readonly (string | Uint8Array)[];
+  env: readonly (string | Uint8Array)[];
+}
+
+/** What a plan gives the shim; the process options (launch.ts) add the rest. */
+export type LaunchSpec = Omit<SpawnSpec, 'stdio' | 'searchPath' | 'env'>;
+
+/** A launch that creates, maps and mounts nothing: each plan fills in what it uses. */
+export const BARE_LAUNCH: LaunchSpec = {
+  flags: 0, unsharePid: false, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false,
+  setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null,
+  monotonic: null, boottime: null, uid: null, gid: null, keepCaps: false, killSignal: null, init: false,
+  persist: [], filesystem: [], seccomp: [], hardening: '', capKeep: null, target: null, joins: [], rootFd: null, cwdFd: null,
+  file: '', argv: [],
+};
+
+const OP_CODE: Record<SandboxOp['op'], string> = {
+  bind: SANDBOX_OP.BIND, 'ro-bind': SANDBOX_OP.RO_BIND, 'dev-bind': SANDBOX_OP.DEV_BIND, tmpfs: SANDBOX_OP.TMPFS,
+  dir: SANDBOX_OP.DIR, symlink: SANDBOX_OP.SYMLINK, file: SANDBOX_OP.FILE, chmod: SANDBOX_OP.CHMOD,
+  'remount-ro': SANDBOX_OP.REMOUNT_RO, proc: SANDBOX_OP.PROC, dev: SANDBOX_OP.DEV, overlay: SANDBOX_OP.OVERLAY,
+};
+
+/** A sandbox operation as native/sandbox.c reads it: code, a, b, mode (octal), size. */
+export function encodeOp(o: SandboxOp): string {
+  let a = '';
+  let mode: number | undefined;
+  let size: number | undefined;
+  let tryFlag = false;
+  switch (o.op) {
+    case 'bind': case 'ro-bind': case 'dev-bind': a = o.src; tryFlag = o.try ?? false; break;
+    case 'symlink': a = o.target; break;
+    case 'file': a = typeof o.src === 'number' ? `${FD_SOURCE}${o.src}` : o.src; mode = o.perms; break;
+    case 'overlay': a = o.lowers.join(','); break;
+    case 'tmpfs': mode = o.perms; size = o.size; break;
+    case 'dir': mode = o.perms; break;
+    case 'chmod': mode = o.perms; break;
+  }
+  const dest = 'dest' in o && o.dest !== undefined ? o.dest : '';
+  return [`${OP_CODE[o.op]}${tryFlag ? OP_TRY : ''}`, a, dest, mode === undefined ? '' : mode.toString(8), size === undefined ? '' : String(size)].join(OP_SEP);
+}
+
+/** A run plan as the shim takes it. */
+export function runSpec(plan: Plan): LaunchSpec {
+  const hardening = [
+    plan.noNewPrivs && HARDENING.NO_NEW_PRIVS, plan.newSession && HARDENING.NEW_SESSION, plan.loUp && HARDENING.LO_UP,
+    plan.namespaces.includes('user') && HARDENING.OVERLAY_USERXATTR,
+  ];
+  return {
+    ...BARE_LAUNCH,
+    flags: plan.cloneFlags | plan.unshareFlags,
+    unsharePid: plan.unshareFlagNames.includes('CLONE_NEWPID'),
+    uidMap: plan.uidMap && formatIdMap(plan.uidMap),
+    gidMap: plan.gidMap && formatIdMap(plan.gidMap),
+    uidMapHelper: plan.uidMapHelper,
+    gidMapHelper: plan.gidMapHelper,
+    setgroups: plan.setgroups,
+    hostname: plan.hostname,
+    domainname: plan.domainname,
+    procDir: plan.procDir,
+    propagation: plan.propagation ? MS_PROPAGATION[plan.propagation] : 0,
+    root: plan.root,
+    wd: plan.wd,
+    monotonic: plan.monotonic,
+    boottime: plan.boottime,
+    uid: plan.setuid,
+    gid: plan.setgid,
+    keepCaps: plan.keepCaps,
+    killSignal: plan.killSignal,
+    init: plan.supervisor === 'init',
+    persist: plan.persist,
+    filesystem: plan.filesystem.map(encodeOp),
+    seccomp: plan.seccomp.map((p) => p.hex),
+    hardening: hardening.filter(Boolean).join(''),
+    capKeep: plan.capKeep,
+    file: plan.file,
+    argv: plan.argv,
+  };
+}
+
+/** The fds enter opened for its plan: each join's namespace (type: its CLONE_NEW* flag), the target's root and cwd. */
+export interface EnterFds {
+  joins: readonly { type: number; fd: number; fromTarget: boolean }[];
+  rootFd: number | null;
+  cwdFd: number | null;
+}
+
+/** An enter plan, with the fds opened for it, as the shim takes it. */
+export function enterSpec(plan: EnterPlan, fds: EnterFds): LaunchSpec {
+  return {
+    ...BARE_LAUNCH,
+    root: plan.root,
+    wd: plan.wd,
+    target: plan.target,
+    joins: fds.joins,
+    rootFd: fds.rootFd,
+    cwdFd: fds.cwdFd,
+    uid: plan.setuid,
+    gid: plan.setgid,
+    file: plan.file,
+    argv: plan.argv,
+  };
+}
+
+function nulError(text: string): TsnsError {
+  return new TsnsError(`an argument or environment entry contains a NUL byte: ${JSON.stringify(text)}`, { stage: 'spec' });
+}
+
+/** The spec's bytes: tag, value, NUL, entry after entry; native/spec.c reads them. */
+export function encodeSpec(s: SpawnSpec): Buffer {
+  // Entries gather in one string, encoded once; byte entries (rare) split it.
+  const chunks: Buffer[] = [];
+  let text = '';
+  const add = (tag: string, value: string | number | Uint8Array) => {
+    if (typeof value !== 'object') {
+      const v = String(value);
+      if (v.includes('\0')) throw nulError(v);
+      text += `${tag}${v}\0`;
+      return;
+    }
+    if (value.includes(0)) throw nulError(Buffer.from(value).toString());
+    chunks.push(Buffer.from(`${text}${tag}`), Buffer.from(value));
+    text = '\0';
+  };
+  add(TAG.FLAGS, s.flags);
+  add(TAG.PROPAGATION, s.propagation);
+  add(TAG.FILE, s.file);
+  add(TAG.SEARCH_PATH, s.searchPath);
+  const optional: [string, string | number | null][] = [
+    [TAG.UID_MAP, s.uidMap], [TAG.GID_MAP, s.gidMap], [TAG.SETGROUPS, s.setgroups], [TAG.HOSTNAME, s.hostname],
+    [TAG.DOMAINNAME, s.domainname], [TAG.PROC_DIR, s.procDir], [TAG.ROOT, s.root], [TAG.WD, s.wd],
+    [TAG.MONOTONIC, s.monotonic], [TAG.BOOTTIME, s.boottime], [TAG.UID, s.uid], [TAG.GID, s.gid],
+    [TAG.KILL_SIGNAL, s.killSignal], [TAG.TARGET, s.target], [TAG.ROOT_FD, s.rootFd], [TAG.CWD_FD, s.cwdFd],
+    [TAG.CAP_KEEP, s.capKeep], [TAG.HARDENING, s.hardening || null],
+  ];
+  for (const [tag, value] of optional) if (value !== null) add(tag, value);
+  const flags: [string, boolean][] = [
+    [TAG.UID_MAP_HELPER, s.uidMapHelper], [TAG.GID_MAP_HELPER, s.gidMapHelper], [TAG.KEEP_CAPS, s.keepCaps],
+    [TAG.INIT, s.init], [TAG.UNSHARE_PID, s.unsharePid],
+  ];
+  for (const [tag, on] of flags) if (on) add(tag, '');
+  for (const p of s.persist) add(p.late ? TAG.PERSIST_LATE : TAG.PERSIST, `${p.source}:${p.path}`);
+  for (const o of s.filesystem) add(TAG.SANDBOX_OP, o);
+  for (const p of s.seccomp) add(TAG.SECCOMP, p);
+  for (const j of s.joins) add(TAG.JOIN, `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
+  s.stdio.forEach((fd, target) => {
+    if (fd !== null) add(TAG.STDIO, `${target}:${fd}`);
+  });
+  for (const a of s.argv) add(TAG.ARG, a);
+  for (const e of s.env) add(TAG.ENV, e);
+  if (chunks.length === 0) return Buffer.from(text);
+  chunks.push(Buffer.from(text));
+  return Buffer.concat(chunks);
+}
+
+export interface NativeFailure {
+  stage: Stage;
+  /** errno */
+  code: number;
+  /** which file, namespace, operation or program the stage names (INDEXED_STAGES); else 0 */
+  index: number;
+}
+
+const STAGE_BY_NUMBER = new Map<number, (typeof STAGES)[number]>(STAGES.map((s) => [s[1], s]));
+
+/** tsns_spawn()'s negative return: -(stage << 16 | errno), the index in the errno's high byte for some stages. */
+export function decodeFailure(ret: number): NativeFailure {
+  const entry = STAGE_BY_NUMBER.get(Math.floor(-ret / 2 ** STAGE_SHIFT));
+  const low = -ret & (2 ** STAGE_SHIFT - 1);
+  const indexed = entry !== undefined && (INDEXED_STAGES as readonly string[]).includes(entry[0]);
+  const mask = (1 << INDEX_SHIFT) - 1;
+  return { stage: entry ? entry[2] : 'native', code: indexed ? low & mask : low, index: indexed ? low >> INDEX_SHIFT : 0 };
+}
+
+/** The shim's wait word: kind << 16 | value, kind WAIT_EXITED (value: the code) or WAIT_SIGNALED (the signal). */
+export function decodeWaitStatus(pid: number, word: number): RunResult {
+  const kind = Math.floor(word / 2 ** WAIT_SHIFT);
+  const value = word & (2 ** WAIT_SHIFT - 1);
+  if (kind === WAIT_SIGNALED) return { pid, exitCode: null, signal: signalName(value) };
+  return { pid, exitCode: value, signal: null };
+}
+
+/** tsns_pipe()'s answer: [read end, write end]. */
+export function decodePipe(ret: number): [number, number] {
+  return [Math.floor(ret / 2 ** PIPE_SHIFT), ret % 2 ** PIPE_SHIFT];
+}
