@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tsns.h"
+
 /* RTM_GETNSID for the network namespace of `fd`, asked in our own: its id
  * there, -1 (NETNSA_NSID_NOT_ASSIGNED) when it has none, or -errno - 2. */
 static int64_t netnsid(int fd)
