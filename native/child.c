@@ -46,12 +46,18 @@ static void reset_signals(void)
 			SYS(SYS_rt_sigaction, sig, &dfl, 0, 8);
 }
 
-static void child_fail(const struct child *c, int stage, long err)
+__attribute__((noreturn)) static void child_fail(const struct child *c, int stage, long err)
 {
 	int32_t msg[2] = { stage, (int32_t)-err };
 	SYS(SYS_write, c->errfd, msg, sizeof msg);
 	SYS(SYS_exit_group, 127);
 	__builtin_unreachable();
+}
+
+/* The stages that name one of several things carry its index with the errno. */
+__attribute__((noreturn)) static void child_fail_at(const struct child *c, int stage, int index, long err)
+{
+	child_fail(c, stage, err - ((long)index << TSNS_INDEX_SHIFT));
 }
 
 #define CHECK(c, stage, expr)                      \
@@ -142,7 +148,7 @@ static void append(char **p, const char *s)
 /* Supervise the command from a middle process or a pid namespace's init:
  * forward every signal to it, reap whatever dies, and when the command ends
  * hand its raw wait status to tsns, which dies or exits the same way. */
-static void supervise(const struct child *c, long cmd)
+__attribute__((noreturn)) static void supervise(const struct child *c, long cmd)
 {
 	unsigned long all = ~0UL;
 	for (;;) {
@@ -160,6 +166,124 @@ static void supervise(const struct child *c, long cmd)
 	}
 }
 
+/* setns(pidfd, mask) joins the target's namespaces at once (Linux 5.8+);
+ * where it is missing or refuses, join them one by one, user first, which
+ * also tells which namespace refused. */
+static void child_join(const struct child *c)
+{
+	const struct spec *s = c->s;
+	int mask_done = s->pidfd >= 0 && s->join_mask &&
+			SYS(SYS_setns, s->pidfd, s->join_mask) == 0;
+	for (int i = 0; i < s->njoins; i++) {
+		if (mask_done && s->joins[i].from_target)
+			continue;
+		long r = SYS(SYS_setns, s->joins[i].fd, s->joins[i].type);
+		if (r < 0)
+			child_fail_at(c, ST_SETNS, i, r);
+	}
+	if (s->root_fd >= 0) {
+		CHECK(c, ST_ROOT, SYS(SYS_fchdir, s->root_fd));
+		CHECK(c, ST_ROOT, SYS(SYS_chroot, "."));
+	}
+	if (s->cwd_fd >= 0)
+		CHECK(c, ST_WD, SYS(SYS_fchdir, s->cwd_fd));
+}
+
+/* The namespaces the child is in already (cloned or joined), set up. */
+static void prepare_namespaces(const struct child *c)
+{
+	const struct spec *s = c->s;
+	if (s->njoins)
+		child_join(c);
+	if (s->lo_up)
+		CHECK(c, ST_LO, sandbox_lo_up());
+	if (s->hostname)
+		CHECK(c, ST_HOSTNAME, SYS(SYS_sethostname, s->hostname, slen(s->hostname)));
+	if (s->domainname)
+		CHECK(c, ST_DOMAINNAME, SYS(SYS_setdomainname, s->domainname, slen(s->domainname)));
+	if ((s->flags & CLONE_NEWNS) && s->propagation)
+		CHECK(c, ST_PROPAGATION, SYS(SYS_mount, "none", "/", 0, MS_REC | s->propagation, 0));
+}
+
+/* clone(2) cannot make a time namespace: unshare it here (with the pid
+ * namespace, when the command must be PID 1 of that too) and set the
+ * offsets before anyone enters; fork_command() then forks into it. */
+static void unshare_time(const struct child *c)
+{
+	const struct spec *s = c->s;
+	CHECK(c, ST_TIME, SYS(SYS_unshare, CLONE_NEWTIME | (s->unshare_pid ? CLONE_NEWPID : 0)));
+	char text[96], *p = text;
+	if (s->monotonic) {
+		append(&p, "monotonic ");
+		append(&p, s->monotonic);
+		append(&p, " 0\n");
+	}
+	if (s->boottime) {
+		append(&p, "boottime ");
+		append(&p, s->boottime);
+		append(&p, " 0\n");
+	}
+	*p = 0;
+	if (p != text)
+		CHECK(c, ST_TIME_OFFSETS, write_file("/proc/self/timens_offsets", text));
+}
+
+/* A process that outlives the exec (an init, or the parent of a command in
+ * a new time or pid namespace) forks the command and stays to supervise
+ * it.  Returns in the command only, with the parent-death signal it is to
+ * have. */
+static int fork_command(const struct child *c, int deathsig)
+{
+	const struct spec *s = c->s;
+	/* pid_for_children can be bound only once its first process exists, so
+	 * the middle says so after the fork, and the command waits for the
+	 * parent's bind before going on. */
+	int late = c->sync >= 0 && s->npersist && s->persist[s->npersist - 1].late;
+	/* Before the fork: setting SIGCHLD to its default (ignore) would
+	 * discard one already pending from a command that ended at once. */
+	reset_signals();
+	long cmd = SYS(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	if (cmd < 0)
+		child_fail(c, ST_FORK, cmd);
+	if (cmd > 0) {
+		SYS(SYS_prctl, PR_SET_NAME, s->init ? "tsns-init" : "tsns");
+		if (late) {
+			char b = 'r';
+			SYS(SYS_write, c->sync, &b, 1);
+		}
+		/* Only the command's exec may close the error pipe. */
+		SYS(SYS_close, c->errfd);
+		SYS(SYS_close, c->sync);
+		supervise(c, cmd);
+	}
+	SYS(SYS_close, c->statusfd);
+	if (late)
+		await_parent(c);
+	/* The command does not outlive its supervisor. */
+	return deathsig ? deathsig : SIGKILL;
+}
+
+/* The sandbox's new root, the root and working directory, /proc. */
+static void prepare_filesystem(const struct child *c)
+{
+	const struct spec *s = c->s;
+	if (s->sb.nops) {
+		int failed;
+		long r = sandbox_build(&s->sb, &failed);
+		if (r < 0)
+			child_fail_at(c, ST_SANDBOX, failed + 1, r);
+	}
+	if (s->root) {
+		CHECK(c, ST_ROOT, SYS(SYS_chroot, s->root));
+		if (!s->wd)
+			CHECK(c, ST_ROOT, SYS(SYS_chdir, "/"));
+	}
+	if (s->wd)
+		CHECK(c, ST_WD, SYS(SYS_chdir, s->wd));
+	if (s->proc_dir)
+		CHECK(c, ST_MOUNT_PROC, SYS(SYS_mount, "proc", s->proc_dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
+}
+
 /* Credentials, capabilities and the parent-death signal, which a change of
  * credentials would clear; all with raw calls, as glibc's set*id signal
  * every thread of the process. */
@@ -170,6 +294,7 @@ static void child_identity(const struct child *c, int deathsig)
 		SYS(SYS_prctl, PR_SET_KEEPCAPS, 1);
 	if (s->gid >= 0) {
 		long r = SYS(SYS_setgroups, 0, 0);
+		/* "allow" was asked for, so the groups were meant to be settable. */
 		if (r < 0 && s->setgroups && s->setgroups[0] == 'a')
 			child_fail(c, ST_SETGID, r);
 		CHECK(c, ST_SETGID, SYS(SYS_setresgid, s->gid, s->gid, s->gid));
@@ -191,118 +316,10 @@ static void child_identity(const struct child *c, int deathsig)
 		CHECK(c, ST_PDEATHSIG, SYS(SYS_prctl, PR_SET_PDEATHSIG, deathsig));
 }
 
-/* setns(pidfd, mask) joins the target's namespaces at once (Linux 5.8+);
- * where it is missing or refuses, join them one by one, user first, which
- * also tells which namespace refused. */
-static void child_join(const struct child *c)
+/* Identity, capabilities and the hardening that must follow them. */
+static void drop_privileges(const struct child *c, int deathsig)
 {
 	const struct spec *s = c->s;
-	int mask_done = s->pidfd >= 0 && s->join_mask &&
-			SYS(SYS_setns, s->pidfd, s->join_mask) == 0;
-	for (int i = 0; i < s->njoins; i++) {
-		if (mask_done && s->joins[i].from_target)
-			continue;
-		long r = SYS(SYS_setns, s->joins[i].fd, s->joins[i].type);
-		if (r < 0)
-			child_fail(c, ST_SETNS, r - ((long)i << TSNS_INDEX_SHIFT));
-	}
-	if (s->root_fd >= 0) {
-		CHECK(c, ST_ROOT, SYS(SYS_fchdir, s->root_fd));
-		CHECK(c, ST_ROOT, SYS(SYS_chroot, "."));
-	}
-	if (s->cwd_fd >= 0)
-		CHECK(c, ST_WD, SYS(SYS_fchdir, s->cwd_fd));
-}
-
-int child_main(void *arg)
-{
-	const struct child *c = arg;
-	const struct spec *s = c->s;
-	int deathsig = s->kill_signal;
-
-	if (s->kill_signal)
-		CHECK(c, ST_PDEATHSIG, SYS(SYS_prctl, PR_SET_PDEATHSIG, s->kill_signal));
-	if (c->sync >= 0) {
-		/* Our copy of the parent's end would hide the parent's death. */
-		SYS(SYS_close, c->peer);
-		await_parent(c);
-	}
-	if (s->njoins)
-		child_join(c);
-	if (s->lo_up)
-		CHECK(c, ST_LO, sandbox_lo_up());
-	if (s->hostname)
-		CHECK(c, ST_HOSTNAME, SYS(SYS_sethostname, s->hostname, slen(s->hostname)));
-	if (s->domainname)
-		CHECK(c, ST_DOMAINNAME, SYS(SYS_setdomainname, s->domainname, slen(s->domainname)));
-	if ((s->flags & CLONE_NEWNS) && s->propagation)
-		CHECK(c, ST_PROPAGATION, SYS(SYS_mount, "none", "/", 0, MS_REC | s->propagation, 0));
-
-	/* clone(2) cannot make a time namespace: unshare it here (with the pid
-	 * namespace, when the command must be PID 1 of that too), set the
-	 * offsets before anyone enters, and fork the command into it. */
-	if (s->flags & CLONE_NEWTIME) {
-		CHECK(c, ST_TIME, SYS(SYS_unshare, CLONE_NEWTIME | (s->unshare_pid ? CLONE_NEWPID : 0)));
-		char text[96], *p = text;
-		if (s->monotonic) {
-			append(&p, "monotonic ");
-			append(&p, s->monotonic);
-			append(&p, " 0\n");
-		}
-		if (s->boottime) {
-			append(&p, "boottime ");
-			append(&p, s->boottime);
-			append(&p, " 0\n");
-		}
-		*p = 0;
-		if (p != text)
-			CHECK(c, ST_TIME_OFFSETS, write_file("/proc/self/timens_offsets", text));
-	}
-	/* pid_for_children can be bound only once its first process exists, so
-	 * the middle says so after the fork, and the command waits for the
-	 * parent's bind before going on. */
-	int late = c->sync >= 0 && s->npersist && s->persist[s->npersist - 1].late;
-	if (c->statusfd >= 0) {
-		/* Before the fork: setting SIGCHLD to its default (ignore) would
-		 * discard one already pending from a command that ended at once. */
-		reset_signals();
-		long cmd = SYS(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-		if (cmd < 0)
-			child_fail(c, ST_FORK, cmd);
-		if (cmd > 0) {
-			SYS(SYS_prctl, PR_SET_NAME, s->init ? "tsns-init" : "tsns");
-			if (late) {
-				char b = 'r';
-				SYS(SYS_write, c->sync, &b, 1);
-			}
-			/* Only the command's exec may close the error pipe. */
-			SYS(SYS_close, c->errfd);
-			SYS(SYS_close, c->sync);
-			supervise(c, cmd);
-		}
-		SYS(SYS_close, c->statusfd);
-		/* The command does not outlive its supervisor. */
-		if (!deathsig)
-			deathsig = SIGKILL;
-		if (late)
-			await_parent(c);
-	}
-
-	if (s->sb.nops) {
-		int failed;
-		long r = sandbox_build(&s->sb, &failed);
-		if (r < 0)
-			child_fail(c, ST_SANDBOX, r - ((long)(failed + 1) << TSNS_INDEX_SHIFT));
-	}
-	if (s->root) {
-		CHECK(c, ST_ROOT, SYS(SYS_chroot, s->root));
-		if (!s->wd)
-			CHECK(c, ST_ROOT, SYS(SYS_chdir, "/"));
-	}
-	if (s->wd)
-		CHECK(c, ST_WD, SYS(SYS_chdir, s->wd));
-	if (s->proc_dir)
-		CHECK(c, ST_MOUNT_PROC, SYS(SYS_mount, "proc", s->proc_dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
 	/* Dropping from the bounding set needs CAP_SETPCAP: before -S gives it up;
 	 * the rest after, as -G/-S need CAP_SETGID/CAP_SETUID. */
 	if (s->caps_set)
@@ -314,7 +331,12 @@ int child_main(void *arg)
 		CHECK(c, ST_NO_NEW_PRIVS, SYS(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
 	if (s->new_session)
 		CHECK(c, ST_SETSID, SYS(SYS_setsid));
+}
 
+/* fds 0-2 as the spec says; every other fd closes at the exec. */
+static void prepare_fds(const struct child *c)
+{
+	const struct spec *s = c->s;
 	for (int fd = 0; fd < 3; fd++) {
 		long src = s->stdio[fd];
 		if (src == -1)
@@ -337,6 +359,29 @@ int child_main(void *arg)
 			if (fd != c->errfd)
 				SYS(SYS_close, fd);
 	}
+}
+
+int child_main(void *arg)
+{
+	const struct child *c = arg;
+	const struct spec *s = c->s;
+	int deathsig = s->kill_signal;
+
+	if (s->kill_signal)
+		CHECK(c, ST_PDEATHSIG, SYS(SYS_prctl, PR_SET_PDEATHSIG, s->kill_signal));
+	if (c->sync >= 0) {
+		/* Our copy of the parent's end would hide the parent's death. */
+		SYS(SYS_close, c->peer);
+		await_parent(c);
+	}
+	prepare_namespaces(c);
+	if (s->flags & CLONE_NEWTIME)
+		unshare_time(c);
+	if (c->statusfd >= 0)
+		deathsig = fork_command(c, deathsig);
+	prepare_filesystem(c);
+	drop_privileges(c, deathsig);
+	prepare_fds(c);
 
 	reset_signals();
 	unsigned long none = 0;
@@ -346,8 +391,7 @@ int child_main(void *arg)
 	for (int i = 0; i < s->nseccomp; i++) {
 		long r = SYS(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &s->seccomp[i]);
 		if (r < 0)
-			child_fail(c, ST_SECCOMP, r - ((long)i << TSNS_INDEX_SHIFT));
+			child_fail_at(c, ST_SECCOMP, i, r);
 	}
 	child_fail(c, ST_EXEC, child_exec(s));
-	return 0;
 }

@@ -217,12 +217,71 @@ static void stack_put(char *stack)
 		munmap(stack, STACK_SIZE);
 }
 
+/* The pipes of one spawn; [0] is the parent's end, [1] the child's. */
+struct pipes {
+	int err[2];  /* close-on-exec: closed without data once the exec succeeded */
+	int sync[2]; /* the parent releases the child after writing its maps */
+	int stat[2]; /* the command's wait status, from its supervisor */
+};
+
+static int64_t open_pipes(struct pipes *p, int need_sync, int middle)
+{
+	if (pipe2(p->err, O_CLOEXEC) < 0 ||
+	    (need_sync && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->sync) < 0) ||
+	    (middle && pipe2(p->stat, O_CLOEXEC) < 0))
+		return fail(ST_PIPE, errno);
+	return 0;
+}
+
+static void close_end(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* which: 0 the parent's ends, 1 the child's. */
+static void close_pipes(struct pipes *p, int which)
+{
+	close_end(&p->err[which]);
+	close_end(&p->sync[which]);
+	close_end(&p->stat[which]);
+}
+
+/* A process that outlives the exec (an init, or the parent of a command in
+ * a new time namespace) cannot share Node's memory. */
+static int needs_middle(const struct spec *s)
+{
+	int joins_children = 0;
+	for (int i = 0; i < s->njoins; i++)
+		joins_children |= s->joins[i].type & (CLONE_NEWPID | CLONE_NEWTIME);
+	return s->init || (s->flags & CLONE_NEWTIME) || joins_children;
+}
+
+/* The clone itself, with every signal blocked so that none of Node's
+ * handlers runs in the child; the pid, or -1 with errno. */
+static pid_t start_child(struct child *c, char *stack, int middle, int need_sync)
+{
+	int flags = (int)(c->s->flags & ~(unsigned long)CLONE_NEWTIME) | SIGCHLD;
+	if (!middle)
+		/* With the maps written from here the child must run alongside
+		 * us; otherwise vfork semantics keep it off our stack cheaply. */
+		flags |= SHARED_VM | (need_sync ? 0 : CLONE_VFORK);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid_t pid = clone(child_main, stack + STACK_SIZE, flags, c);
+	int err = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return pid;
+}
+
 int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 {
 	struct spec s;
-	int errp[2] = { -1, -1 }, syncp[2] = { -1, -1 }, statp[2] = { -1, -1 };
+	struct pipes p = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	int64_t ret;
-	memset(&s, 0, sizeof s);
 	int r = parse_spec(buf, len, &s);
 
 	if (r < 0) {
@@ -230,12 +289,7 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 		return fail(ST_SPEC, -r);
 	}
 	int need_sync = s.uid_map || s.gid_map || s.setgroups || s.npersist;
-	/* A process that outlives the exec (an init, or the parent of a
-	 * command in a new time namespace) cannot share Node's memory. */
-	int joins_children = 0;
-	for (int i = 0; i < s.njoins; i++)
-		joins_children |= s.joins[i].type & (CLONE_NEWPID | CLONE_NEWTIME);
-	int middle = s.init || (s.flags & CLONE_NEWTIME) || joins_children;
+	int middle = needs_middle(&s);
 	if (s.target > 0) {
 		/* Pins the target: its pid cannot be reused while we join. */
 		s.pidfd = (int)syscall(SYS_pidfd_open, (pid_t)s.target, 0);
@@ -244,66 +298,38 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 			goto out;
 		}
 	}
-	if (pipe2(errp, O_CLOEXEC) < 0 ||
-	    (need_sync && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, syncp) < 0) ||
-	    (middle && pipe2(statp, O_CLOEXEC) < 0)) {
-		ret = fail(ST_PIPE, errno);
+	if ((ret = open_pipes(&p, need_sync, middle)) < 0)
 		goto out;
-	}
 	char *stack = stack_get();
 	if (!stack) {
 		ret = fail(ST_STACK, errno);
 		goto out;
 	}
-	struct child c = { &s, errp[1], syncp[1], syncp[0], statp[1] };
-	int flags = (int)(s.flags & ~(unsigned long)CLONE_NEWTIME) | SIGCHLD;
-	if (!middle)
-		/* With the maps written from here the child must run alongside
-		 * us; otherwise vfork semantics keep it off our stack cheaply. */
-		flags |= SHARED_VM | (need_sync ? 0 : CLONE_VFORK);
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid_t pid = clone(child_main, stack + STACK_SIZE, flags, &c);
+	struct child c = { &s, p.err[1], p.sync[1], p.sync[0], p.stat[1] };
+	pid_t pid = start_child(&c, stack, middle, need_sync);
 	int clone_err = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	for (int i = 0; i < 2; i++) {
-		int *end = i ? &syncp[1] : &errp[1];
-		if (*end >= 0)
-			close(*end);
-		*end = -1;
-	}
-	if (statp[1] >= 0) {
-		close(statp[1]);
-		statp[1] = -1;
-	}
+	close_pipes(&p, 1);
 	if (pid < 0) {
 		ret = fail(ST_CLONE, clone_err);
 		goto unmap;
 	}
-	ret = handshake(pid, &s, syncp[0], errp[0]);
+	ret = handshake(pid, &s, p.sync[0], p.err[0]);
 	if (ret < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, __WALL);
 		unpersist(&s);
 	} else {
 		ret = pid;
-		if (statp[0] >= 0) {
-			keep_status_fd(pid, statp[0]);
-			statp[0] = -1;
+		if (p.stat[0] >= 0) {
+			keep_status_fd(pid, p.stat[0]);
+			p.stat[0] = -1;
 		}
 	}
 unmap:
 	stack_put(stack);
 out:
-	for (int i = 0; i < 2; i++) {
-		if (errp[i] >= 0)
-			close(errp[i]);
-		if (syncp[i] >= 0)
-			close(syncp[i]);
-		if (statp[i] >= 0)
-			close(statp[i]);
-	}
+	close_pipes(&p, 0);
+	close_pipes(&p, 1);
 	if (s.pidfd >= 0)
 		close(s.pidfd);
 	free_spec(&s);
