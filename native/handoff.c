@@ -1,19 +1,16 @@
 /*
  * How the Node process leaves once its command has started: the CLI hands
  * the wait to tsns-monitor (monitor.c) by an exec in place, or tsns ends as
- * the command did.
+ * the command did, by end.c's rules, which the monitor follows too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <termios.h>
 #include <unistd.h>
 
+#include "end.h"
 #include "monitor.h"
 #include "spec.h"
 #include "tsns.h"
@@ -56,35 +53,18 @@ int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_
 	return -err;
 }
 
-/* Give the terminal's foreground back to our process group when the command
- * (an interactive shell in a new pid namespace, say) left it elsewhere. */
 void tsns_reclaim_tty(void)
 {
-	if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) == getpgrp())
-		return;
-	sigset_t ttou, old;
-	sigemptyset(&ttou);
-	sigaddset(&ttou, SIGTTOU);
-	pthread_sigmask(SIG_BLOCK, &ttou, &old);
-	tcsetpgrp(STDIN_FILENO, getpgrp());
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	end_reclaim_tty();
 }
 
-/* Die of `sig` the way the command did, so the caller's shell sees the same
- * death; without a core file, which would only be of Node. */
 void tsns_die(int32_t sig)
 {
-	struct rlimit nocore = { 0, 0 };
-	struct sigaction dfl;
-	sigset_t set;
+	end_die(sig);
+}
 
-	setrlimit(RLIMIT_CORE, &nocore);
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	sigaction(sig, &dfl, NULL);
-	sigemptyset(&set);
-	sigaddset(&set, sig);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	syscall(SYS_tgkill, getpid(), gettid(), sig);
-	_exit(128 + sig);
+/* For the Node process the same end as the monitor's, in one call. */
+void tsns_end(int32_t code, int32_t sig)
+{
+	end_as(code, sig);
 }

@@ -34,4 +34,5 @@ TSNS_API void tsns_block_monitor_signals(int32_t forward);
 TSNS_API int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_t trace);
 TSNS_API void tsns_reclaim_tty(void);
 TSNS_API void tsns_die(int32_t sig);
+TSNS_API void tsns_end(int32_t code, int32_t sig);
 #endif
