@@ -14,7 +14,9 @@ const MONITOR = ['monitor.c', 'end.c'];
 const shim = readdirSync(native).filter((f) => f.endsWith('.c') && f !== 'monitor.c').sort();
 mkdirSync(join(root, 'build'), { recursive: true });
 // Hidden by default: libtsns.so exports only what native/tsns.h declares.
-const args = [...warnings, '-fvisibility=hidden', '-shared', '-fPIC', '-o', join(root, 'build', 'libtsns.so'), ...shim.map((f) => join(native, f))];
+// Bound at load (-z now): the child may not run the dynamic linker, and
+// its memcpy (child_exec's paths) is a call through the PLT.
+const args = [...warnings, '-fvisibility=hidden', '-shared', '-fPIC', '-Wl,-z,now', '-o', join(root, 'build', 'libtsns.so'), ...shim.map((f) => join(native, f))];
 const monitor = [...warnings, '-o', join(root, 'build', 'tsns-monitor'), ...MONITOR.map((f) => join(native, f))];
 
 function compile(a, quiet = false) {
