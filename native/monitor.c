@@ -3,7 +3,7 @@
  * that a long-running command is watched by a process of about a megabyte
  * instead of a Node process.  The CLI execs it in place (same pid, so the
  * command is still its child and --kill-child still holds), and it exits
- * or dies exactly as the command did.
+ * or dies exactly as the command did (end.c).
  *
  * usage: tsns-monitor PID STATUS_FD forward|ignore [trace]
  * STATUS_FD (or -1) carries the command's raw wait status when a supervisor
@@ -15,12 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "end.h"
 #include "monitor.h"
 
 static double now_ms(void)
@@ -65,21 +64,8 @@ int main(int argc, char **argv)
 	if (argc > 4)
 		fprintf(stderr, "tsns-trace: wait %.3f\n", now_ms() - start);
 
-	/* A shell in a new pid namespace may have left the terminal to a group of its own. */
-	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) != getpgrp()) {
-		signal(SIGTTOU, SIG_IGN);
-		tcsetpgrp(STDIN_FILENO, getpgrp());
-	}
-	if (WIFSIGNALED(st)) {
-		int sig = WTERMSIG(st);
-		struct rlimit nocore = { 0, 0 };
-		setrlimit(RLIMIT_CORE, &nocore);
-		signal(sig, SIG_DFL);
-		sigemptyset(&set);
-		sigaddset(&set, sig);
-		sigprocmask(SIG_UNBLOCK, &set, NULL);
-		raise(sig);
-		return 128 + sig;
-	}
-	return WEXITSTATUS(st);
+	/* As the command ended; the terminal first comes back to us (end.c). */
+	if (WIFSIGNALED(st))
+		end_as(0, WTERMSIG(st));
+	end_as(WEXITSTATUS(st), 0);
 }

@@ -1,5 +1,5 @@
 /* The signals tsns-monitor takes over from the CLI: the CLI blocks them
- * across its exec (native/tsns.c), the monitor waits for them
+ * across its exec (native/handoff.c), the monitor waits for them
  * (native/monitor.c); one list, so that none is lost between the two. */
 #ifndef TSNS_MONITOR_H
 #define TSNS_MONITOR_H

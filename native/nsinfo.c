@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tsns.h"
+#include "wire.h"
+
 /* RTM_GETNSID for the network namespace of `fd`, asked in our own: its id
  * there, -1 (NETNSA_NSID_NOT_ASSIGNED) when it has none, or -errno - 2. */
 static int64_t netnsid(int fd)
@@ -70,33 +73,32 @@ static int64_t netnsid(int fd)
 	return ret;
 }
 
-/* What an nsfs fd says of itself: 0 its CLONE_NEW* type, 1 the inode of its
- * parent (pid and user namespaces), 2 the inode of its owning user
- * namespace, 3 the owner's uid (user namespaces), 4 its network namespace
- * id plus one (0: none assigned).  -errno when it cannot say: ENOTTY for a
- * file that is not a namespace. */
+/* What an nsfs fd says of itself: its CLONE_NEW* type, the inode of its
+ * parent (pid and user namespaces), the inode of its owning user namespace,
+ * the owner's uid (user namespaces), its network namespace id plus one (0:
+ * none assigned).  -errno when it cannot say: ENOTTY for a file that is not
+ * a namespace. */
 int64_t tsns_ns_query(int32_t fd, int32_t what)
 {
-	static const unsigned long related[] = { NS_GET_PARENT, NS_GET_USERNS };
 	struct stat st;
 	uid_t uid;
 	int r;
 
-	switch (what) {
-	case 0:
+	switch ((enum tsns_ns_query)what) {
+	case NSQ_TYPE:
 		r = ioctl(fd, NS_GET_NSTYPE);
 		return r < 0 ? -errno : r;
-	case 1:
-	case 2:
-		r = ioctl(fd, related[what - 1]);
+	case NSQ_PARENT:
+	case NSQ_OWNER:
+		r = ioctl(fd, what == NSQ_PARENT ? NS_GET_PARENT : NS_GET_USERNS);
 		if (r < 0)
 			return -errno;
 		int64_t ino = fstat(r, &st) < 0 ? -errno : (int64_t)st.st_ino;
 		close(r);
 		return ino;
-	case 3:
+	case NSQ_OWNER_UID:
 		return ioctl(fd, NS_GET_OWNER_UID, &uid) < 0 ? -errno : (int64_t)uid;
-	case 4: {
+	case NSQ_NETNSID: {
 		int64_t id = netnsid(fd);
 		return id >= -1 ? id + 1 : id + 2;
 	}

@@ -17,6 +17,7 @@
 
 #include "sandbox.h"
 #include "sys.h"
+#include "wire.h"
 
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
@@ -139,12 +140,21 @@ static long mount_tmpfs(char *dest, long mode, long size, unsigned long flags)
 	return SYS(SYS_mount, "tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV | flags, opts);
 }
 
+/* A file source that names an open fd rather than a path. */
+static int is_fd_source(const char *src)
+{
+	for (const char *p = TSNS_FD_SOURCE; *p; p++, src++)
+		if (*src != *p)
+			return 0;
+	return 1;
+}
+
 static long copy_file(const char *src, const char *dest, long mode)
 {
 	long in;
-	if (src[0] == 'f' && src[1] == 'd' && src[2] == ':') {
+	if (is_fd_source(src)) {
 		long fd = 0;
-		for (const char *p = src + 3; *p; p++)
+		for (const char *p = src + sizeof TSNS_FD_SOURCE - 1; *p; p++)
 			fd = fd * 10 + (*p - '0');
 		in = SYS(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
 	} else {
@@ -264,41 +274,41 @@ static long apply(const struct sandbox *sb, int i)
 	long r;
 	if ((r = join(dest, "/newroot", op->b)) < 0)
 		return r;
-	if (op->a && op->code != 's' && op->code != 'o' && op->code != 'c' &&
-	    !(op->code == 'f' && op->a[0] == 'f' && op->a[1] == 'd' && op->a[2] == ':') &&
+	if (op->a && op->code != OP_SYMLINK && op->code != OP_OVERLAY && op->code != OP_CHMOD &&
+	    !(op->code == OP_FILE && is_fd_source(op->a)) &&
 	    (r = join(src, "/oldroot", op->a)) < 0)
 		return r;
-	switch (op->code) {
-	case 'b':
-	case 'r':
-	case 'v':
-		r = bind_path(src, dest, op->code == 'v' ? MOUNT_ATTR_NOSUID :
-			 op->code == 'b' ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV :
+	switch ((enum tsns_op)op->code) {
+	case OP_BIND:
+	case OP_RO_BIND:
+	case OP_DEV_BIND:
+		r = bind_path(src, dest, op->code == OP_DEV_BIND ? MOUNT_ATTR_NOSUID :
+			 op->code == OP_BIND ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV :
 			 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_RDONLY);
 		return r == -ENOENT && op->try_ ? 0 : r;
-	case 't':
+	case OP_TMPFS:
 		return mount_tmpfs(dest, op->mode, op->size, 0);
-	case 'd':
+	case OP_DIR:
 		return mkdir_p(dest, op->mode);
-	case 's':
+	case OP_SYMLINK:
 		if ((r = mkdir_parent(dest)) < 0)
 			return r;
 		return SYS(SYS_symlinkat, op->a, AT_FDCWD, dest);
-	case 'f':
+	case OP_FILE:
 		if ((r = mkdir_parent(dest)) < 0)
 			return r;
-		return copy_file(op->a[0] == 'f' && op->a[1] == 'd' && op->a[2] == ':' ? op->a : src, dest, op->mode);
-	case 'c':
+		return copy_file(is_fd_source(op->a) ? op->a : src, dest, op->mode);
+	case OP_CHMOD:
 		return SYS(SYS_fchmodat, AT_FDCWD, dest, op->mode);
-	case 'R':
+	case OP_REMOUNT_RO:
 		return set_attr(dest, MOUNT_ATTR_RDONLY);
-	case 'p':
+	case OP_PROC:
 		if ((r = mkdir_p(dest, 0755)) < 0)
 			return r;
 		return SYS(SYS_mount, "proc", dest, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
-	case 'D':
+	case OP_DEV:
 		return make_dev(dest);
-	case 'o':
+	case OP_OVERLAY:
 		return overlay(op->a, dest, i, sb->userxattr);
 	}
 	return -EINVAL;

@@ -8,12 +8,11 @@
 /* One filesystem operation, applied in order; paths as given by the user:
  * sources in the old root, destinations in the new one. */
 struct sb_op {
-	char code;      /* b bind, r ro-bind, v dev-bind, t tmpfs, d dir, s symlink,
-			   f file, c chmod, R remount-ro, p proc, D dev, o overlay */
+	char code;      /* an OP_* of wire.h */
 	char try_;      /* skip a missing source */
 	long mode;      /* -1: default */
 	long size;      /* tmpfs size in bytes, -1: default */
-	const char *a;  /* source, target, lowers or file source ("fd:N") */
+	const char *a;  /* source, target, lowers or file source (TSNS_FD_SOURCE N) */
 	const char *b;  /* destination */
 };
 

@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tsns.h"
+
 struct watcher {
 	int ctl, notice;
 };

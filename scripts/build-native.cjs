@@ -1,15 +1,23 @@
 #!/usr/bin/env node
-// Compiles native/tsns.c with the system C compiler; run by `npm install`.
+// Compiles native/ with the system C compiler; run by `npm install`.
 'use strict';
 const { spawnSync } = require('node:child_process');
-const { mkdirSync } = require('node:fs');
+const { mkdirSync, readdirSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
+const native = join(root, 'native');
 const cc = process.env.CC || 'cc';
+const warnings = ['-O2', '-Wall', '-Wextra', '-Werror'];
+// Every C file but the monitor's own main() goes into the shim; end.c is in both.
+const MONITOR = ['monitor.c', 'end.c'];
+const shim = readdirSync(native).filter((f) => f.endsWith('.c') && f !== 'monitor.c').sort();
 mkdirSync(join(root, 'build'), { recursive: true });
-const args = ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', join(root, 'build', 'libtsns.so'), join(root, 'native', 'tsns.c'), join(root, 'native', 'sandbox.c'), join(root, 'native', 'watch.c'), join(root, 'native', 'nsinfo.c')];
-const monitor = ['-O2', '-Wall', '-Wextra', '-Werror', '-o', join(root, 'build', 'tsns-monitor'), join(root, 'native', 'monitor.c')];
+// Hidden by default: libtsns.so exports only what native/tsns.h declares.
+// Bound at load (-z now): the child may not run the dynamic linker, and
+// its memcpy (child_exec's paths) is a call through the PLT.
+const args = [...warnings, '-fvisibility=hidden', '-shared', '-fPIC', '-Wl,-z,now', '-o', join(root, 'build', 'libtsns.so'), ...shim.map((f) => join(native, f))];
+const monitor = [...warnings, '-o', join(root, 'build', 'tsns-monitor'), ...MONITOR.map((f) => join(native, f))];
 
 function compile(a, quiet = false) {
   const r = spawnSync(cc, a, { stdio: quiet ? 'ignore' : 'inherit' });

@@ -1,0 +1,397 @@
+/*
+ * The child after clone, up to the command's exec.
+ *
+ * Unless it must outlive the exec, the child is cloned with CLONE_VM, so
+ * starting a command costs the same whether the Node process is 50 MB or
+ * 5 GB (no page tables are copied).  The price is that the child runs on
+ * memory it shares with Node's threads: it uses its own stack, touches
+ * nothing but that stack and the spec the parent built, and makes only raw
+ * system calls (glibc's wrappers write errno, which lives in the parent
+ * thread's TLS, and some of them signal every thread).  Nothing here calls
+ * libc or allocates; test/unit/native-rules.test.ts checks the object file.
+ *
+ * A failure is sent to the parent as {stage, errno} over the error pipe,
+ * which closes without data when the exec succeeds.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h> /* memcpy: a call compilers make of copy loops anyway */
+#include <linux/seccomp.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "sandbox.h"
+#include "spec.h"
+#include "sys.h"
+
+/* Kernel layout of struct sigaction (handler, flags, restorer, mask). */
+struct ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	unsigned long mask;
+};
+
+/* Node's handlers mean nothing in the child; every signal to its default. */
+static void reset_signals(void)
+{
+	struct ksigaction dfl = { SIG_DFL, 0, 0, 0 };
+	for (int sig = 1; sig < 65; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			SYS(SYS_rt_sigaction, sig, &dfl, 0, 8);
+}
+
+__attribute__((noreturn)) static void child_fail(const struct child *c, int stage, long err)
+{
+	int32_t msg[2] = { stage, (int32_t)-err };
+	SYS(SYS_write, c->errfd, msg, sizeof msg);
+	SYS(SYS_exit_group, 127);
+	__builtin_unreachable();
+}
+
+/* The stages that name one of several things carry its index with the errno. */
+__attribute__((noreturn)) static void child_fail_at(const struct child *c, int stage, int index, long err)
+{
+	child_fail(c, stage, err - ((long)index << TSNS_INDEX_SHIFT));
+}
+
+#define CHECK(c, stage, expr)                      \
+	do {                                       \
+		long r_ = (expr);                  \
+		if (r_ < 0)                        \
+			child_fail(c, stage, r_);  \
+	} while (0)
+
+/* A file without a #! line is a shell script, as execvp(3) has it. */
+static long exec_sh(const struct spec *s, const char *path)
+{
+	s->shargv[1] = (char *)path;
+	SYS(SYS_execve, "/bin/sh", s->shargv, s->envp);
+	return -ENOEXEC;
+}
+
+/* execvp(3) semantics, with the search path the command's environment gave. */
+static long child_exec(const struct spec *s)
+{
+	const char *file = s->file;
+	size_t flen = slen(file);
+	long r, seen = -ENOENT;
+	char buf[PATH_MAX];
+
+	if (flen == 0)
+		return -ENOENT;
+	for (const char *p = file; *p; p++)
+		if (*p == '/')
+			goto direct;
+	for (const char *dir = s->path;; dir++) {
+		const char *end = dir;
+		while (*end && *end != ':')
+			end++;
+		size_t dlen = (size_t)(end - dir);
+		if (dlen + flen + 2 <= sizeof buf) {
+			memcpy(buf, dlen ? dir : ".", dlen ? dlen : 1);
+			size_t at = dlen ? dlen : 1;
+			buf[at] = '/';
+			memcpy(buf + at + 1, file, flen + 1);
+			r = SYS(SYS_execve, buf, s->argv, s->envp);
+			if (r == -ENOEXEC)
+				return exec_sh(s, buf);
+			if (r == -EACCES)
+				seen = r;
+			else if (r != -ENOENT && r != -ENOTDIR && r != -ELOOP &&
+				 r != -ENAMETOOLONG && r != -ESTALE && r != -ENODEV &&
+				 r != -ETIMEDOUT)
+				return r;
+		}
+		if (!*end)
+			return seen;
+		dir = end;
+	}
+direct:
+	r = SYS(SYS_execve, file, s->argv, s->envp);
+	return r == -ENOEXEC ? exec_sh(s, file) : r;
+}
+
+/* One byte from the parent means "go on"; end of file means it is gone. */
+static void await_parent(const struct child *c)
+{
+	char b;
+	long r;
+	do
+		r = SYS(SYS_read, c->sync, &b, 1);
+	while (r == -EINTR);
+	if (r != 1)
+		SYS(SYS_exit_group, 127);
+}
+
+static long write_file(const char *path, const char *text)
+{
+	long fd = SYS(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	long w = SYS(SYS_write, fd, text, slen(text));
+	SYS(SYS_close, fd);
+	return w < 0 ? w : 0;
+}
+
+static void append(char **p, const char *s)
+{
+	while (*s)
+		*(*p)++ = *s++;
+}
+
+/* Supervise the command from a middle process or a pid namespace's init:
+ * forward every signal to it, reap whatever dies, and when the command ends
+ * hand its raw wait status to tsns, which dies or exits the same way. */
+__attribute__((noreturn)) static void supervise(const struct child *c, long cmd)
+{
+	unsigned long all = ~0UL;
+	for (;;) {
+		int st;
+		long p;
+		while ((p = SYS(SYS_wait4, -1, &st, WNOHANG | __WALL, 0)) > 0) {
+			if (p == cmd) {
+				SYS(SYS_write, c->statusfd, &st, sizeof st);
+				SYS(SYS_exit_group, 0);
+			}
+		}
+		long sig = SYS(SYS_rt_sigtimedwait, &all, 0, 0, 8);
+		if (sig > 0 && sig != SIGCHLD)
+			SYS(SYS_kill, cmd, sig);
+	}
+}
+
+/* setns(pidfd, mask) joins the target's namespaces at once (Linux 5.8+);
+ * where it is missing or refuses, join them one by one, user first, which
+ * also tells which namespace refused. */
+static void child_join(const struct child *c)
+{
+	const struct spec *s = c->s;
+	int mask_done = s->pidfd >= 0 && s->join_mask &&
+			SYS(SYS_setns, s->pidfd, s->join_mask) == 0;
+	for (int i = 0; i < s->njoins; i++) {
+		if (mask_done && s->joins[i].from_target)
+			continue;
+		long r = SYS(SYS_setns, s->joins[i].fd, s->joins[i].type);
+		if (r < 0)
+			child_fail_at(c, ST_SETNS, i, r);
+	}
+	if (s->root_fd >= 0) {
+		CHECK(c, ST_ROOT, SYS(SYS_fchdir, s->root_fd));
+		CHECK(c, ST_ROOT, SYS(SYS_chroot, "."));
+	}
+	if (s->cwd_fd >= 0)
+		CHECK(c, ST_WD, SYS(SYS_fchdir, s->cwd_fd));
+}
+
+/* The namespaces the child is in already (cloned or joined), set up. */
+static void prepare_namespaces(const struct child *c)
+{
+	const struct spec *s = c->s;
+	if (s->njoins)
+		child_join(c);
+	if (s->lo_up)
+		CHECK(c, ST_LO, sandbox_lo_up());
+	if (s->hostname)
+		CHECK(c, ST_HOSTNAME, SYS(SYS_sethostname, s->hostname, slen(s->hostname)));
+	if (s->domainname)
+		CHECK(c, ST_DOMAINNAME, SYS(SYS_setdomainname, s->domainname, slen(s->domainname)));
+	if ((s->flags & CLONE_NEWNS) && s->propagation)
+		CHECK(c, ST_PROPAGATION, SYS(SYS_mount, "none", "/", 0, MS_REC | s->propagation, 0));
+}
+
+/* clone(2) cannot make a time namespace: unshare it here (with the pid
+ * namespace, when the command must be PID 1 of that too) and set the
+ * offsets before anyone enters; fork_command() then forks into it. */
+static void unshare_time(const struct child *c)
+{
+	const struct spec *s = c->s;
+	CHECK(c, ST_TIME, SYS(SYS_unshare, CLONE_NEWTIME | (s->unshare_pid ? CLONE_NEWPID : 0)));
+	char text[96], *p = text;
+	if (s->monotonic) {
+		append(&p, "monotonic ");
+		append(&p, s->monotonic);
+		append(&p, " 0\n");
+	}
+	if (s->boottime) {
+		append(&p, "boottime ");
+		append(&p, s->boottime);
+		append(&p, " 0\n");
+	}
+	*p = 0;
+	if (p != text)
+		CHECK(c, ST_TIME_OFFSETS, write_file("/proc/self/timens_offsets", text));
+}
+
+/* A process that outlives the exec (an init, or the parent of a command in
+ * a new time or pid namespace) forks the command and stays to supervise
+ * it.  Returns in the command only, with the parent-death signal it is to
+ * have. */
+static int fork_command(const struct child *c, int deathsig)
+{
+	const struct spec *s = c->s;
+	/* pid_for_children can be bound only once its first process exists, so
+	 * the middle says so after the fork, and the command waits for the
+	 * parent's bind before going on. */
+	int late = c->sync >= 0 && s->npersist && s->persist[s->npersist - 1].late;
+	/* Before the fork: setting SIGCHLD to its default (ignore) would
+	 * discard one already pending from a command that ended at once. */
+	reset_signals();
+	long cmd = SYS(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	if (cmd < 0)
+		child_fail(c, ST_FORK, cmd);
+	if (cmd > 0) {
+		SYS(SYS_prctl, PR_SET_NAME, s->init ? "tsns-init" : "tsns");
+		if (late) {
+			char b = 'r';
+			SYS(SYS_write, c->sync, &b, 1);
+		}
+		/* Only the command's exec may close the error pipe. */
+		SYS(SYS_close, c->errfd);
+		SYS(SYS_close, c->sync);
+		supervise(c, cmd);
+	}
+	SYS(SYS_close, c->statusfd);
+	if (late)
+		await_parent(c);
+	/* The command does not outlive its supervisor. */
+	return deathsig ? deathsig : SIGKILL;
+}
+
+/* The sandbox's new root, the root and working directory, /proc. */
+static void prepare_filesystem(const struct child *c)
+{
+	const struct spec *s = c->s;
+	if (s->sb.nops) {
+		int failed;
+		long r = sandbox_build(&s->sb, &failed);
+		if (r < 0)
+			child_fail_at(c, ST_SANDBOX, failed + 1, r);
+	}
+	if (s->root) {
+		CHECK(c, ST_ROOT, SYS(SYS_chroot, s->root));
+		if (!s->wd)
+			CHECK(c, ST_ROOT, SYS(SYS_chdir, "/"));
+	}
+	if (s->wd)
+		CHECK(c, ST_WD, SYS(SYS_chdir, s->wd));
+	if (s->proc_dir)
+		CHECK(c, ST_MOUNT_PROC, SYS(SYS_mount, "proc", s->proc_dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
+}
+
+/* Credentials, capabilities and the parent-death signal, which a change of
+ * credentials would clear; all with raw calls, as glibc's set*id signal
+ * every thread of the process. */
+static void child_identity(const struct child *c, int deathsig)
+{
+	const struct spec *s = c->s;
+	if (s->keep_caps)
+		SYS(SYS_prctl, PR_SET_KEEPCAPS, 1);
+	if (s->gid >= 0) {
+		long r = SYS(SYS_setgroups, 0, 0);
+		/* "allow" was asked for, so the groups were meant to be settable. */
+		if (r < 0 && s->setgroups && s->setgroups[0] == 'a')
+			child_fail(c, ST_SETGID, r);
+		CHECK(c, ST_SETGID, SYS(SYS_setresgid, s->gid, s->gid, s->gid));
+	}
+	if (s->uid >= 0)
+		CHECK(c, ST_SETUID, SYS(SYS_setresuid, s->uid, s->uid, s->uid));
+	if (s->keep_caps) {
+		struct { uint32_t version; int pid; } hdr = { 0x20080522, 0 };
+		struct { uint32_t eff, perm, inh; } d[2];
+		CHECK(c, ST_CAPS, SYS(SYS_capget, &hdr, d));
+		for (int i = 0; i < 2; i++)
+			d[i].eff = d[i].inh = d[i].perm;
+		CHECK(c, ST_CAPS, SYS(SYS_capset, &hdr, d));
+		for (int cap = 0; cap < 64; cap++)
+			if (d[cap / 32].perm & (1U << (cap % 32)))
+				CHECK(c, ST_CAPS, SYS(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0));
+	}
+	if (deathsig)
+		CHECK(c, ST_PDEATHSIG, SYS(SYS_prctl, PR_SET_PDEATHSIG, deathsig));
+}
+
+/* Identity, capabilities and the hardening that must follow them. */
+static void drop_privileges(const struct child *c, int deathsig)
+{
+	const struct spec *s = c->s;
+	/* Dropping from the bounding set needs CAP_SETPCAP: before -S gives it up;
+	 * the rest after, as -G/-S need CAP_SETGID/CAP_SETUID. */
+	if (s->caps_set)
+		CHECK(c, ST_CAPS, sandbox_bound(s->caps_keep));
+	child_identity(c, deathsig);
+	if (s->caps_set)
+		CHECK(c, ST_CAPS, sandbox_caps(s->caps_keep));
+	if (s->no_new_privs)
+		CHECK(c, ST_NO_NEW_PRIVS, SYS(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+	if (s->new_session)
+		CHECK(c, ST_SETSID, SYS(SYS_setsid));
+}
+
+/* fds 0-2 as the spec says; every other fd closes at the exec. */
+static void prepare_fds(const struct child *c)
+{
+	const struct spec *s = c->s;
+	for (int fd = 0; fd < 3; fd++) {
+		long src = s->stdio[fd];
+		if (src == -1)
+			CHECK(c, ST_STDIO, src = SYS(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC));
+		if (src >= 0 && src != fd)
+			CHECK(c, ST_STDIO, SYS(SYS_dup3, src, fd, 0));
+	}
+	/* Node leaves its stdio close-on-exec and sometimes non-blocking. */
+	for (int fd = 0; fd < 3; fd++) {
+		if (SYS(SYS_fcntl, fd, F_SETFD, 0) < 0)
+			continue;
+		long fl = SYS(SYS_fcntl, fd, F_GETFL);
+		if (fl >= 0 && (fl & O_NONBLOCK))
+			CHECK(c, ST_STDIO, SYS(SYS_fcntl, fd, F_SETFL, fl & ~O_NONBLOCK));
+	}
+	/* Everything else closes at exec, including the error pipe, whose
+	 * closing tells the parent that exec succeeded. */
+	if (SYS(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		for (int fd = 3; fd < 65536; fd++)
+			if (fd != c->errfd)
+				SYS(SYS_close, fd);
+	}
+}
+
+int child_main(void *arg)
+{
+	const struct child *c = arg;
+	const struct spec *s = c->s;
+	int deathsig = s->kill_signal;
+
+	if (s->kill_signal)
+		CHECK(c, ST_PDEATHSIG, SYS(SYS_prctl, PR_SET_PDEATHSIG, s->kill_signal));
+	if (c->sync >= 0) {
+		/* Our copy of the parent's end would hide the parent's death. */
+		SYS(SYS_close, c->peer);
+		await_parent(c);
+	}
+	prepare_namespaces(c);
+	if (s->flags & CLONE_NEWTIME)
+		unshare_time(c);
+	if (c->statusfd >= 0)
+		deathsig = fork_command(c, deathsig);
+	prepare_filesystem(c);
+	drop_privileges(c, deathsig);
+	prepare_fds(c);
+
+	reset_signals();
+	unsigned long none = 0;
+	SYS(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
+
+	/* Last, so that the filters judge the command and not our setup. */
+	for (int i = 0; i < s->nseccomp; i++) {
+		long r = SYS(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &s->seccomp[i]);
+		if (r < 0)
+			child_fail_at(c, ST_SECCOMP, i, r);
+	}
+	child_fail(c, ST_EXEC, child_exec(s));
+}

@@ -1,0 +1,84 @@
+/*
+ * What one spawn needs, as spec.c reads it from the wire (wire.h), and what
+ * the shim's files share to act on it: parent.c starts the child, child.c
+ * is the child, reap.c keeps the status pipes of supervised commands.
+ *
+ * Nothing declared here is exported: the shim is built with
+ * -fvisibility=hidden and only tsns.h's functions leave libtsns.so.
+ */
+#ifndef TSNS_SPEC_H
+#define TSNS_SPEC_H
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/filter.h>
+
+#include "sandbox.h"
+#include "wire.h"
+
+#define MAX_PERSIST 16
+#define MAX_SECCOMP 16
+#define MAX_JOINS 8
+
+/* enter: a namespace to join, by an fd src/ opened. */
+struct join {
+	int type, fd;
+	int from_target;  /* one of the target's own, which setns(pidfd) may have joined */
+};
+
+struct persist {
+	const char *proc; /* file under /proc/PID/, e.g. "ns/uts" */
+	const char *path;
+	int late;         /* bound only once the time/pid namespace exists */
+	int bound, created;
+};
+
+struct spec {
+	unsigned long flags;       /* CLONE_NEW*; CLONE_NEWTIME is unshared by a middle process */
+	const char *uid_map, *gid_map, *setgroups;
+	int newuidmap, newgidmap;  /* write the maps through the setuid helpers */
+	const char *hostname, *domainname, *proc_dir, *root, *wd;
+	const char *monotonic, *boottime;
+	long propagation;          /* MS_* for "/", or 0 to leave it unchanged */
+	long uid, gid;             /* -1: unchanged */
+	int keep_caps, kill_signal, init, unshare_pid;
+	struct persist persist[MAX_PERSIST];
+	int npersist;
+	int stdio[3];              /* fd to dup onto 0-2; -1 /dev/null; -2 inherit */
+	/* enter: the target (a pidfd joins its namespaces at once), or one
+	 * fd per namespace, in the order to join them; its root and cwd */
+	long target;
+	int pidfd;
+	unsigned long join_mask;
+	struct join joins[MAX_JOINS];
+	int njoins;
+	int root_fd, cwd_fd;
+	/* the sandbox: filesystem operations and hardening */
+	struct sandbox sb;
+	int no_new_privs, new_session, lo_up, caps_set;
+	uint64_t caps_keep;
+	/* compiled seccomp programs, loaded in order just before the exec */
+	struct sock_fprog seccomp[MAX_SECCOMP];
+	int nseccomp;
+	char *copy;                /* the spec, split in place */
+	const char *file, *path;
+	char **argv, **envp, **shargv;
+};
+
+/* spec.c: 0, or -errno (the spec is then still to be freed). */
+int parse_spec(const uint8_t *in, int32_t len, struct spec *s);
+void free_spec(struct spec *s);
+
+/* What the child is handed through clone(): the spec and its ends of the
+ * pipes (-1 where the spawn needs none). */
+struct child {
+	const struct spec *s;
+	int errfd, sync, peer, statusfd;
+};
+
+/* child.c: never returns. */
+int child_main(void *arg);
+
+/* reap.c: the status pipe of a supervised command, by the pid tsns waits for. */
+void keep_status_fd(pid_t pid, int fd);
+int take_status_fd(pid_t pid);
+#endif
