@@ -23,6 +23,7 @@
 #include <linux/seccomp.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "sandbox.h"
@@ -333,17 +334,48 @@ static void drop_privileges(const struct child *c, int deathsig)
 		CHECK(c, ST_SETSID, SYS(SYS_setsid));
 }
 
-/* fds 0-2 as the spec says; every other fd closes at the exec. */
-static void prepare_fds(const struct child *c)
+/* Every fd from 3 up close-on-exec; without close_range (Linux < 5.11),
+ * one by one up to the fd limit. */
+static void cloexec_from_3(void)
+{
+	if (SYS(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) >= 0)
+		return;
+	struct { unsigned long cur, max; } lim = { 65536, 65536 };
+	SYS(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &lim);
+	for (unsigned long fd = 3; fd < lim.cur && fd < (1UL << 20); fd++)
+		SYS(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* The command's fds: each target gets its source, the fds the caller handed
+ * tsns stay open, 0-2 are made blocking and inheritable, and everything
+ * else closes at the exec, the error pipe among them (its closing tells the
+ * parent that exec succeeded). */
+static void prepare_fds(struct child *c)
 {
 	const struct spec *s = c->s;
-	for (int fd = 0; fd < 3; fd++) {
-		long src = s->stdio[fd];
+	long moved[MAX_FDS];
+	int base = 3;
+	for (int i = 0; i < s->nfds; i++)
+		if (s->fds[i].target >= base)
+			base = s->fds[i].target + 1;
+	/* Sources and the error pipe above every target first, so that no
+	 * target takes the place of a source still to come. */
+	if (c->errfd < base) {
+		long e = SYS(SYS_fcntl, c->errfd, F_DUPFD_CLOEXEC, base);
+		CHECK(c, ST_STDIO, e);
+		c->errfd = (int)e;
+	}
+	for (int i = 0; i < s->nfds; i++) {
+		long src = s->fds[i].src;
 		if (src == -1)
 			CHECK(c, ST_STDIO, src = SYS(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR | O_CLOEXEC));
-		if (src >= 0 && src != fd)
-			CHECK(c, ST_STDIO, SYS(SYS_dup3, src, fd, 0));
+		CHECK(c, ST_STDIO, moved[i] = SYS(SYS_fcntl, src, F_DUPFD_CLOEXEC, base));
 	}
+	cloexec_from_3();
+	for (int i = 0; i < s->ninherited; i++)
+		SYS(SYS_fcntl, s->inherited[i], F_SETFD, 0);
+	for (int i = 0; i < s->nfds; i++)
+		CHECK(c, ST_STDIO, SYS(SYS_dup3, moved[i], s->fds[i].target, 0));
 	/* Node leaves its stdio close-on-exec and sometimes non-blocking. */
 	for (int fd = 0; fd < 3; fd++) {
 		if (SYS(SYS_fcntl, fd, F_SETFD, 0) < 0)
@@ -352,18 +384,14 @@ static void prepare_fds(const struct child *c)
 		if (fl >= 0 && (fl & O_NONBLOCK))
 			CHECK(c, ST_STDIO, SYS(SYS_fcntl, fd, F_SETFL, fl & ~O_NONBLOCK));
 	}
-	/* Everything else closes at exec, including the error pipe, whose
-	 * closing tells the parent that exec succeeded. */
-	if (SYS(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-		for (int fd = 3; fd < 65536; fd++)
-			if (fd != c->errfd)
-				SYS(SYS_close, fd);
-	}
 }
 
 int child_main(void *arg)
 {
-	const struct child *c = arg;
+	/* Our own copy: the error pipe may move (prepare_fds), and the
+	 * parent's copy is on its stack, which we must not write. */
+	struct child self = *(const struct child *)arg;
+	struct child *c = &self;
 	const struct spec *s = c->s;
 	int deathsig = s->kill_signal;
 

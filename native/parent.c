@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -277,6 +278,91 @@ static pid_t start_child(struct child *c, char *stack, int middle, int need_sync
 	return pid;
 }
 
+/* Whether fd is one the spec itself names (a source, a namespace to join,
+ * a root or cwd): tsns's own, not its caller's. */
+static int named_by_spec(const struct spec *s, int fd)
+{
+	for (int i = 0; i < s->nfds; i++)
+		if (s->fds[i].src == fd)
+			return 1;
+	for (int i = 0; i < s->njoins; i++)
+		if (s->joins[i].fd == fd)
+			return 1;
+	return fd == s->root_fd || fd == s->cwd_fd;
+}
+
+/* Node's own fds as it starts: its event loop's epoll and eventfds (and
+ * io_uring, inotify, signalfd, timerfd where it uses them), and pipes it
+ * holds both ends of (libuv's wake-up and signal pipes). */
+static int nodes_own(const char *link)
+{
+	static const char *const anon[] = { "anon_inode:[eventpoll]", "anon_inode:[eventfd]", "anon_inode:[io_uring]",
+					    "anon_inode:inotify", "anon_inode:[signalfd]", "anon_inode:[timerfd]" };
+	for (unsigned i = 0; i < sizeof anon / sizeof *anon; i++)
+		if (strcmp(link, anon[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The fds ≥ 3 that tsns's caller handed it, which unshare, nsenter and bwrap
+ * pass on.  Node cannot say: at start it marks fds 0-15 close-on-exec
+ * (uv_disable_stdio_inheritance) and every fd of its own is too.  What
+ * tells them apart is what they are: Node's are its event loop's and pipes
+ * whose both ends it holds; the CLI's own fds are named in the spec.
+ */
+static int find_inherited_fds(struct spec *s)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -errno;
+	int n = 0, cap = 16;
+	struct { int fd; char link[64]; } *seen = malloc((size_t)cap * sizeof *seen);
+	const char *channel = getenv("NODE_CHANNEL_FD");
+	int ipc = channel ? atoi(channel) : -1;
+	for (struct dirent *e; seen && (e = readdir(d));) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd < 3 || fd == dirfd(d) || fd == ipc || named_by_spec(s, fd))
+			continue;
+		char link[64];
+		ssize_t len = readlinkat(dirfd(d), e->d_name, link, sizeof link - 1);
+		if (len < 0)
+			continue;
+		link[len] = 0;
+		if (nodes_own(link))
+			continue;
+		if (n == cap) {
+			void *grown = realloc(seen, (size_t)(cap *= 2) * sizeof *seen);
+			if (!grown) {
+				free(seen);
+				seen = NULL;
+				break;
+			}
+			seen = grown;
+		}
+		seen[n].fd = fd;
+		memcpy(seen[n++].link, link, (size_t)len + 1);
+	}
+	closedir(d);
+	if (!seen)
+		return -ENOMEM;
+	s->inherited = malloc((size_t)(n ? n : 1) * sizeof *s->inherited);
+	if (!s->inherited) {
+		free(seen);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		int pair = 0;
+		if (strncmp(seen[i].link, "pipe:", 5) == 0)
+			for (int j = 0; j < n && !pair; j++)
+				pair = j != i && strcmp(seen[i].link, seen[j].link) == 0;
+		if (!pair)
+			s->inherited[s->ninherited++] = seen[i].fd;
+	}
+	free(seen);
+	return 0;
+}
+
 int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 {
 	struct spec s;
@@ -287,6 +373,11 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 	if (r < 0) {
 		free_spec(&s);
 		return fail(ST_SPEC, -r);
+	}
+	/* Before the spawn's own pipes exist. */
+	if (s.inherit_fds && (r = find_inherited_fds(&s)) < 0) {
+		free_spec(&s);
+		return fail(ST_STDIO, -r);
 	}
 	int need_sync = s.uid_map || s.gid_map || s.setgroups || s.npersist;
 	int middle = needs_middle(&s);

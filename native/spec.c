@@ -93,14 +93,18 @@ static void parse_hardening(struct spec *s, const char *v)
 	s->sb.userxattr = strchr(v, HARDEN_OVERLAY_USERXATTR) != NULL;
 }
 
-/* "TARGET:FD" */
+/* "TARGET:FD", each target once. */
 static int parse_stdio(struct spec *s, const char *v)
 {
 	char *rest;
 	long target = strtol(v, &rest, 10);
-	if (target < 0 || target > 2 || *rest != ':')
+	if (target < 0 || target > 0x7fffffff || *rest != ':' || s->nfds == MAX_FDS)
 		return -EINVAL;
-	s->stdio[target] = (int)strtol(rest + 1, NULL, 10);
+	for (int i = 0; i < s->nfds; i++)
+		if (s->fds[i].target == target)
+			return -EINVAL;
+	s->fds[s->nfds].target = (int)target;
+	s->fds[s->nfds++].src = (int)strtol(rest + 1, NULL, 10);
 	return 0;
 }
 
@@ -152,6 +156,7 @@ static int parse_entry(struct spec *s, char tag, char *v, int *argc, int *envc)
 		s->nseccomp++;
 		break;
 	case TAG_STDIO: return parse_stdio(s, v);
+	case TAG_INHERIT_FDS: s->inherit_fds = 1; break;
 	case TAG_ARG: s->argv[(*argc)++] = v; break;
 	case TAG_ENV: s->envp[(*envc)++] = v; break;
 	default: return -EINVAL;
@@ -194,7 +199,6 @@ int parse_spec(const uint8_t *in, int32_t len, struct spec *s)
 	const char *end = s->copy + len;
 	s->path = "/bin:/usr/bin";
 	s->uid = s->gid = -1;
-	s->stdio[0] = s->stdio[1] = s->stdio[2] = -2;
 	s->pidfd = s->root_fd = s->cwd_fd = -1;
 	argc = 0;
 	for (char *p = s->copy, *next; p < end; p = next) {
@@ -218,6 +222,7 @@ void free_spec(struct spec *s)
 	free(s->argv);
 	free(s->shargv);
 	free(s->envp);
+	free(s->inherited);
 	for (int i = 0; i < s->npersist; i++)
 		free((char *)s->persist[i].proc);
 }

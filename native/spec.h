@@ -18,6 +18,7 @@
 #define MAX_PERSIST 16
 #define MAX_SECCOMP 16
 #define MAX_JOINS 8
+#define MAX_FDS 256
 
 /* enter: a namespace to join, by an fd src/ opened. */
 struct join {
@@ -43,7 +44,15 @@ struct spec {
 	int keep_caps, kill_signal, init, unshare_pid;
 	struct persist persist[MAX_PERSIST];
 	int npersist;
-	int stdio[3];              /* fd to dup onto 0-2; -1 /dev/null; -2 inherit */
+	/* the command's fds: each target gets its source (-1: /dev/null);
+	 * 0-2 when not named stay as they are */
+	struct { int target, src; } fds[MAX_FDS];
+	int nfds;
+	/* the fds tsns's caller handed it, kept open (the CLI's, as unshare,
+	 * nsenter and bwrap keep them): found by the parent (parent.c) */
+	int inherit_fds;
+	int *inherited;
+	int ninherited;
 	/* enter: the target (a pidfd joins its namespaces at once), or one
 	 * fd per namespace, in the order to join them; its root and cwd */
 	long target;

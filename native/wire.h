@@ -45,7 +45,8 @@
 	X(HARDENING, 'H')      /* letters, see TSNS_HARDENING */               \
 	X(CAP_KEEP, 'C')       /* capabilities kept in every set, decimal */   \
 	X(SECCOMP, 'F')        /* a compiled seccomp program, hex */           \
-	X(STDIO, 'D')          /* "TARGET:FD" dup FD onto 0-2; FD -1: /dev/null */ \
+	X(STDIO, 'D')          /* "TARGET:FD": the command's fd TARGET is FD; -1: /dev/null */ \
+	X(INHERIT_FDS, 'w')    /* keep open every fd tsns's caller handed it */ \
 	X(ARG, 'a')            /* one argv entry, in order */                  \
 	X(ENV, 'e')            /* one environment entry, in order */
 

@@ -33,8 +33,20 @@ export interface ProcessOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** start from an empty environment instead of this process's */
   clearEnv?: boolean;
-  /** one choice for all three, or [stdin, stdout, stderr]; default inherit */
-  stdio?: StdioOption | readonly [StdioOption, StdioOption, StdioOption];
+  /**
+   * one choice for all three, or [stdin, stdout, stderr, fd 3, …] as
+   * child_process takes it: from fd 3 on, an fd of this process to pass on
+   * at that number ('ignore' passes none); default inherit
+   */
+  stdio?: StdioOption | readonly StdioOption[];
+  /** more fds to pass on: the command's fd number → an fd of this process */
+  fds?: Readonly<Record<number, number>>;
+  /**
+   * pass on every fd this process inherited from its parent, as unshare,
+   * nsenter and bwrap do (the CLI does); by default the command gets only
+   * stdio and fds, as with child_process
+   */
+  inheritFds?: boolean;
   /** written to stdin when it is 'pipe' */
   input?: string | Uint8Array;
   /** SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 sent to this process go to the command */
@@ -135,6 +147,7 @@ function start(spec: LaunchSpec, stdio: Stdio, explain: FailureExplainer, opts: 
       ...spec,
       ...(bytes ? { argv: bytes, file: spec.file === spec.argv[0] ? bytes[0]! : spec.file } : {}),
       stdio: stdio.child,
+      inheritFds: opts.inheritFds ?? false,
       searchPath: searchPath(opts),
       env: environment(opts),
     }));
@@ -145,7 +158,7 @@ function start(spec: LaunchSpec, stdio: Stdio, explain: FailureExplainer, opts: 
     throw e;
   } finally {
     // The child has its copies (or never will); ours are the other ends.
-    stdio.child.forEach((fd, i) => stdio.ours[i] !== null && closeFd(fd));
+    stdio.child.forEach((fd, i) => (stdio.ours[i] ?? null) !== null && closeFd(fd));
   }
   if (ret < 0) {
     stdio.ours.forEach(closeFd);
@@ -189,7 +202,7 @@ async function supervise(pid: number, finish: () => Promise<RunResult>, killSign
 /** Start a command through the shim and wait for it: what every plan's launch shares. */
 export async function launch(spec: LaunchSpec, explain: FailureExplainer, opts: ProcessOptions = {}): Promise<RunResult> {
   const killSignal = checkOptions(opts);
-  const stdio = setupStdio(opts.stdio ?? (opts.input !== undefined ? ['pipe', 'inherit', 'inherit'] : 'inherit'));
+  const stdio = setupStdio(opts.stdio ?? (opts.input !== undefined ? ['pipe', 'inherit', 'inherit'] : 'inherit'), opts.fds);
   const watch = watchChildren();
   const pid = start(spec, stdio, explain, opts);
   watch.add(pid);

@@ -19,7 +19,7 @@ export const TAG = {
   PROC_DIR: 'p', ROOT: 'R', WD: 'W', MONOTONIC: 'M', BOOTTIME: 'B', UID: 'U', GID: 'G',
   KEEP_CAPS: 'k', KILL_SIGNAL: 'K', INIT: 'I', UNSHARE_PID: 'Q', PERSIST: 'N', PERSIST_LATE: 'L',
   TARGET: 'y', JOIN: 'J', ROOT_FD: 'r', CWD_FD: 'c', SANDBOX_OP: 'O', HARDENING: 'H', CAP_KEEP: 'C',
-  SECCOMP: 'F', STDIO: 'D', ARG: 'a', ENV: 'e',
+  SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', ARG: 'a', ENV: 'e',
 } as const;
 
 /** native/wire.h TSNS_SANDBOX_OPS. */
@@ -109,8 +109,10 @@ export interface SpawnSpec {
   /** enter: fds of the target's root and cwd to change to after joining */
   rootFd: number | null;
   cwdFd: number | null;
-  /** fds 0-2 of the command: another fd to dup there, -1 for /dev/null, null to inherit */
+  /** the command's fds by number: the fd of ours it gets there, -1 for /dev/null, null: 0-2 as they are, others closed */
   stdio: readonly (number | null)[];
+  /** keep open every fd this process's caller handed it (the CLI, as unshare, nsenter and bwrap do) */
+  inheritFds: boolean;
   file: string | Uint8Array;
   /** the PATH the command is searched in */
   searchPath: string;
@@ -120,7 +122,7 @@ export interface SpawnSpec {
 }
 
 /** What a plan gives the shim; the process options (launch.ts) add the rest. */
-export type LaunchSpec = Omit<SpawnSpec, 'stdio' | 'searchPath' | 'env'>;
+export type LaunchSpec = Omit<SpawnSpec, 'stdio' | 'inheritFds' | 'searchPath' | 'env'>;
 
 /** A launch that creates, maps and mounts nothing: each plan fills in what it uses. */
 export const BARE_LAUNCH: LaunchSpec = {
@@ -255,6 +257,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     [TAG.INIT, s.init], [TAG.UNSHARE_PID, s.unsharePid],
   ];
   for (const [tag, on] of flags) if (on) add(tag, '');
+  if (s.inheritFds) add(TAG.INHERIT_FDS, '');
   for (const p of s.persist) add(p.late ? TAG.PERSIST_LATE : TAG.PERSIST, `${p.source}:${p.path}`);
   for (const o of s.filesystem) add(TAG.SANDBOX_OP, o);
   for (const p of s.seccomp) add(TAG.SECCOMP, p);

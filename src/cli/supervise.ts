@@ -28,6 +28,8 @@ export async function supervised(start: (opts: ProcessOptions) => Promise<RunRes
   blockMonitorSignals(forward);
   t = process.uptime();
   const result = await start({
+    // As unshare, nsenter and bwrap: the command gets the fds tsns's caller handed it.
+    inheritFds: true,
     onStart: (pid) => {
       trace('clone-exec', (process.uptime() - t) * 1e3);
       execMonitor(pid, forward, TRACE);

@@ -28,19 +28,22 @@ async function settle(p: ReturnType<typeof execa>): Promise<Run> {
   return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode, signal: r.signal };
 }
 
-/** Run bin/tsns.js as a real process, as root or unprivileged. */
-export function tsns(mode: Mode, args: readonly string[], opts: Options = {}): Promise<Run> {
+/**
+ * Run bin/tsns.js as a real process, as root or unprivileged. With
+ * `onlyFds` N, fds above N that the test runner itself was handed are
+ * closed first, so that tsns inherits exactly 0..N.
+ */
+export function tsns(mode: Mode, args: readonly string[], opts: Options = {}, onlyFds?: number): Promise<Run> {
   const quiet = opts.stdio === undefined && opts.input === undefined ? { stdin: 'ignore' as const } : {};
   const options: Options = { reject: false, cwd: '/', timeout: 20_000, ...quiet, ...opts };
+  const bin = mode === 'user' && IS_ROOT ? join(inject('stagedRoot'), 'bin', 'tsns.js') : join(ROOT, 'bin', 'tsns.js');
+  const close = onlyFds === undefined ? [] : ['bash', '-c',
+    `for f in /proc/$$/fd/*; do n=\${f##*/}; [ "$n" -gt ${onlyFds} ] && eval "exec $n>&-"; done 2>/dev/null; exec "$0" "$@"`];
+  const command = [...close, process.execPath, bin, ...args];
   if (mode === 'user' && IS_ROOT) {
-    const bin = join(inject('stagedRoot'), 'bin', 'tsns.js');
-    return settle(execa(
-      'setpriv',
-      [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', process.execPath, bin, ...args],
-      options,
-    ));
+    return settle(execa('setpriv', [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', ...command], options));
   }
-  return settle(execa(process.execPath, [join(ROOT, 'bin', 'tsns.js'), ...args], options));
+  return settle(execa(command[0]!, command.slice(1), options));
 }
 
 /** For unprivileged runs, the namespaces only a user namespace lets them create. */

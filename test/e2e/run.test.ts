@@ -8,7 +8,7 @@ import {
   tsns, type Mode,
 } from './helpers';
 
-const run = (mode: Mode, args: readonly string[], opts: Options = {}) => tsns(mode, ['run', ...args], opts);
+const run = (mode: Mode, args: readonly string[], opts: Options = {}, onlyFds?: number) => tsns(mode, ['run', ...args], opts, onlyFds);
 
 const NS_OPTION: Record<string, string> = {
   cgroup: '--cgroup', ipc: '--ipc', mnt: '--mount', net: '--net', pid: '--pid', user: '--user', uts: '--uts',
@@ -163,11 +163,11 @@ describe.each(MODES)('tsns run as %s', (mode: Mode) => {
     expect(r.exitCode).toBe(0);
   });
 
-  it('the command sees only fds 0-2, blocking, and no ignored or blocked signals', async () => {
-    // An extra inherited fd (3) must not reach the command. ls lists its own fds: 0-2 and the
-    // directory it reads, which is 3 only if nothing else was left open.
-    const own = await run(mode, asUser(mode, ['--uts', 'ls', '/proc/self/fd']), { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
-    expect(own.stdout.split('\n')).toEqual(['0', '1', '2', '3']);
+  it('the command sees 0-2 (blocking) and the fds tsns inherited, none of its own, and no ignored or blocked signals', async () => {
+    // An extra inherited fd (3) reaches the command, as unshare passes it. ls lists its own fds:
+    // 0-2, 3 and the directory it reads, which is 4 only if nothing of tsns's was left open.
+    const own = await run(mode, asUser(mode, ['--uts', 'ls', '/proc/self/fd']), { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] }, 3);
+    expect(own.stdout.split('\n')).toEqual(['0', '1', '2', '3', '4']);
     const script = 'for fd in 0 1 2; do grep flags /proc/$$/fdinfo/$fd; done';
     const r = await run(mode, asUser(mode, ['--uts', 'sh', '-c', script]), { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
     for (const f of r.stdout.split('\n')) expect(Number.parseInt(f.split(/\s+/)[1]!, 8) & 0o4000, f).toBe(0);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BARE_LAUNCH, encodeSpec, type SpawnSpec } from '../../src/wire';
 
-const base: SpawnSpec = { ...BARE_LAUNCH, stdio: [null, null, null], searchPath: '/bin', env: [], file: 'true', argv: ['true'] };
+const base: SpawnSpec = { ...BARE_LAUNCH, stdio: [null, null, null], inheritFds: false, searchPath: '/bin', env: [], file: 'true', argv: ['true'] };
 
 /** The wire format parse_spec() reads: a tag byte, the value, a NUL. */
 const wire = (...entries: (string | number[])[]) =>
