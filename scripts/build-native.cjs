@@ -2,7 +2,7 @@
 // Compiles native/ with the system C compiler; run by `npm install`.
 'use strict';
 const { spawnSync } = require('node:child_process');
-const { mkdirSync, readdirSync } = require('node:fs');
+const { mkdirSync, readdirSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 
 const root = join(__dirname, '..');
@@ -29,6 +29,15 @@ function compile(a, quiet = false) {
 }
 
 if (!compile(args)) process.exit(1);
+// The seccomp profile compiler, a library of its own so that libtsns.so and
+// a run without a profile never load libseccomp. Without libseccomp's
+// headers it is left out (the profile options then say how to get it).
+const seccompLib = join(root, 'build', 'libtsns-seccomp.so');
+const seccomp = [...warnings, '-fvisibility=hidden', '-shared', '-fPIC', '-Wl,-z,now', '-o', seccompLib, join(native, 'seccomp', 'compile.c'), '-lseccomp'];
+if (!compile(seccomp, true)) {
+  rmSync(seccompLib, { force: true });
+  console.error('tsns: built without seccomp profiles: libseccomp\'s headers are missing (Debian/Ubuntu: apt-get install libseccomp-dev, then npm run build:native)');
+}
 // The monitor stays resident while a command runs: linked statically it
 // starts a millisecond sooner and holds about 700 KiB instead of 1.2 MiB.
 // Without a static libc (libc.a) it is linked as usual.

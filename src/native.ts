@@ -2,6 +2,7 @@
  * The only importer of ffi-rs: binds the shim (native/, built to
  * build/libtsns.so) and calls it. What the calls carry is src/wire.ts's.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsnsError } from './errors';
 import { decodePipe, NS_QUERY } from './wire';
@@ -26,6 +27,7 @@ let binding: Binding | undefined;
 const BUILD = join(__dirname, '..', 'build');
 export const LIBRARY_PATH = join(BUILD, 'libtsns.so');
 export const MONITOR_PATH = join(BUILD, 'tsns-monitor');
+export const SECCOMP_LIBRARY_PATH = join(BUILD, 'libtsns-seccomp.so');
 
 type Ffi = typeof import('ffi-rs');
 
@@ -88,6 +90,51 @@ function load(): Binding {
       call('tsns_exec_monitor', T.I32, [T.I32, T.String, T.I32, T.I32], [pid, path, forward ? 1 : 0, trace ? 1 : 0]),
   };
   return binding;
+}
+
+/** native/seccomp/compile.c: libseccomp behind four calls (src/seccomp/compile.ts says what they carry). */
+export interface SeccompCompiler {
+  query(what: number, arg: number): number;
+  arch(name: string): number;
+  resolve(desc: Buffer, out: Buffer): number;
+  compile(desc: Buffer, out: Buffer): number;
+}
+
+let seccompBinding: SeccompCompiler | undefined;
+
+/**
+ * The seccomp profile compiler, opened on first use only: a run without a
+ * profile loads neither it nor libseccomp.
+ */
+export function seccompCompiler(): SeccompCompiler {
+  if (seccompBinding) return seccompBinding;
+  const ffi = ffiBinding();
+  try {
+    ffi.open({ library: 'tsns-seccomp', path: SECCOMP_LIBRARY_PATH });
+  } catch (e) {
+    const missing = !existsSync(SECCOMP_LIBRARY_PATH);
+    throw new TsnsError(missing
+      ? 'seccomp profiles need libseccomp, and tsns was built without it'
+      : `cannot load ${SECCOMP_LIBRARY_PATH}: ${(e as Error).message}`, {
+      stage: 'native',
+      hint: missing
+        ? 'install libseccomp\'s headers (Debian/Ubuntu: apt-get install libseccomp-dev), then npm run build:native'
+        : 'install libseccomp (Debian/Ubuntu: apt-get install libseccomp2), or rebuild with npm run build:native',
+    });
+  }
+  const { DataType: T } = ffi;
+  const call = <R>(funcName: string, retType: number, paramsType: unknown[], paramsValue: unknown[]): R =>
+    ffi.load({ library: 'tsns-seccomp', funcName, retType, paramsType, paramsValue, freeResultMemory: false } as never) as R;
+  const arrayTag = (ffi as unknown as { FFITypeTag: { Array?: number } }).FFITypeTag.Array ?? 997;
+  const bytes = (buf: Buffer) => ({ ffiTypeTag: arrayTag, type: T.U8Array, length: buf.length });
+  seccompBinding = {
+    query: (what, arg) => call('tsns_seccomp_query', T.I64, [T.I32, T.I64], [what, arg]),
+    arch: (name) => call('tsns_seccomp_arch', T.I64, [T.String], [name]),
+    // Both write their answer into `out` in place, as waitAll does.
+    resolve: (desc, out) => call('tsns_seccomp_resolve', T.I32, [bytes(desc), T.I32, bytes(out), T.I32], [desc, desc.length, out, out.length]),
+    compile: (desc, out) => call('tsns_seccomp_compile', T.I64, [bytes(desc), T.I32, bytes(out), T.I32], [desc, desc.length, out, out.length]),
+  };
+  return seccompBinding;
 }
 
 /** Whether the binding is loaded yet (for TSNS_TRACE). */
