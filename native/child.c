@@ -24,6 +24,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "sandbox.h"
@@ -365,6 +366,12 @@ static void prepare_fds(struct child *c)
 		CHECK(c, ST_STDIO, e);
 		c->errfd = (int)e;
 	}
+	/* The sync socket still carries a seccomp listener after this. */
+	if (c->sync >= 0 && c->sync < base) {
+		long e = SYS(SYS_fcntl, c->sync, F_DUPFD_CLOEXEC, base);
+		CHECK(c, ST_STDIO, e);
+		c->sync = (int)e;
+	}
 	for (int i = 0; i < s->nfds; i++) {
 		long src = s->fds[i].src;
 		if (src == -1)
@@ -384,6 +391,61 @@ static void prepare_fds(struct child *c)
 		if (fl >= 0 && (fl & O_NONBLOCK))
 			CHECK(c, ST_STDIO, SYS(SYS_fcntl, fd, F_SETFL, fl & ~O_NONBLOCK));
 	}
+}
+
+/* A filter's listener (SECCOMP_FILTER_FLAG_NEW_LISTENER) goes to the parent
+ * over the sync socket, which sends it on to the agent (notify.c); once it
+ * says so, ours is closed.  The filter judges us already: between the load
+ * and the exec only sendmsg, read, close (and write, should exec fail)
+ * run, and a profile may not notify on sendmsg or write
+ * (src/seccomp/compile.ts). */
+static void hand_over_listener(const struct child *c, long fd)
+{
+	char byte = 'l';
+	struct iovec iov = { &byte, 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr m = { 0 };
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.buf;
+	m.msg_controllen = sizeof u.buf;
+	u.h.cmsg_level = SOL_SOCKET;
+	u.h.cmsg_type = SCM_RIGHTS;
+	u.h.cmsg_len = CMSG_LEN(sizeof(int));
+	*(int *)CMSG_DATA(&u.h) = (int)fd;
+	long r = SYS(SYS_sendmsg, c->sync, &m, MSG_NOSIGNAL);
+	if (r < 0)
+		child_fail(c, ST_SECCOMP_HANDOFF, r);
+	do
+		r = SYS(SYS_read, c->sync, &byte, 1);
+	while (r == -EINTR);
+	if (r != 1)
+		child_fail(c, ST_SECCOMP_HANDOFF, r < 0 ? r : -EPIPE);
+	SYS(SYS_close, fd);
+}
+
+/* The seccomp programs, in order.  Last of all, so that they judge the
+ * command and not our setup; or, early, before privileges are dropped,
+ * which is where runc loads them without no_new_privs (the load needs
+ * CAP_SYS_ADMIN then). */
+static void load_filters(const struct child *c, int early)
+{
+	const struct spec *s = c->s;
+	long listener = -1;
+	if (s->seccomp_early != early)
+		return;
+	for (int i = 0; i < s->nseccomp; i++) {
+		long r = SYS(SYS_seccomp, SECCOMP_SET_MODE_FILTER, s->seccomp_flags[i], &s->seccomp[i]);
+		if (r < 0)
+			child_fail_at(c, ST_SECCOMP, i, r);
+		if (s->seccomp_flags[i] & SECCOMP_FILTER_FLAG_NEW_LISTENER)
+			listener = r;
+	}
+	if (listener >= 0)
+		hand_over_listener(c, listener);
 }
 
 int child_main(void *arg)
@@ -408,6 +470,7 @@ int child_main(void *arg)
 	if (c->statusfd >= 0)
 		deathsig = fork_command(c, deathsig);
 	prepare_filesystem(c);
+	load_filters(c, 1);
 	drop_privileges(c, deathsig);
 	prepare_fds(c);
 
@@ -415,11 +478,6 @@ int child_main(void *arg)
 	unsigned long none = 0;
 	SYS(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
 
-	/* Last, so that the filters judge the command and not our setup. */
-	for (int i = 0; i < s->nseccomp; i++) {
-		long r = SYS(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &s->seccomp[i]);
-		if (r < 0)
-			child_fail_at(c, ST_SECCOMP, i, r);
-	}
+	load_filters(c, 0);
 	child_fail(c, ST_EXEC, child_exec(s));
 }

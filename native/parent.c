@@ -175,6 +175,8 @@ static int64_t handshake(pid_t pid, struct spec *s, int sync, int errfd)
 					return fail(ST_SYNC, errno);
 			}
 		}
+		if (s->listener_path && (r = listener_handoff(s, sync)) < 0)
+			return r;
 	}
 	int32_t msg[2];
 	ssize_t n;
@@ -379,7 +381,7 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 		free_spec(&s);
 		return fail(ST_STDIO, -r);
 	}
-	int need_sync = s.uid_map || s.gid_map || s.setgroups || s.npersist;
+	int need_sync = s.uid_map || s.gid_map || s.setgroups || s.npersist || s.listener_path;
 	int middle = needs_middle(&s);
 	if (s.target > 0) {
 		/* Pins the target: its pid cannot be reused while we join. */
@@ -391,6 +393,10 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 	}
 	if ((ret = open_pipes(&p, need_sync, middle)) < 0)
 		goto out;
+	if (s.listener_path && (r = listener_prepare(p.sync[0])) < 0) {
+		ret = fail(ST_SECCOMP_HANDOFF, -r);
+		goto out;
+	}
 	char *stack = stack_get();
 	if (!stack) {
 		ret = fail(ST_STACK, errno);

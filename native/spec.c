@@ -56,6 +56,31 @@ static int parse_filter(char *v, struct sock_fprog *prog)
 	return 0;
 }
 
+/* The flags of the program before, decimal; TSNS_SECCOMP_EARLY after them
+ * loads the programs before privileges are dropped. */
+static int parse_seccomp_flags(struct spec *s, const char *v)
+{
+	char *rest;
+	if (s->nseccomp == 0)
+		return -EINVAL;
+	s->seccomp_flags[s->nseccomp - 1] = (unsigned int)strtoul(v, &rest, 10);
+	if (*rest == TSNS_SECCOMP_EARLY)
+		s->seccomp_early = 1;
+	return 0;
+}
+
+/* PATH SEP STATE, split in place. */
+static int parse_listener(struct spec *s, char *v)
+{
+	char *sep = strchr(v, TSNS_LISTENER_SEP);
+	if (!sep)
+		return -EINVAL;
+	*sep = 0;
+	s->listener_path = v;
+	s->listener_state = sep + 1;
+	return 0;
+}
+
 /* "ns/X:PATH" */
 static int parse_persist(struct spec *s, const char *v, int late)
 {
@@ -155,6 +180,8 @@ static int parse_entry(struct spec *s, char tag, char *v, int *argc, int *envc)
 			return -EINVAL;
 		s->nseccomp++;
 		break;
+	case TAG_SECCOMP_FLAGS: return parse_seccomp_flags(s, v);
+	case TAG_SECCOMP_LISTENER: return parse_listener(s, v);
 	case TAG_STDIO: return parse_stdio(s, v);
 	case TAG_INHERIT_FDS: s->inherit_fds = 1; break;
 	case TAG_ARG: s->argv[(*argc)++] = v; break;

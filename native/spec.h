@@ -65,9 +65,14 @@ struct spec {
 	struct sandbox sb;
 	int no_new_privs, new_session, lo_up, caps_set;
 	uint64_t caps_keep;
-	/* compiled seccomp programs, loaded in order just before the exec */
+	/* compiled seccomp programs, loaded in order just before the exec
+	 * (or, early, before dropping privileges), each with its flags; the
+	 * listener of one with SECCOMP_FILTER_FLAG_NEW_LISTENER goes to the
+	 * agent at listener_path, with listener_state (notify.c) */
 	struct sock_fprog seccomp[MAX_SECCOMP];
-	int nseccomp;
+	unsigned int seccomp_flags[MAX_SECCOMP];
+	int nseccomp, seccomp_early;
+	const char *listener_path, *listener_state;
 	char *copy;                /* the spec, split in place */
 	const char *file, *path;
 	char **argv, **envp, **shargv;
@@ -86,6 +91,11 @@ struct child {
 
 /* child.c: never returns. */
 int child_main(void *arg);
+
+/* notify.c, in the parent: ready the sync socket to receive the listener;
+ * take it from the child, send it to the agent, release the child. */
+int listener_prepare(int sync);
+int64_t listener_handoff(const struct spec *s, int sync);
 
 /* reap.c: the status pipe of a supervised command, by the pid tsns waits for. */
 void keep_status_fd(pid_t pid, int fd);

@@ -48,7 +48,9 @@
 	X(STDIO, 'D')          /* "TARGET:FD": the command's fd TARGET is FD; -1: /dev/null */ \
 	X(INHERIT_FDS, 'w')    /* keep open every fd tsns's caller handed it */ \
 	X(ARG, 'a')            /* one argv entry, in order */                  \
-	X(ENV, 'e')            /* one environment entry, in order */
+	X(ENV, 'e')            /* one environment entry, in order */           \
+	X(SECCOMP_FLAGS, 'T')  /* the last program's seccomp(2) flags; 'e' after: load before dropping privileges */ \
+	X(SECCOMP_LISTENER, 'V') /* PATH \x01 STATE: send the listener there */
 
 /* A sandbox operation's value: CODE[TRY] \x01 A \x01 B \x01 MODE \x01 SIZE,
  * MODE octal and SIZE decimal, each empty for the default. */
@@ -72,6 +74,12 @@
 
 /* A --file source that is an open fd: "fd:N". */
 #define TSNS_FD_SOURCE "fd:"
+
+/* A seccomp listener's value: the agent's socket, then the state to send
+ * with the listener, where TSNS_PID_MARK stands for the command's pid. */
+#define TSNS_LISTENER_SEP '\x01'
+#define TSNS_PID_MARK '\x02'
+#define TSNS_SECCOMP_EARLY 'e'
 
 /* X(NAME, 'letter') */
 #define TSNS_HARDENING(X)          \
@@ -114,7 +122,10 @@
 	X(LO, 30, "lo")                             \
 	X(NO_NEW_PRIVS, 31, "no-new-privs")         \
 	X(SETSID, 32, "setsid")                     \
-	X(SECCOMP, 33, "seccomp")
+	X(SECCOMP, 33, "seccomp")                   \
+	X(SECCOMP_LISTENER, 50, "seccomp-listener") \
+	X(SECCOMP_HANDOFF, 51, "seccomp-handoff")   \
+	X(SECCOMP_SEND, 52, "seccomp-send")
 
 /* A failed start returns -(stage << TSNS_STAGE_SHIFT | errno).  The stages
  * that name one of several things (a persisted file, a namespace to join,

@@ -5,6 +5,7 @@
 import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { systemError } from './errors';
 import type { PathKind } from './sandbox';
+import { systemSeccompContext, type SeccompContext } from './seccomp/host';
 import { signalNumber } from './signals';
 import { lookupGroup, lookupUser, subordinateIds } from './users';
 
@@ -24,6 +25,8 @@ export interface PlanContext {
   lstat(path: string): PathKind;
   /** everything an open fd still holds (a seccomp program); throws TsnsError */
   readFd(fd: number): Uint8Array;
+  /** what a seccomp profile needs of the machine; the system's when absent */
+  seccomp?: SeccompContext;
 }
 
 /** Everything left to read on an fd the caller opened for tsns (`what` and `example` name it in an error). */
@@ -68,5 +71,6 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
     cwd: process.cwd(),
     readFd: (fd) => readFd(fd, 'a seccomp program', 'filter.bpf'),
     lstat,
+    seccomp: systemSeccompContext(),
   };
 }

@@ -32,6 +32,9 @@ export interface FailureContext {
   sandboxOp?: SandboxOp | null;
   /** the seccomp program that the kernel refused, from 0 */
   seccompIndex?: number | null;
+  /** the profile whose program is the first, and its agent's socket */
+  seccompProfile?: string | null;
+  seccompListener?: string | null;
 }
 
 type Explainer = (code: number, ctx: FailureContext, name: string, stage: Stage) => TsnsError;
@@ -170,7 +173,14 @@ const EXPLAIN: Partial<Record<Stage, Explainer>> = {
   lo: (code, _ctx, _name, stage) => systemError('cannot bring lo up in the new network namespace', code, stage),
   'no-new-privs': (code, _ctx, _name, stage) => systemError('cannot set no_new_privs', code, stage),
   setsid: (code, _ctx, _name, stage) => systemError('cannot start a new session', code, stage),
-  seccomp: (code, ctx, name, stage) => systemError(`cannot load seccomp program ${(ctx.seccompIndex ?? 0) + 1}`, code, stage, seccompHint(name)),
+  seccomp: (code, ctx, name, stage) => systemError(ctx.seccompProfile && !ctx.seccompIndex
+    ? `cannot load the seccomp profile ${ctx.seccompProfile}` : `cannot load seccomp program ${(ctx.seccompIndex ?? 0) + 1 - (ctx.seccompProfile ? 1 : 0)}`,
+  code, stage, seccompHint(name)),
+  'seccomp-listener': (code, ctx, name, stage) => systemError(`cannot connect to the seccomp agent at ${ctx.seccompListener}`, code, stage,
+    name === 'ENOENT' || name === 'ECONNREFUSED' ? 'start the agent first: it must listen on that unix socket (listenerPath)' : undefined),
+  'seccomp-handoff': (code, _ctx, _name, stage) => systemError('cannot hand the seccomp listener over from the command', code, stage,
+    'the profile must let the command sendmsg, read and close until its exec'),
+  'seccomp-send': (code, ctx, _name, stage) => systemError(`cannot send the seccomp listener to the agent at ${ctx.seccompListener}`, code, stage),
   fork: (code, ctx, name, stage) => systemError('cannot fork the command', code, stage,
     name === 'ENOMEM' && ctx.namespaces.includes('pid') ? 'the pid namespace has no init any more (its PID 1 exited)' : undefined),
   target: (code, ctx, name, stage) => systemError(`cannot enter pid ${ctx.target}`, code, stage, name === 'ESRCH' ? 'it is not running (any more)' : undefined),

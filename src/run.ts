@@ -20,6 +20,8 @@ export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResul
       // The shim counts sandbox operations from 1; 0 is the new root itself.
       sandboxOp: stage === 'sandbox' && index > 0 ? plan.filesystem[index - 1] ?? null : null,
       seccompIndex: stage === 'seccomp' ? index : null,
+      seccompProfile: plan.seccompProfile?.source ?? null,
+      seccompListener: plan.seccompListener?.path ?? null,
     }), opts);
 }
 

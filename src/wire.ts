@@ -8,7 +8,7 @@ import { TsnsError, type Stage } from './errors';
 import { formatIdMap } from './idmap';
 import type { RunResult } from './launch';
 import type { EnterPlan } from './plan/enter';
-import type { Plan, Propagation } from './plan/run';
+import type { Plan, PlanSeccomp, Propagation } from './plan/run';
 import type { SandboxOp } from './sandbox';
 import { signalName } from './signals';
 
@@ -20,6 +20,7 @@ export const TAG = {
   KEEP_CAPS: 'k', KILL_SIGNAL: 'K', INIT: 'I', UNSHARE_PID: 'Q', PERSIST: 'N', PERSIST_LATE: 'L',
   TARGET: 'y', JOIN: 'J', ROOT_FD: 'r', CWD_FD: 'c', SANDBOX_OP: 'O', HARDENING: 'H', CAP_KEEP: 'C',
   SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', ARG: 'a', ENV: 'e',
+  SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V',
 } as const;
 
 /** native/wire.h TSNS_SANDBOX_OPS. */
@@ -30,6 +31,11 @@ export const SANDBOX_OP = {
 export const OP_SEP = '\x01';
 export const OP_TRY = 't';
 export const FD_SOURCE = 'fd:';
+/** A seccomp listener's value: listenerPath, LISTENER_SEP, the state to send, PID_MARK where the command's pid goes. */
+export const LISTENER_SEP = '\x01';
+export const PID_MARK = '\x02';
+/** After a seccomp program's flags: load it before dropping privileges. */
+export const SECCOMP_EARLY = 'e';
 
 /** native/wire.h TSNS_HARDENING. */
 export const HARDENING = { NO_NEW_PRIVS: 'n', NEW_SESSION: 's', LO_UP: 'l', OVERLAY_USERXATTR: 'x' } as const;
@@ -45,6 +51,7 @@ export const STAGES = [
   ['PDEATHSIG', 24, 'pdeathsig'], ['NEWUIDMAP', 25, 'newuidmap'], ['NEWGIDMAP', 26, 'newgidmap'],
   ['TARGET', 27, 'target'], ['SETNS', 28, 'setns'], ['SANDBOX', 29, 'sandbox'], ['LO', 30, 'lo'],
   ['NO_NEW_PRIVS', 31, 'no-new-privs'], ['SETSID', 32, 'setsid'], ['SECCOMP', 33, 'seccomp'],
+  ['SECCOMP_LISTENER', 50, 'seccomp-listener'], ['SECCOMP_HANDOFF', 51, 'seccomp-handoff'], ['SECCOMP_SEND', 52, 'seccomp-send'],
 ] as const;
 
 export type NativeStage = (typeof STAGES)[number][2];
@@ -98,8 +105,10 @@ export interface SpawnSpec {
   filesystem: readonly string[];
   /** HARDENING letters */
   hardening: string;
-  /** seccomp programs to load last, hex */
-  seccomp: readonly string[];
+  /** seccomp programs to load last (or early, before dropping privileges), in order */
+  seccomp: readonly PlanSeccomp[];
+  /** where the listener of a program with SECCOMP_FILTER_FLAG_NEW_LISTENER goes */
+  seccompListener: { path: string; state: string } | null;
   /** capabilities to keep, decimal mask; null leaves them */
   capKeep: string | null;
   /** enter: the target pid, pinned with a pidfd */
@@ -129,7 +138,7 @@ export const BARE_LAUNCH: LaunchSpec = {
   flags: 0, unsharePid: false, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false,
   setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null,
   monotonic: null, boottime: null, uid: null, gid: null, keepCaps: false, killSignal: null, init: false,
-  persist: [], filesystem: [], seccomp: [], hardening: '', capKeep: null, target: null, joins: [], rootFd: null, cwdFd: null,
+  persist: [], filesystem: [], seccomp: [], seccompListener: null, hardening: '', capKeep: null, target: null, joins: [], rootFd: null, cwdFd: null,
   file: '', argv: [],
 };
 
@@ -188,7 +197,8 @@ export function runSpec(plan: Plan): LaunchSpec {
     init: plan.supervisor === 'init',
     persist: plan.persist,
     filesystem: plan.filesystem.map(encodeOp),
-    seccomp: plan.seccomp.map((p) => p.hex),
+    seccomp: plan.seccomp,
+    seccompListener: plan.seccompListener,
     hardening: hardening.filter(Boolean).join(''),
     capKeep: plan.capKeep,
     file: plan.file,
@@ -260,7 +270,11 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   if (s.inheritFds) add(TAG.INHERIT_FDS, '');
   for (const p of s.persist) add(p.late ? TAG.PERSIST_LATE : TAG.PERSIST, `${p.source}:${p.path}`);
   for (const o of s.filesystem) add(TAG.SANDBOX_OP, o);
-  for (const p of s.seccomp) add(TAG.SECCOMP, p);
+  for (const p of s.seccomp) {
+    add(TAG.SECCOMP, p.hex);
+    if (p.flags || p.early) add(TAG.SECCOMP_FLAGS, `${p.flags ?? 0}${p.early ? SECCOMP_EARLY : ''}`);
+  }
+  if (s.seccompListener) add(TAG.SECCOMP_LISTENER, `${s.seccompListener.path}${LISTENER_SEP}${s.seccompListener.state}`);
   for (const j of s.joins) add(TAG.JOIN, `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
   s.stdio.forEach((fd, target) => {
     if (fd !== null) add(TAG.STDIO, `${target}:${fd}`);

@@ -9,6 +9,7 @@ import { execute, type RunAllOptions } from '../run';
 import { fdNumber, parseArgs, UsageError, type Expand } from './args';
 import { commandHelp } from './help';
 import { BWRAP_OPTIONS } from './run-bwrap';
+import { SECCOMP_OPTIONS } from './run-seccomp';
 import type { RunCommand, RunOpt, RunState } from './run-state';
 import { UNSHARE_OPTIONS } from './run-unshare';
 import { exitFor, SUCCESS, type CliStatus } from './status';
@@ -20,6 +21,7 @@ export type { RunCommand } from './run-state';
 const RUN_OPTIONS: RunOpt[] = [
   ...UNSHARE_OPTIONS,
   ...BWRAP_OPTIONS,
+  ...SECCOMP_OPTIONS,
   { long: 'dry-run', arg: 'none', help: 'print the plan (clone flags, maps, mounts, command) and create nothing', set: (s) => (s.out.dryRun = true) },
   { long: 'json', arg: 'none', help: 'with --dry-run: print the plan as JSON', set: (s) => (s.out.json = true) },
   { long: 'help', short: 'h', arg: 'none', help: 'show this help', set: (s) => (s.out.help = true) },

@@ -2,6 +2,7 @@
 import { formatIdMap, type IdMapEntry } from '../idmap';
 import { describeOp } from '../sandbox';
 import type { EnterPlan } from './enter';
+import type { PlanSeccompProfile } from '../seccomp/plan';
 import type { Plan } from './run';
 
 function hex(n: number): string {
@@ -29,8 +30,22 @@ function rows(): { row(k: string, v: string): void; text(): string } {
 function seccompText(plan: Plan): string {
   const counts = plan.seccomp.map((p) => p.instructions);
   const one = counts.length === 1;
+  const when = plan.seccomp.some((p) => p.early) ? 'before privileges are dropped (no no_new_privs)' : 'just before exec';
   return `${one ? 'a program' : `${counts.length} programs`} of ${counts.join(', ')} instruction${counts.length === 1 && counts[0] === 1 ? '' : 's'}, ` +
-    `loaded ${one ? '' : 'in that order '}just before exec`;
+    `loaded ${one ? '' : 'in that order '}${when}`;
+}
+
+/** A profile's summary: what it does, for whom, and what was left out. */
+function profileLines(p: PlanSeccompProfile): string[] {
+  const caps = p.capabilities.length;
+  return [
+    `profile ${p.source}: default ${p.defaultAction}, ${p.rules} rule${p.rules === 1 ? '' : 's'} on ${p.syscalls} system call${p.syscalls === 1 ? '' : 's'}, ` +
+      `architectures ${p.architectures.length ? p.architectures.join(' ') : '(native only)'}`,
+    `judged for ${caps === 0 ? 'no capabilities' : caps > 14 ? `${caps} capabilities` : p.capabilities.join(' ')}` +
+      `${p.dropped ? `; ${p.dropped} conditional group${p.dropped === 1 ? '' : 's'} left out` : ''}`,
+    ...(p.skipped.length ? [`unknown to libseccomp ${p.libseccomp}, skipped: ${p.skipped.join(' ')}`] : []),
+    `flags ${p.flags.length ? p.flags.join('|') : 'none'}${p.listenerPath ? `; notifications to the agent at ${p.listenerPath}` : ''}`,
+  ];
 }
 
 /** What `tsns run --dry-run` prints. */
@@ -60,6 +75,7 @@ export function describePlan(plan: Plan): string {
   if (plan.loUp) row('net', 'bring lo up');
   if (plan.noNewPrivs) row('privileges', 'no new privileges (PR_SET_NO_NEW_PRIVS)');
   if (plan.newSession) row('session', 'new session (setsid)');
+  for (const line of plan.seccompProfile ? profileLines(plan.seccompProfile) : []) row('seccomp', line);
   if (plan.seccomp.length) row('seccomp', seccompText(plan));
   if (plan.capKeep !== null) row('caps', BigInt(plan.capKeep) === 0n ? 'all dropped' : `keep mask 0x${BigInt(plan.capKeep).toString(16)}`);
   if (plan.killSignal !== null) row('kill-child', `signal ${plan.killSignal} when tsns dies`);

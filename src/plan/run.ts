@@ -9,6 +9,8 @@ import type { PlanContext } from '../context';
 import type { IdMapEntry } from '../idmap';
 import { cloneFlagNames, NAMESPACES, namespace, UNSHARE_ALL, type NamespaceName, type PerNamespace } from '../namespaces';
 import { normalizeOp, sandboxProfile, type SandboxOp } from '../sandbox';
+import type { SeccompListener } from '../seccomp/notify';
+import { profilePlan, wantsProfile, type PlanSeccompProfile, type SeccompProfileOption } from '../seccomp/plan';
 import { buildIdMap, planError, resolveId, setgroupsFor, type Setgroups } from './identity';
 
 export type { Setgroups } from './identity';
@@ -74,6 +76,13 @@ export interface RunOptions extends PerNamespace<NamespaceOption> {
    * last step before exec (the kernel runs the last loaded first)
    */
   seccomp?: readonly (Uint8Array | number)[];
+  /**
+   * a seccomp profile (Docker's or the OCI format), compiled with libseccomp:
+   * a JSON file's path, 'default' (Docker's default profile, judged by the
+   * capabilities the command will have), 'unconfined' (none), or the
+   * profile as an object; its program is loaded before the seccomp ones
+   */
+  seccompProfile?: SeccompProfileOption;
   /** capabilities to drop from every set ('ALL' for all), then capAdd to keep */
   capDrop?: readonly string[];
   capAdd?: readonly string[];
@@ -99,6 +108,10 @@ export interface PlanMount {
 export interface PlanSeccomp {
   instructions: number;
   hex: string;
+  /** seccomp(2) flags (SECCOMP_FILTER_FLAG_*); default none */
+  flags?: number;
+  /** loaded before privileges are dropped, not last (a profile without no_new_privs, as runc does) */
+  early?: boolean;
 }
 
 /** A namespace bound onto a file so that it outlives its processes. */
@@ -149,6 +162,10 @@ export interface Plan {
   newSession: boolean;
   /** seccomp programs in load order, hex-encoded, with their instruction counts */
   seccomp: PlanSeccomp[];
+  /** the seccomp profile whose program comes first in seccomp */
+  seccompProfile: PlanSeccompProfile | null;
+  /** where a profile's SCMP_ACT_NOTIFY listener goes */
+  seccompListener: SeccompListener | null;
   /** capabilities kept in every set, as a decimal bit mask; null: untouched */
   capKeep: string | null;
   /** bring lo up in the new network namespace */
@@ -370,7 +387,7 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
   const flagsOf = (list: NamespaceName[]) => list.reduce((f, n) => f | namespace(n).flag, 0) >>> 0;
   const cloneFlags = flagsOf(namespaces.filter((n) => !unshared.has(n)));
   const unshareFlags = flagsOf([...unshared]);
-  return {
+  const plan: Plan = {
     namespaces,
     cloneFlags,
     cloneFlagNames: cloneFlagNames(cloneFlags),
@@ -397,11 +414,14 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
     killSignal,
     supervisor,
     filesystem,
-    noNewPrivs: options.noNewPrivs ?? (filesystem.length > 0 || seccomp.length > 0),
+    noNewPrivs: options.noNewPrivs ?? (filesystem.length > 0 || seccomp.length > 0 || wantsProfile(options.seccompProfile)),
     newSession: options.newSession ?? false,
     seccomp,
+    seccompProfile: null,
+    seccompListener: null,
     capKeep: capKeep(options, filesystem.length > 0),
     loUp: wanted.has('net'),
     ...commandOf(command, ctx.env),
   };
+  return wantsProfile(options.seccompProfile) ? { ...plan, ...profilePlan(plan, options.seccompProfile, ctx) } : plan;
 }

@@ -19,6 +19,16 @@ describe('encodeSpec', () => {
     expect(encodeSpec(spec)).toEqual(wire('f0', 'P0', [0x78, ...bad], 'S/bin', [0x61, ...bad], 'ax', [0x65, 0x41, 0x3d, 0x80]));
   });
 
+  it('gives each seccomp program its flags, then where its listener goes', () => {
+    const spec: SpawnSpec = {
+      ...base,
+      seccomp: [{ instructions: 1, hex: '0600000000000000', flags: 12, early: true }, { instructions: 1, hex: '06000000ffff0000' }],
+      seccompListener: { path: '/run/agent.sock', state: '{"pid":\x02}' },
+    };
+    expect(encodeSpec(spec)).toEqual(wire('f0', 'P0', 'xtrue', 'S/bin', 'F0600000000000000', 'T12e', 'F06000000ffff0000',
+      'V/run/agent.sock\x01{"pid":\x02}', 'atrue'));
+  });
+
   it('refuses a NUL inside an entry, as a string or as bytes', () => {
     expect(() => encodeSpec({ ...base, argv: ['a\0b'] })).toThrow(/NUL byte: "a\\u0000b"/);
     expect(() => encodeSpec({ ...base, env: [Uint8Array.from([0x41, 0, 0x42])] })).toThrow(/NUL byte/);
