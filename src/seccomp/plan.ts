@@ -8,12 +8,12 @@
 import { capabilityMask } from '../capabilities';
 import type { PlanContext } from '../context';
 import type { Plan, PlanSeccomp } from '../plan/run';
-import { compileProfile, type SeccompSummary } from './compile';
+import { compileProfile, type CompiledProfile, type SeccompSummary } from './compile';
 import { defaultSeccompProfile } from './default';
 import { systemSeccompContext, type SeccompContext } from './host';
 import { seccompListener, type ListenerState, type SeccompListener } from './notify';
 import { parseProfile, parseProfileText, type SeccompProfile, type SeccompProfileInput } from './profile';
-import { capabilityNames, commandCapabilities, resolveProfile } from './resolve';
+import { capabilityNames, commandCapabilities, resolveProfile, type ResolvedProfile } from './resolve';
 
 /** RunOptions.seccompProfile: a file, 'default' (Docker's), 'unconfined' (none), or the profile itself. */
 export type SeccompProfileOption = string | SeccompProfileInput;
@@ -48,9 +48,27 @@ interface Judged {
   state: ListenerState;
 }
 
+/**
+ * Programs compiled in this process, by what went in: a program that runs
+ * many commands with one profile compiles it once (libseccomp takes tens of
+ * milliseconds for Docker's default on three architectures).
+ */
+const compiledBefore = new Map<string, CompiledProfile>();
+const MEMO_SIZE = 16;
+
+function compiledFor(resolved: ResolvedProfile, source: string, sc: SeccompContext): CompiledProfile {
+  const key = JSON.stringify([source, resolved], (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  const known = compiledBefore.get(key);
+  if (known) return known;
+  const c = compileProfile(resolved, sc.compiler(), { source, debug: sc.debug });
+  if (compiledBefore.size === MEMO_SIZE) compiledBefore.delete(compiledBefore.keys().next().value!);
+  compiledBefore.set(key, c);
+  return c;
+}
+
 function launchOf(profile: SeccompProfile, source: string, judged: Judged, sc: SeccompContext): ProfileLaunch {
   const resolved = resolveProfile(profile, { arch: sc.arch, kernel: sc.kernel, caps: judged.caps });
-  const compiled = compileProfile(resolved, sc.compiler(), { source, debug: sc.debug });
+  const compiled = compiledFor(resolved, source, sc);
   return {
     program: { instructions: compiled.bytes.length / 8, hex: compiled.bytes.toString('hex'), flags: compiled.flags, early: judged.early },
     listener: compiled.notify ? seccompListener(resolved.listenerPath!, resolved.listenerMetadata, judged.state, source) : null,
