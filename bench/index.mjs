@@ -9,12 +9,13 @@
 //   4. clone cost as the parent's heap grows (50 MB vs 1 GB)
 //   5. resident memory of the supervising process while a command runs
 //   6. scale: 1000 concurrent commands from one process
+//   7. seccomp profiles: the start-up a profile adds (Docker's default, a tiny one)
 //
 // It is a benchmark, not a test: it reports what it measures and never fails on
 // a threshold. Every process it starts is waited for (PID 1 on the bench machine
 // does not reap orphans).
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -632,6 +633,53 @@ async function sectionScale() {
   return r;
 }
 
+// ---------------------------------------------------------------- 7. seccomp profiles
+/** The start-up a profile adds: compiling it with libseccomp on every run, and loading the compiler at all. */
+function sectionSeccomp() {
+  if (!existsSync(path.join(ROOT, 'build', 'libtsns-seccomp.so'))) {
+    heading('7. Seccomp profiles: not measured (tsns was built without libseccomp)');
+    return { unavailable: 'build/libtsns-seccomp.so missing' };
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tsns-bench-seccomp-'));
+  const tiny = path.join(dir, 'mkdir.json');
+  writeFileSync(tiny, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }));
+  const cmds = [
+    { key: 'plain', label: 'tsns run true', file: NODE, args: [BIN, 'run', 'true'] },
+    { key: 'tiny', label: 'tsns run --seccomp-profile=mkdir.json true', file: NODE, args: [BIN, 'run', `--seccomp-profile=${tiny}`, 'true'] },
+    { key: 'default', label: 'tsns run --seccomp-profile=default true', file: NODE, args: [BIN, 'run', '--seccomp-profile=default', 'true'] },
+  ];
+  progress(`7. seccomp profiles: ${CFG.cliRuns} interleaved rounds of ${cmds.length} commands, ${CFG.traceRuns} traced`);
+  try {
+    const res = interleaved(cmds, CFG.cliRuns);
+    const plan = new Map(cmds.map((c) => [c.key, []]));
+    for (let i = 0; i < CFG.traceRuns && !interrupted; i++) {
+      for (const c of cmds) {
+        const r = timeOnce(c, { env: { ...ENV, TSNS_TRACE: '1' }, captureStderr: true });
+        for (const line of r.stderr.split('\n')) {
+          const m = TRACE_RE.exec(line.trim());
+          if (m && m[1] === 'plan') plan.get(c.key).push(Number(m[2]));
+        }
+      }
+    }
+    // What a run without a profile maps: the library's process, after a run.
+    const probe = spawnSync(NODE, ['-e', `const t = require(${JSON.stringify(path.join(ROOT, 'dist', 'index.cjs'))});
+      t.run(['true']).then(() => console.log(/libseccomp|libtsns-seccomp/.test(require('fs').readFileSync('/proc/self/maps', 'utf8'))))`], { encoding: 'utf8' });
+    const plainMed = median(res.get('plain').times);
+    const rows = cmds.map((c) => ({ key: c.key, command: c.label, ...stats(res.get(c.key).times), planMs: median(plan.get(c.key)), failures: res.get(c.key).failures, check: res.get(c.key).check }));
+    heading(`7. Seccomp profiles: start-up (ms, ${CFG.cliRuns} runs each, interleaved; the 'plan' phase from TSNS_TRACE, ${CFG.traceRuns} runs)`);
+    table(
+      ['command', 'median', 'min', 'max', 'over plain', 'plan phase', 'failed'],
+      rows.map((r) => [r.command, f1(r.median), f1(r.min), f1(r.max), r.key === 'plain' ? '-' : `+${f1(r.median - plainMed)}`, f2(r.planMs), String(r.failures)]),
+    );
+    for (const r of rows) if (r.check !== 'ok') out(`note: ${r.command}: first run failed: ${r.check}`);
+    const mapsSomething = probe.stdout.trim();
+    out(`a run without a profile maps libseccomp or the compiler: ${mapsSomething === 'false' ? 'no' : mapsSomething === 'true' ? 'YES' : `could not tell (${probe.stderr.trim().split('\n')[0]})`}`);
+    return { runs: CFG.cliRuns, rows, plainMapsSeccomp: mapsSomething === 'true' };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- main
 async function main() {
   for (const f of ['dist/index.cjs', 'dist/cli.cjs', 'build/libtsns.so']) {
@@ -660,6 +708,7 @@ async function main() {
     }],
     [4, 'heap', () => sectionHeap(heapWorkers)],
     [6, 'scale', sectionScale],
+    [7, 'seccomp', sectionSeccomp],
   ];
   const printed = new Map();
   let next = 1;
