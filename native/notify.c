@@ -20,7 +20,7 @@
 
 static int64_t fail(int stage, int err)
 {
-	return -(int64_t)(stage << TSNS_STAGE_SHIFT | err);
+	return TSNS_FAILURE(stage, err);
 }
 
 int listener_prepare(int sync)

@@ -34,7 +34,7 @@
 
 static int64_t fail(int stage, int err)
 {
-	return -(int64_t)(stage << TSNS_STAGE_SHIFT | err);
+	return TSNS_FAILURE(stage, err);
 }
 
 static int write_proc(pid_t pid, const char *name, const char *text)

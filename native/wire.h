@@ -132,6 +132,7 @@
  * a sandbox operation counted from 1 with 0 the new root, a seccomp
  * program) put its index in the errno's high byte. */
 #define TSNS_STAGE_SHIFT 16
+#define TSNS_FAILURE(stage, err) (-(int64_t)((stage) << TSNS_STAGE_SHIFT | (err)))
 #define TSNS_INDEX_SHIFT 8
 #define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP)
 

@@ -13,6 +13,7 @@
  * every order, and this one (sections by ascending audit value, jumps by
  * descending) is one runc 1.1.5 was seen to load.
  */
+import { ACTIONS, ENOSYS } from './tables';
 
 /** One architecture the profile covers: libseccomp's token, the kernel's audit value, the highest number named. */
 export interface StubArch {
@@ -29,7 +30,7 @@ const JEQ = 0x15;
 const JGT = 0x25;
 const JSET = 0x45;
 const RET = 0x06;
-const RET_ENOSYS = 0x00050000 | 38;
+const RET_ENOSYS = ACTIONS.SCMP_ACT_ERRNO | ENOSYS;
 /** seccomp_data: the syscall number at offset 0, the architecture at 4. */
 const NR = 0;
 const ARCH = 4;

@@ -19,12 +19,6 @@ export const ACTIONS = {
 } as const;
 export type Action = keyof typeof ACTIONS;
 
-/** The kernel's name of each action in /proc/sys/kernel/seccomp/actions_avail. */
-export const KERNEL_ACTION: Record<Action, string> = {
-  SCMP_ACT_KILL: 'kill_thread', SCMP_ACT_KILL_THREAD: 'kill_thread', SCMP_ACT_KILL_PROCESS: 'kill_process', SCMP_ACT_TRAP: 'trap',
-  SCMP_ACT_ERRNO: 'errno', SCMP_ACT_TRACE: 'trace', SCMP_ACT_LOG: 'log', SCMP_ACT_ALLOW: 'allow', SCMP_ACT_NOTIFY: 'user_notif',
-};
-
 /** SCMP_CMP_* → enum scmp_compare. */
 export const OPERATORS = {
   SCMP_CMP_NE: 1, SCMP_CMP_LT: 2, SCMP_CMP_LE: 3, SCMP_CMP_EQ: 4, SCMP_CMP_GE: 5, SCMP_CMP_GT: 6, SCMP_CMP_MASKED_EQ: 7,
