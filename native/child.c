@@ -295,10 +295,14 @@ static void child_identity(const struct child *c, int deathsig)
 	if (s->keep_caps)
 		SYS(SYS_prctl, PR_SET_KEEPCAPS, 1);
 	if (s->gid >= 0) {
-		long r = SYS(SYS_setgroups, 0, 0);
-		/* "allow" was asked for, so the groups were meant to be settable. */
-		if (r < 0 && s->setgroups && s->setgroups[0] == 'a')
-			child_fail(c, ST_SETGID, r);
+		/* Denied (-r, -c, --map-group): the kernel refuses setgroups(2) in
+		 * this namespace for good, and there are no groups to drop. */
+		if (!s->setgroups || s->setgroups[0] != 'd') {
+			long r = SYS(SYS_setgroups, 0, 0);
+			/* "allow" was asked for, so the groups were meant to be settable. */
+			if (r < 0 && s->setgroups && s->setgroups[0] == 'a')
+				child_fail(c, ST_SETGID, r);
+		}
 		CHECK(c, ST_SETGID, SYS(SYS_setresgid, s->gid, s->gid, s->gid));
 	}
 	if (s->uid >= 0)

@@ -91,11 +91,18 @@ export function buildIdMap(input: IdMapInput, ctx: PlanContext): IdMapPlan {
   return { map, helper: true };
 }
 
-/** What is written to /proc/PID/setgroups, if anything. */
-export function setgroupsFor(asked: Setgroups | undefined, gids: IdMapPlan, ctx: PlanContext): Setgroups | null {
-  if (!gids.map || gids.helper || ctx.privileged) return asked ?? null;
-  // The kernel refuses an unprivileged gid_map until setgroups is denied.
+/**
+ * What is written to /proc/PID/setgroups, if anything. As util-linux: a
+ * single gid mapped by -r, -c or --map-group with no --map-groups range
+ * denies setgroups, root or not. Unlike util-linux, root may keep it with
+ * --setgroups=allow (unshare refuses the pair); without root the kernel
+ * needs the deny first.
+ */
+export function setgroupsFor(asked: Setgroups | undefined, gids: IdMapPlan, singleOnly: boolean, ctx: PlanContext): Setgroups | null {
+  if (!gids.map || gids.helper) return asked ?? null;
+  if (!singleOnly && ctx.privileged) return asked ?? null;
   if (asked === 'allow') {
+    if (ctx.privileged) return 'allow';
     throw planError(
       '--setgroups=allow cannot be used with a gid map written without root',
       'the kernel requires setgroups to be denied first; drop --setgroups=allow, or map through /etc/subgid (--map-groups), or run as root',

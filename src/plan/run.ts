@@ -282,7 +282,7 @@ function identity(options: RunOptions, wanted: Set<NamespaceName>, ctx: PlanCont
     gidMap: gids.map,
     uidMapHelper: uids.helper,
     gidMapHelper: gids.helper,
-    setgroups: setgroupsFor(options.setgroups, gids, ctx),
+    setgroups: setgroupsFor(options.setgroups, gids, innerGid !== null && !options.mapGroups?.length && !auto, ctx),
     setuid: options.setuid === undefined ? null : resolveId(options.setuid, 'user', ctx.lookupUser),
     setgid: options.setgid === undefined ? null : resolveId(options.setgid, 'group', ctx.lookupGroup),
   };

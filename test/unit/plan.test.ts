@@ -64,10 +64,15 @@ describe('makePlan', () => {
     expect(p.setgroups).toBe('deny');
   });
 
-  it('as root, --map-root-user leaves setgroups alone', () => {
+  it('as root too, a single mapped gid denies setgroups, as util-linux does; a --map-groups range leaves it', () => {
     const p = plan({ mapRootUser: true }, root);
     expect(p.uidMap).toEqual([{ inner: 0, outer: 0, count: 1 }]);
-    expect(p.setgroups).toBeNull();
+    expect(p.setgroups).toBe('deny');
+    expect(plan({ mapCurrentUser: true }, root).setgroups).toBe('deny');
+    expect(plan({ mapGroup: 5 }, root).setgroups).toBe('deny');
+    expect(plan({ mapUser: 5 }, root).setgroups).toBeNull();
+    expect(plan({ mapRootUser: true, mapGroups: ['1:100000:10'] }, root).setgroups).toBeNull();
+    expect(plan({ mapRootUser: true, mapGroups: ['1:100000:10'], setgroups: 'deny' }, root).setgroups).toBe('deny');
   });
 
   it('--map-current-user maps the caller to itself', () => {
