@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { hasCommand, IS_ROOT, MODES, requireCommands, ROOT, USER, type Mode } from './helpers';
+import { hasCommand, IS_ROOT, MODES, ROOT, skipWithout, USER, type Mode } from './helpers';
 
 const tsns = createRequire(import.meta.url)(join(ROOT, 'dist', 'index.cjs')) as typeof import('../../src/index');
 
@@ -45,8 +45,8 @@ function bin(mode: Mode): string[] {
 describe.each(MODES)('the CLI as %s', (mode: Mode) => {
   const userns = mode === 'user' ? ['-r'] : [];
 
-  it('tsns run passes the fds its caller handed it, and only those: the same as unshare', async () => {
-    requireCommands('unshare');
+  it('tsns run passes the fds its caller handed it, and only those: the same as unshare', async (ctx) => {
+    skipWithout(ctx, 'unshare');
     const ours = await fdsSeen(mode, [...bin(mode), 'run', '--uts', ...userns, '--']);
     const theirs = await fdsSeen(mode, ['unshare', '--uts', ...userns, '--']);
     expect(ours.exitCode).toBe(0);
@@ -57,7 +57,8 @@ describe.each(MODES)('the CLI as %s', (mode: Mode) => {
     expect(ours.stdout).toBe('on fd seven\non fd twelve');
   });
 
-  it('with --pid, --init and a sandbox too', async () => {
+  it('with --pid, --init and a sandbox too', async (ctx) => {
+    skipWithout(ctx, 'unshare');
     const theirs = await fdsSeen(mode, ['unshare', '--uts', ...userns, '--']);
     for (const extra of [['--pid'], ['--init'], ['--sandbox', '--bind', `${dir}:${dir}`]]) {
       const r = await fdsSeen(mode, [...bin(mode), 'run', ...userns, ...extra, '--']);
@@ -73,7 +74,8 @@ describe.each(MODES)('the CLI as %s', (mode: Mode) => {
     expect(ours.stdout).toBe(bw.stdout);
   });
 
-  it('a fifo handed over on fd 4 reaches the command', async () => {
+  it('a fifo handed over on fd 4 reaches the command', async (ctx) => {
+    skipWithout(ctx, 'mkfifo');
     const fifo = join(dir, `fifo-${mode}`);
     await execa('mkfifo', ['-m', '666', fifo]);
     const writer = execa('sh', ['-c', `echo through the fifo > ${fifo}`]);
@@ -86,8 +88,8 @@ describe.each(MODES)('the CLI as %s', (mode: Mode) => {
 });
 
 describe.runIf(IS_ROOT)('tsns enter', () => {
-  it('passes the caller\'s fds as nsenter does', async () => {
-    requireCommands('nsenter');
+  it('passes the caller\'s fds as nsenter does', async (ctx) => {
+    skipWithout(ctx, 'nsenter');
     const ours = await fdsSeen('root', [...bin('root'), 'enter', '-t', String(process.pid), '--net', '--']);
     const theirs = await fdsSeen('root', ['nsenter', '-t', String(process.pid), '--net', '--']);
     expect(ours.fds).toBe(theirs.fds);

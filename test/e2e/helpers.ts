@@ -1,7 +1,15 @@
 import { execa, type Options } from 'execa';
 import { readFileSync, readlinkSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { inject } from 'vitest';
+import { beforeEach, inject } from 'vitest';
+
+interface ToolTable {
+  describeTools(names: readonly string[]): string;
+  packagesFor(names: readonly string[]): string[];
+}
+// The one list of tools and their Debian packages, which `npm test` installs from.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const TOOL_TABLE = require('../../scripts/test-setup.cjs') as ToolTable;
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const IS_ROOT = process.geteuid!() === 0;
@@ -92,13 +100,46 @@ export function mountinfo(): string[] {
 
 /** Root runs both; anyone else can only test as themselves. */
 export const MODES: Mode[] = IS_ROOT
-  ? ['root', ...(requireFeature(unprivilegedUserns(), 'unprivileged user namespaces (sysctl user.max_user_namespaces)') ? ['user' as const] : [])]
+  ? ['root', ...(requireFeature(unprivilegedUserns(), 'unprivileged user namespaces (sysctl user.max_user_namespaces)') && asNobody() ? ['user' as const] : [])]
   : ['user'];
 
-/** Tools the tests drive; missing ones are an installation problem, not a reason to skip. */
-export function requireCommands(...names: string[]): void {
+/** Root's runs as user 65534 go through setpriv. */
+function asNobody(): boolean {
+  const what = missingTools(['setpriv']);
+  if (what !== null) console.warn(`skipping the runs as user 65534: they ${what}`);
+  return what === null;
+}
+
+/**
+ * System tools the tests of this file (or of this describe block) drive:
+ * where one is missing they are skipped with a line naming its Debian
+ * package, and the others still run; under CI=true a missing tool fails.
+ * Call it where tests are declared, not in a hook; false tells a beforeAll
+ * that its set-up cannot run.
+ */
+export function requireCommands(...names: string[]): boolean {
+  const what = missingTools(names);
+  if (what === null) return true;
+  console.warn(`skipping the tests here: they ${what}`);
+  beforeEach((ctx) => ctx.skip());
+  return false;
+}
+
+/** The same inside one test: skips it (the rest of the file still runs) unless every tool is there. */
+export function skipWithout(ctx: { skip(note?: string): void }, ...names: string[]): void {
+  const what = missingTools(names);
+  if (what === null) return;
+  console.warn(`skipping a test: it ${what}`);
+  ctx.skip();
+}
+
+/** null when every tool is on PATH; else what is missing and its packages. Throws under CI=true. */
+function missingTools(names: readonly string[]): string | null {
   const missing = names.filter((n) => !hasCommand(n));
-  if (missing.length) throw new Error(`the tests need ${missing.join(', ')} (Debian: apt-get install util-linux procps iproute2)`);
+  if (missing.length === 0) return null;
+  const what = `needs ${TOOL_TABLE.describeTools(missing)}: apt-get install ${TOOL_TABLE.packagesFor(missing).join(' ')}`;
+  if (CI) throw new Error(`required on CI but missing: ${what}`);
+  return what;
 }
 
 /**

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, lstatSync, mkdtempSync, readFileSync,
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asUser, callerIds, IS_ROOT, MODES, mountinfo, requireCommands, requireFeature, ROOT, tsns, type Mode } from './helpers';
+import { asUser, callerIds, IS_ROOT, MODES, mountinfo, requireCommands, requireFeature, ROOT, skipWithout, tsns, type Mode } from './helpers';
 
 const run = (mode: Mode, args: readonly string[], opts: Options = {}) => tsns(mode, ['run', ...args], opts);
 const lines = (s: string) => s.split('\n').map((l) => l.trim().split(/\s+/).join(' '));
@@ -31,7 +31,6 @@ const saved = new Map<string, string | null>();
 let dir = '';
 
 beforeAll(() => {
-  requireCommands('newuidmap', 'newgidmap', 'nsenter', 'tmux');
   dir = mkdtempSync(join(tmpdir(), 'tsns-proc-'));
   chmodSync(dir, 0o755);
   if (IS_ROOT) {
@@ -71,7 +70,8 @@ describe.each(MODES)('as %s', (mode: Mode) => {
     expect(ns).not.toBe(readlinkSync('/proc/self/ns/time'));
   });
 
-  it('--map-users/--map-groups write ranges (unprivileged through newuidmap and /etc/subuid)', async () => {
+  it('--map-users/--map-groups write ranges (unprivileged through newuidmap and /etc/subuid)', async (ctx) => {
+    if (mode === 'user') skipWithout(ctx, 'newuidmap', 'newgidmap');
     const sub = mode === 'root' ? { start: 100000 } : subordinateRange();
     if (!sub) return;
     const outer = sub.start;
@@ -166,6 +166,7 @@ describe('while the command runs', () => {
 });
 
 describe.runIf(IS_ROOT)('persistent namespaces (--ns=FILE)', () => {
+  requireCommands('nsenter');
   it('--uts=FILE keeps the namespace after the command ends; umount releases it', async () => {
     const file = join(dir, 'uts');
     const r = await run('root', [`--uts=${file}`, '--hostname=kept', 'true']);
@@ -314,6 +315,7 @@ describe('exit status table', () => {
 });
 
 describe.runIf(IS_ROOT)('interactive use in a terminal', () => {
+  requireCommands('tmux');
   it('tsns run --pid --fork bash: job control, ^C reaches the foreground job, the terminal comes back sane', async () => {
     const session = `tsns-${process.pid}`;
     const tmux = (...a: string[]) => execa('tmux', ['-L', session, ...a], { reject: false });

@@ -15,13 +15,13 @@ const NS_OPTION: Record<string, string> = {
 };
 
 let notExecutable = '';
+requireCommands('ps', 'ip', 'setpriv', 'awk');
 
 beforeAll(() => {
   const dir = mkdtempSync(join(tmpdir(), 'tsns-run-'));
   chmodSync(dir, 0o755);
   notExecutable = join(dir, 'data');
   writeFileSync(notExecutable, 'not a program\n', { mode: 0o644 });
-  requireCommands('ps', 'ip', 'setpriv', 'awk');
   return () => rmSync(dir, { recursive: true, force: true });
 });
 
