@@ -14,6 +14,7 @@
  * for: `-t net` shows it by default, as lsns does.
  */
 import { TsnsError } from './errors';
+import { evaluate, type Filter } from './filter';
 import {
   cachedCommandLine, commandLine, namespaceTypes, scanNamespaces, type NamespaceEntry, type NamespaceType, type ProcessInfo,
   type Snapshot,
@@ -69,6 +70,12 @@ export interface LsCommand {
   tree: TreeKind | null;
   /** the positional NAMESPACE: list its processes instead */
   namespace: number | null;
+  /** -Q: only the rows this expression holds for */
+  filter: Filter | null;
+  /** -P: only namespaces no process is in (kept by a bind mount) */
+  persistent: boolean;
+  /** -H: print the columns and nothing else */
+  listColumns: boolean;
   help: boolean;
 }
 
@@ -199,14 +206,22 @@ export function buildLines(cmd: LsCommand, snap: Snapshot, source: LinkSource = 
   const command = cachedCommandLine();
   const lines: Line[] = [];
   const outline = new Map<number, Line>(); // pid → the last row that process stands for
-  const wantLinks = cmd.columns.includes('PNS') || cmd.columns.includes('ONS');
-  const wantUid = cmd.columns.includes('UID') || cmd.columns.includes('USER');
-  const wantNetnsid = cmd.columns.includes('NETNSID');
-  const row = (entry: NamespaceEntry, proc: ProcessInfo | undefined, parent: Line | null): Line => {
+  // A column the filter reads counts as shown (lsns adds it hidden).
+  const used = [...cmd.columns, ...((cmd.filter?.holders ?? []).map((h) => h.toUpperCase()) as ColumnName[])];
+  const wantLinks = used.includes('PNS') || used.includes('ONS');
+  const wantUid = used.includes('UID') || used.includes('USER');
+  const wantNetnsid = used.includes('NETNSID');
+  const passes = (entry: NamespaceEntry, proc: ProcessInfo | undefined): boolean => !cmd.filter || evaluate(cmd.filter.root, {
+    type: (holder) => (column(holder as ColumnName).json === 'number' ? 'u64' : 'string'),
+    cell: (holder) => cell(holder as ColumnName, entry, proc, cmd.noWrap, command),
+  });
+  /** The row of a namespace, under `parent`; null when the filter leaves it out. */
+  const row = (entry: NamespaceEntry, proc: ProcessInfo | undefined, parent: Line | null): Line | null => {
     // The ioctls only for a column that shows them.
     if (wantLinks) source.links(entry);
     if (wantUid && !proc) source.ownerUid(entry);
     if (wantNetnsid) source.netnsid(entry);
+    if (!passes(entry, proc)) return null;
     const line = newLine(cmd.columns.map((c) => cell(c, entry, proc, cmd.noWrap, command)), parent);
     lines.push(line);
     if (proc) outline.set(proc.pid, line);
@@ -233,7 +248,8 @@ export function buildLines(cmd: LsCommand, snap: Snapshot, source: LinkSource = 
     return lines;
   }
 
-  const selected = (entry: NamespaceEntry): boolean => cmd.task === null || entry.processes.some((p) => p.pid === cmd.task);
+  const selected = (entry: NamespaceEntry): boolean =>
+    (cmd.task === null || entry.processes.some((p) => p.pid === cmd.task)) && (!cmd.persistent || entry.processes.length === 0);
 
   if (cmd.tree === 'owner' || cmd.tree === 'parent') {
     const hidden = new Map(snap.namespaces.filter((e) => !cmd.types.includes(e.type)).map((e) => [e.ns, e]));
@@ -244,7 +260,7 @@ export function buildLines(cmd: LsCommand, snap: Snapshot, source: LinkSource = 
       const before = tree === 'owner' || !node.parentNs ? node.ownerNs : node.parentNs;
       if (before && !before.line && !before.visiting) show(before);
       const up = tree === 'owner' ? node.ownerNs : node.parentNs;
-      node.line = row(node.entry, node.entry.processes[0], up?.line ?? null);
+      node.line = row(node.entry, node.entry.processes[0], up?.line ?? null) ?? undefined;
       node.visiting = false;
     };
     // The related namespaces are shown whatever -p picks, as lsns shows them.

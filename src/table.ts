@@ -58,6 +58,8 @@ export interface RenderOptions {
   /** terminal width; null when stdout is not a terminal (nothing is truncated) */
   termWidth: number | null;
   utf8: boolean;
+  /** the JSON form's one key (lsns: namespaces) */
+  tableName?: string;
 }
 
 function isLastChild(line: Line): boolean {
@@ -165,8 +167,8 @@ export function rawEncode(s: string): string {
 }
 
 /** lsns's JSON: libsmartcols' layout (3-space indent, `},{`), numbers bare, empty cells null, children nested. */
-export function renderJson(infos: readonly TableColumn[], lines: readonly Line[], tree: boolean): string {
-  let out = '{\n   "namespaces": [\n';
+export function renderJson(infos: readonly TableColumn[], lines: readonly Line[], tree: boolean, name = 'namespaces'): string {
+  let out = `{\n   "${name}": [\n`;
   const quote = (s: string): string =>
     `"${s.replace(/[\\"\u0000-\u001f]/g, (c) => {
       switch (c) {
@@ -310,7 +312,7 @@ export function renderTable(infos: readonly TableColumn[], lines: readonly Line[
 export function render(columns: readonly TableColumn[], lines: readonly Line[], opts: RenderOptions): string {
   const tree = opts.tree && columns.some((c) => c.name === opts.treeColumn);
   const o = { ...opts, tree };
-  if (opts.json) return renderJson(columns, lines, tree);
+  if (opts.json) return renderJson(columns, lines, tree, opts.tableName);
   if (opts.raw) return renderRaw(columns, lines, o);
   return renderTable(columns, lines, o);
 }

@@ -1,10 +1,11 @@
 /** `tsns ls`: lsns(8)'s options (getopt_long with permutation, as lsns has it) → the listing. */
 import { TsnsError } from '../errors';
+import { parseFilter, type Filter } from '../filter';
 import { namespaceTypes, scanNamespaces } from '../inspect';
 import {
   buildLines, COLUMNS, defaultColumns, kernelLinks, renderLs, scanTypes, type ColumnName, type LsCommand, type TreeKind,
 } from '../ls';
-import { localeIsUtf8 } from '../table';
+import { localeIsUtf8, newLine, render } from '../table';
 import { parseArgs, UsageError, type Given, type OptDef, type Parsed } from './args';
 import { SUCCESS, type CliStatus } from './status';
 
@@ -43,6 +44,9 @@ const LS_OPTIONS: OptDef[] = [
   { long: 'nowrap', short: 'W', arg: 'none', help: "don't use multi-line representation" },
   { long: 'type', short: 't', arg: 'required', metavar: 'NAME', help: 'namespace type (mnt, net, ipc, user, pid, uts, cgroup, time)' },
   { long: 'tree', short: 'T', arg: 'optional', metavar: 'REL', help: 'use tree format (parent, owner, or process)' },
+  { long: 'persistent', short: 'P', arg: 'none', help: 'namespaces without processes' },
+  { long: 'filter', short: 'Q', arg: 'required', metavar: 'EXPR', help: 'apply display filter' },
+  { long: 'list-columns', short: 'H', arg: 'none', help: 'list the available columns' },
   { long: 'help', short: 'h', arg: 'none', help: 'display this help' },
 ];
 
@@ -94,6 +98,9 @@ export function parseLs(args: readonly string[]): LsCommand {
   let task: number | null = null;
   let tree: TreeKind | null = null;
   let treeGiven = false;
+  let filter: Filter | null = null;
+  let persistent = false;
+  let listColumns = false;
   const typeNames: string[] = [];
   for (const { def, value } of options) {
     switch (def.long) {
@@ -128,11 +135,16 @@ export function parseLs(args: readonly string[]): LsCommand {
         tree = rel;
         break;
       }
+      case 'persistent': persistent = true; break;
+      // Parsed where it is given, as lsns does: a bad expression is the first complaint.
+      case 'filter': filter = checkedFilter(value!); break;
+      case 'list-columns': listColumns = true; break;
       case 'help': help = true; break;
     }
   }
   if (json && raw) throw new UsageError('mutually exclusive arguments: --json --raw', LS_HINT);
   if (list && treeGiven) throw new UsageError('mutually exclusive arguments: --list --tree', LS_HINT);
+  if (persistent && task !== null) throw new UsageError('mutually exclusive arguments: --persistent --task', LS_HINT);
   if (operands.length > 1) throw new UsageError(`unexpected argument '${operands[1]}': give one namespace`, LS_HINT);
   let namespace: number | null = null;
   if (operands.length === 1) {
@@ -148,7 +160,7 @@ export function parseLs(args: readonly string[]): LsCommand {
     if (!tree && !list) tree = 'process';
   }
   if (output !== undefined) columns = parseColumns(output, columns);
-  return { json, raw, noHeadings, noTruncate, noWrap, columns, task, types, tree, namespace, help };
+  return { json, raw, noHeadings, noTruncate, noWrap, columns, task, types, tree, namespace, filter, persistent, listColumns, help };
 }
 
 
@@ -178,11 +190,39 @@ export function lsHelp(): string {
   ].join('\n');
 }
 
+/** A filter whose holders are all columns (lsns names every unknown one, then gives up). */
+function checkedFilter(expr: string): Filter {
+  const filter = parseFilter(expr);
+  const unknown = filter.holders.filter((h) => !COLUMNS.some((c) => c.name === h.toUpperCase()));
+  if (unknown.length) {
+    throw new UsageError(`unknown column${unknown.length > 1 ? 's' : ''} in --filter: ${unknown.join(', ')}`, `available columns: ${COLUMNS.map((c) => c.name).join(', ')}`);
+  }
+  return filter;
+}
+
+/** -H: the columns, their types and descriptions, as util-linux's --list-columns prints them. */
+export function listColumns(opts: { json: boolean; raw: boolean }): string {
+  const info = [
+    { name: 'HOLDER', whint: 0, right: true, trunc: false, wrap: false, json: 'string' as const },
+    { name: 'TYPE', whint: 0, right: false, trunc: false, wrap: false, json: 'string' as const },
+    { name: 'DESCRIPTION', whint: 0, right: false, trunc: false, wrap: false, json: 'string' as const },
+  ];
+  const lines = COLUMNS.map((c) => newLine([c.name, c.json === 'number' ? '<integer>' : '<string>', c.help]));
+  return render(info, lines, {
+    json: opts.json, raw: opts.raw, noHeadings: true, noTruncate: true, noWrap: true, tree: false, treeColumn: '',
+    termWidth: null, utf8: localeIsUtf8(), tableName: 'lsns-columns',
+  });
+}
+
 /** `tsns ls`: returns how to end, like every command. */
 export async function lsCommand(args: readonly string[]): Promise<CliStatus> {
   const cmd = parseLs(args);
   if (cmd.help) {
     process.stdout.write(lsHelp());
+    return SUCCESS;
+  }
+  if (cmd.listColumns) {
+    process.stdout.write(listColumns(cmd));
     return SUCCESS;
   }
   const scanned = scanTypes(cmd);
