@@ -4,6 +4,7 @@
  */
 import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { systemError } from './errors';
+import { parseIdMap, type IdMapEntry } from './idmap';
 import type { PathKind } from './sandbox';
 import { systemSeccompContext, type SeccompContext } from './seccomp/host';
 import { signalNumber } from './signals';
@@ -19,6 +20,8 @@ export interface PlanContext {
   lookupGroup(name: string): number | undefined;
   /** the caller's ranges in /etc/subuid or /etc/subgid */
   subordinateIds(kind: 'uid' | 'gid'): { start: number; count: number }[];
+  /** this process's own /proc/self/uid_map or gid_map (--map-users=all); null when unreadable */
+  ownIdMap?(kind: 'uid' | 'gid'): IdMapEntry[] | null;
   signalNumber(name: string): number | undefined;
   /** relative sandbox paths are taken from here */
   cwd: string;
@@ -55,6 +58,14 @@ export function commandEnv(opts: { clearEnv?: boolean; env?: Readonly<Record<str
   return opts.clearEnv ? { ...opts.env } : opts.env ? { ...process.env, ...opts.env } : process.env;
 }
 
+function ownIdMap(kind: 'uid' | 'gid'): IdMapEntry[] | null {
+  try {
+    return parseIdMap(readFileSync(`/proc/self/${kind}_map`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
 /** The caller as the kernel will judge it. */
 export function systemContext(env: Readonly<Record<string, string | undefined>> = process.env): PlanContext {
   const uid = process.geteuid!();
@@ -67,6 +78,7 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
     lookupUser,
     lookupGroup,
     subordinateIds: (kind) => subordinateIds(kind, uid),
+    ownIdMap,
     signalNumber,
     cwd: process.cwd(),
     readFd: (fd) => readFd(fd, 'a seccomp program', 'filter.bpf'),

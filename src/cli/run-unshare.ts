@@ -1,7 +1,20 @@
 /** `tsns run`'s options from util-linux unshare(1): the same names, forms and meanings. */
 import { NAMESPACES } from '../namespaces';
+import type { RunAllOptions } from '../run';
 import { oneOf, UsageError } from './args';
 import { flag, seconds, valued, type RunOpt } from './run-state';
+
+type Ranges = 'mapUsers' | 'mapGroups';
+
+// Ranges keep their command-line order, --map-auto's and --map-subids' among them, as unshare writes them.
+function mapRange(o: RunAllOptions, key: Ranges, value: string): void {
+  o[key] = [...(o[key] ?? []), value];
+}
+
+function mapBoth(o: RunAllOptions, word: string): void {
+  mapRange(o, 'mapUsers', word);
+  mapRange(o, 'mapGroups', word);
+}
 
 export const UNSHARE_OPTIONS: RunOpt[] = [
 
@@ -15,11 +28,12 @@ export const UNSHARE_OPTIONS: RunOpt[] = [
   flag('map-current-user', 'map your uid and gid to themselves inside (implies --user)', (o) => (o.mapCurrentUser = true), 'c'),
   valued('map-user', 'UID|NAME', 'map your uid to UID inside (implies --user)', (s, v) => (s.options.mapUser = v)),
   valued('map-group', 'GID|NAME', 'map your gid to GID inside (implies --user)', (s, v) => (s.options.mapGroup = v)),
-  valued('map-users', 'INNER:OUTER:COUNT', 'map a uid range (repeatable; without root through newuidmap and /etc/subuid)',
-    (s, v) => (s.options.mapUsers = [...(s.options.mapUsers ?? []), v])),
-  valued('map-groups', 'INNER:OUTER:COUNT', 'map a gid range (repeatable; without root through newgidmap and /etc/subgid)',
-    (s, v) => (s.options.mapGroups = [...(s.options.mapGroups ?? []), v])),
-  flag('map-auto', 'map your first /etc/subuid and /etc/subgid ranges from 0 (implies --user)', (o) => (o.mapAuto = true)),
+  valued('map-users', 'INNER:OUTER:COUNT|auto|subids|all', 'map a uid range (repeatable; without root through newuidmap and /etc/subuid)',
+    (s, v) => mapRange(s.options, 'mapUsers', v)),
+  valued('map-groups', 'INNER:OUTER:COUNT|auto|subids|all', 'map a gid range (repeatable; without root through newgidmap and /etc/subgid)',
+    (s, v) => mapRange(s.options, 'mapGroups', v)),
+  flag('map-auto', 'map your first /etc/subuid and /etc/subgid ranges from 0 (implies --user)', (o) => mapBoth(o, 'auto')),
+  flag('map-subids', 'map your first /etc/subuid and /etc/subgid ranges as themselves (implies --user)', (o) => mapBoth(o, 'subids')),
   valued('setgroups', 'allow|deny', 'whether setgroups(2) is allowed in the user namespace',
     (s, v) => (s.options.setgroups = oneOf('setgroups', v, ['allow', 'deny'] as const))),
   valued('setuid', 'UID', 'uid the command runs as inside', (s, v) => (s.options.setuid = v), 'S'),

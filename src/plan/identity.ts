@@ -33,11 +33,17 @@ export function parseRange(option: string, text: string): IdMapEntry {
   return text.includes(':') ? { inner: a, outer: b, count } : { inner: b, outer: a, count };
 }
 
+/** The --map-users words beside ranges: the first /etc/subuid block from 0, the same block as itself, every id we have. */
+export type RangeWord = 'auto' | 'subids' | 'all';
+export type RangeInput = string | IdMapEntry;
+
 export interface IdMapInput {
   kind: 'uid' | 'gid';
   option: string;
   single: number | null;
-  ranges: readonly (string | IdMapEntry)[] | undefined;
+  /** ranges in command-line order: INNER:OUTER:COUNT, OUTER,INNER,COUNT, a RangeWord, or entries */
+  ranges: readonly RangeInput[] | undefined;
+  /** --map-auto given as a flag (the library's mapAuto): an 'auto' after the ranges */
   auto: boolean;
   own: number;
 }
@@ -48,12 +54,59 @@ export interface IdMapPlan {
   helper: boolean;
 }
 
-function autoRange(input: IdMapInput, map: readonly IdMapEntry[], sub: readonly { start: number; count: number }[]): IdMapEntry {
-  const first = sub[0];
+/** A range as util-linux holds it; inner null: from 0 (auto), once placed. */
+interface Range { inner: number | null; outer: number; count: number }
+
+function subidRange(input: IdMapInput, word: 'auto' | 'subids', ctx: PlanContext): Range {
+  const first = ctx.subordinateIds(input.kind)[0];
   if (!first) {
-    throw planError(`--map-auto: no range for you in /etc/sub${input.kind}`, `add one, e.g. with usermod --add-sub${input.kind}s 100000-165535 USER`);
+    throw planError(`--${input.option}=${word}: no range for you in /etc/sub${input.kind}`,
+      `add one, e.g. with usermod --add-sub${input.kind}s 100000-165535 USER`);
   }
-  return { inner: map.some((e) => e.inner === 0) ? 1 : 0, outer: first.start, count: first.count };
+  return { inner: word === 'subids' ? first.start : null, outer: first.start, count: first.count };
+}
+
+function expandRange(input: IdMapInput, r: RangeInput, ctx: PlanContext): Range[] {
+  if (typeof r !== 'string') return [r];
+  if (r === 'auto' || r === 'subids') return [subidRange(input, r, ctx)];
+  if (r === 'all') {
+    // Every id this namespace has, as itself (util-linux 2.40).
+    const own = ctx.ownIdMap?.(input.kind);
+    if (!own) throw planError(`--${input.option}=all: cannot read /proc/self/${input.kind}_map`);
+    return own.map((e) => ({ inner: e.inner, outer: e.inner, count: e.count }));
+  }
+  return [parseRange(input.option, r)];
+}
+
+const U32 = 2 ** 32;
+
+/**
+ * util-linux's add_single_map_range: the single id first, and every range
+ * that holds its inner or outer id gives up one id there (its top one),
+ * split into up to three pieces around the hole. Ranges keep their order.
+ */
+export function withSingle(ranges: readonly Range[], outer: number, inner: number | null): IdMapEntry[] {
+  const out: IdMapEntry[] = inner === null ? [] : [{ inner, outer, count: 1 }];
+  for (const r of ranges) {
+    const map = { inner: r.inner ?? 0, outer: r.outer, count: r.count };
+    if (inner === null) {
+      out.push(map);
+      continue;
+    }
+    // As util-linux, one past a range's end counts as inside it too.
+    if ((outer >= map.outer && outer <= (map.outer + map.count) % U32) || (inner >= map.inner && inner <= (map.inner + map.count) % U32)) map.count--;
+    const outerOffset = Math.min(outer > map.outer ? outer - map.outer : 0, map.count);
+    const innerOffset = Math.min(inner > map.inner ? inner - map.inner : 0, map.count);
+    const lo = { outer: map.outer, inner: map.inner, count: Math.min(innerOffset, outerOffset) };
+    const mid = { outer: lo.outer + lo.count, inner: lo.inner + lo.count, count: Math.abs(outerOffset - innerOffset) };
+    if (mid.outer === outer) mid.outer++;
+    if (mid.inner === inner) mid.inner++;
+    const hi = { outer: mid.outer + mid.count, inner: mid.inner + mid.count, count: map.count - lo.count - mid.count };
+    if (hi.outer === outer) hi.outer++;
+    if (hi.inner === inner) hi.inner++;
+    for (const piece of [lo, mid, hi]) if (piece.count) out.push(piece);
+  }
+  return out;
 }
 
 /** Without root every range must be the caller's own id or inside its subordinate ranges. */
@@ -71,13 +124,9 @@ function checkSubordinate(input: IdMapInput, map: readonly IdMapEntry[], sub: re
 
 /** One id map from -r/-c/--map-user, --map-users and --map-auto; and whether a helper must write it. */
 export function buildIdMap(input: IdMapInput, ctx: PlanContext): IdMapPlan {
-  const map: IdMapEntry[] = [];
-  if (input.single !== null) map.push({ inner: input.single, outer: input.own, count: 1 });
-  for (const r of input.ranges ?? []) map.push(typeof r === 'string' ? parseRange(input.option, r) : r);
-  const sub = input.auto || (!ctx.privileged && map.some((e) => e.outer !== input.own || e.count !== 1))
-    ? ctx.subordinateIds(input.kind)
-    : [];
-  if (input.auto) map.push(autoRange(input, map, sub));
+  const given = [...(input.ranges ?? []), ...(input.auto ? ['auto'] : [])];
+  const ranges = given.flatMap((r) => expandRange(input, r, ctx));
+  const map = ranges.length ? withSingle(ranges, input.own, input.single) : input.single === null ? [] : [{ inner: input.single, outer: input.own, count: 1 }];
   if (map.length === 0) return { map: null, helper: false };
   try {
     validateIdMap(map, `${input.kind} map`);
@@ -87,7 +136,7 @@ export function buildIdMap(input: IdMapInput, ctx: PlanContext): IdMapPlan {
   }
   const ownOnly = map.length === 1 && map[0]!.outer === input.own && map[0]!.count === 1;
   if (ctx.privileged || ownOnly) return { map, helper: false };
-  checkSubordinate(input, map, sub);
+  checkSubordinate(input, map, ctx.subordinateIds(input.kind));
   return { map, helper: true };
 }
 

@@ -31,7 +31,10 @@ export interface RunOptions extends PerNamespace<NamespaceOption> {
   mapUser?: number | string;
   /** gid (or group name) the caller becomes inside (implies user) */
   mapGroup?: number | string;
-  /** uid ranges, `INNER:OUTER:COUNT` (or util-linux 2.38's `OUTER,INNER,COUNT`) or entries */
+  /**
+   * uid ranges in order: `INNER:OUTER:COUNT` (or util-linux 2.38's `OUTER,INNER,COUNT`), entries,
+   * 'auto' (the first /etc/subuid block from 0), 'subids' (it as itself), 'all' (every uid this namespace has)
+   */
   mapUsers?: readonly (string | IdMapEntry)[];
   /** gid ranges, as mapUsers */
   mapGroups?: readonly (string | IdMapEntry)[];

@@ -75,6 +75,22 @@ describe('makePlan', () => {
     expect(plan({ mapRootUser: true, mapGroups: ['1:100000:10'], setgroups: 'deny' }, root).setgroups).toBe('deny');
   });
 
+  it('--map-users takes auto, subids and all, and a single id makes a hole in the ranges, as util-linux 2.39+ does', () => {
+    const own = (kind: 'uid' | 'gid') => (kind === 'uid' ? [{ inner: 0, outer: 0, count: 4294967295 }] : [{ inner: 0, outer: 0, count: 4294967295 }]);
+    const r = { ...root, ownIdMap: own, subordinateIds: () => [{ start: 100000, count: 65536 }] };
+    expect(plan({ mapUsers: ['all'], mapRootUser: true }, r).uidMap).toEqual([{ inner: 0, outer: 0, count: 1 }, { inner: 1, outer: 1, count: 4294967294 }]);
+    expect(plan({ mapUsers: ['all'], mapGroups: ['all'] }, r).gidMap).toEqual([{ inner: 0, outer: 0, count: 4294967295 }]);
+    // unshare --map-users=5:100000:10 --map-user=7, as root
+    expect(plan({ mapUsers: ['5:100000:10'], mapUser: 7 }, r).uidMap).toEqual([
+      { inner: 7, outer: 0, count: 1 }, { inner: 5, outer: 100000, count: 2 }, { inner: 8, outer: 100002, count: 7 }]);
+    // ranges keep their order; the one that holds inner 0 gives one id up
+    expect(plan({ mapUsers: ['5:100000:10', '0:200000:3'], mapRootUser: true }, r).uidMap).toEqual([
+      { inner: 0, outer: 0, count: 1 }, { inner: 5, outer: 100000, count: 10 }, { inner: 1, outer: 200000, count: 2 }]);
+    expect(plan({ mapUsers: ['subids'] }, r).uidMap).toEqual([{ inner: 100000, outer: 100000, count: 65536 }]);
+    expect(plan({ mapUsers: ['auto'], mapRootUser: true }, user).uidMap).toEqual([{ inner: 0, outer: 1000, count: 1 }, { inner: 1, outer: 100000, count: 65535 }]);
+    expect(plan({ mapAuto: true }, user).uidMap).toEqual([{ inner: 0, outer: 100000, count: 65536 }]);
+  });
+
   it('--map-current-user maps the caller to itself', () => {
     const p = plan({ mapCurrentUser: true });
     expect(p.uidMap).toEqual([{ inner: 1000, outer: 1000, count: 1 }]);
