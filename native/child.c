@@ -195,7 +195,7 @@ static void child_join(const struct child *c)
 static void prepare_namespaces(const struct child *c)
 {
 	const struct spec *s = c->s;
-	if (s->njoins)
+	if (s->njoins || s->root_fd >= 0 || s->cwd_fd >= 0)
 		child_join(c);
 	if (s->lo_up)
 		CHECK(c, ST_LO, sandbox_lo_up());
@@ -265,6 +265,26 @@ static int fork_command(const struct child *c, int deathsig)
 	return deathsig ? deathsig : SIGKILL;
 }
 
+/* unshare --mount-binfmt and --load-interp: a binfmt_misc of the new
+ * user namespace's own on dir, and an interpreter registered in it. */
+static void binfmt(const struct child *c, const char *dir, int mount, int load)
+{
+	const struct spec *s = c->s;
+	char path[PATH_MAX], *p = path;
+	if (mount)
+		CHECK(c, ST_BINFMT, SYS(SYS_mount, "binfmt_misc", dir, "binfmt_misc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
+	if (!load)
+		return;
+	if (slen(dir) + sizeof "/register" > sizeof path)
+		child_fail(c, ST_LOAD_INTERP, -ENAMETOOLONG);
+	append(&p, dir);
+	append(&p, "/register");
+	*p = 0;
+	CHECK(c, ST_LOAD_INTERP, write_file(path, s->interp));
+}
+
+#define PROC_BINFMT "/proc/sys/fs/binfmt_misc"
+
 /* The sandbox's new root, the root and working directory, /proc. */
 static void prepare_filesystem(const struct child *c)
 {
@@ -275,6 +295,10 @@ static void prepare_filesystem(const struct child *c)
 		if (r < 0)
 			child_fail_at(c, ST_SANDBOX, failed + 1, r);
 	}
+	/* An interpreter with the F flag is opened as it is registered: from
+	 * outside the new root, as unshare does it. */
+	if (s->interp && s->interp_early)
+		binfmt(c, PROC_BINFMT, 1, 1);
 	if (s->root) {
 		CHECK(c, ST_ROOT, SYS(SYS_chroot, s->root));
 		if (!s->wd)
@@ -284,6 +308,8 @@ static void prepare_filesystem(const struct child *c)
 		CHECK(c, ST_WD, SYS(SYS_chdir, s->wd));
 	if (s->proc_dir)
 		CHECK(c, ST_MOUNT_PROC, SYS(SYS_mount, "proc", s->proc_dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
+	if (s->binfmt_dir)
+		binfmt(c, s->binfmt_dir, 1, s->interp && !s->interp_early);
 }
 
 /* Credentials, capabilities and the parent-death signal, which a change of

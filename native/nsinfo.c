@@ -11,6 +11,8 @@
 #include <linux/netlink.h>
 #include <linux/nsfs.h>
 #include <linux/rtnetlink.h>
+#include <linux/sockios.h>
+#include <sys/syscall.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -104,6 +106,34 @@ int64_t tsns_ns_query(int32_t fd, int32_t what)
 	}
 	}
 	return -EINVAL;
+}
+
+/* nsenter -N: the network namespace of socket `sockfd` of process `pid`,
+ * as a new fd; or -(stage << TSNS_STAGE_SHIFT | errno), the stage saying
+ * which step refused: pidfd_open, pidfd_getfd (ptrace access to the
+ * target), SIOCGSKNS (not a socket). */
+int64_t tsns_socket_netns(int32_t pid, int32_t sockfd)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pidfd < 0)
+		return -(int64_t)(ST_TARGET << TSNS_STAGE_SHIFT | errno);
+	int sk = (int)syscall(SYS_pidfd_getfd, pidfd, sockfd, 0);
+	int err = errno;
+	close(pidfd);
+	if (sk < 0)
+		return -(int64_t)(ST_NET_SOCKET << TSNS_STAGE_SHIFT | err);
+	int ns = ioctl(sk, SIOCGSKNS);
+	err = errno;
+	close(sk);
+	return ns < 0 ? -(int64_t)(ST_SOCKET_NETNS << TSNS_STAGE_SHIFT | err) : ns;
+}
+
+/* nsenter --user-parent: the user namespace that owns the namespace of
+ * `fd` (for a user namespace, its parent), as a new fd; or -errno. */
+int64_t tsns_ns_owner_fd(int32_t fd)
+{
+	int r = ioctl(fd, NS_GET_USERNS);
+	return r < 0 ? -errno : r;
 }
 
 /* tsns_ns_query of the namespace reached from `fd` by `depth` relations in

@@ -258,7 +258,17 @@ static int needs_middle(const struct spec *s)
 	int joins_children = 0;
 	for (int i = 0; i < s->njoins; i++)
 		joins_children |= s->joins[i].type & (CLONE_NEWPID | CLONE_NEWTIME);
-	return s->init || (s->flags & CLONE_NEWTIME) || joins_children;
+	/* nsenter -F: the command itself stays outside a joined pid namespace. */
+	return s->init || (s->flags & CLONE_NEWTIME) || (joins_children && !s->no_fork);
+}
+
+/* setns into a time namespace wants a process that shares no memory. */
+static int needs_own_memory(const struct spec *s)
+{
+	for (int i = 0; i < s->njoins; i++)
+		if (s->joins[i].type & CLONE_NEWTIME)
+			return 1;
+	return 0;
 }
 
 /* The clone itself, with every signal blocked so that none of Node's
@@ -266,7 +276,7 @@ static int needs_middle(const struct spec *s)
 static pid_t start_child(struct child *c, char *stack, int middle, int need_sync)
 {
 	int flags = (int)(c->s->flags & ~(unsigned long)CLONE_NEWTIME) | SIGCHLD;
-	if (!middle)
+	if (!middle && !needs_own_memory(c->s))
 		/* With the maps written from here the child must run alongside
 		 * us; otherwise vfork semantics keep it off our stack cheaply. */
 		flags |= SHARED_VM | (need_sync ? 0 : CLONE_VFORK);

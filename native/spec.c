@@ -118,6 +118,18 @@ static void parse_hardening(struct spec *s, const char *v)
 	s->sb.userxattr = strchr(v, HARDEN_OVERLAY_USERXATTR) != NULL;
 }
 
+static int parse_extra(struct spec *s, const char *v)
+{
+	switch ((enum tsns_extra)v[0]) {
+	case EXTRA_NO_FORK: s->no_fork = 1; break;
+	case EXTRA_BINFMT: s->binfmt_dir = v + 1; break;
+	case EXTRA_INTERP: s->interp = v + 1; break;
+	case EXTRA_INTERP_EARLY: s->interp_early = 1; break;
+	default: return -EINVAL;
+	}
+	return 0;
+}
+
 /* "TARGET:FD", each target once. */
 static int parse_stdio(struct spec *s, const char *v)
 {
@@ -184,6 +196,7 @@ static int parse_entry(struct spec *s, char tag, char *v, int *argc, int *envc)
 	case TAG_SECCOMP_LISTENER: return parse_listener(s, v);
 	case TAG_STDIO: return parse_stdio(s, v);
 	case TAG_INHERIT_FDS: s->inherit_fds = 1; break;
+	case TAG_EXTRA: return parse_extra(s, v);
 	case TAG_ARG: s->argv[(*argc)++] = v; break;
 	case TAG_ENV: s->envp[(*envc)++] = v; break;
 	default: return -EINVAL;

@@ -65,6 +65,10 @@ struct spec {
 	struct sandbox sb;
 	int no_new_privs, new_session, lo_up, caps_set;
 	uint64_t caps_keep;
+	/* util-linux's newer steps: enter -F; unshare --mount-binfmt and
+	 * --load-interp (the F flag with --root registers before the chroot) */
+	int no_fork, interp_early;
+	const char *binfmt_dir, *interp;
 	/* compiled seccomp programs, loaded in order just before the exec
 	 * (or, early, before dropping privileges), each with its flags; the
 	 * listener of one with SECCOMP_FILTER_FLAG_NEW_LISTENER goes to the

@@ -47,6 +47,7 @@
 	X(SECCOMP, 'F')        /* a compiled seccomp program, hex */           \
 	X(STDIO, 'D')          /* "TARGET:FD": the command's fd TARGET is FD; -1: /dev/null */ \
 	X(INHERIT_FDS, 'w')    /* keep open every fd tsns's caller handed it */ \
+	X(EXTRA, 'v')          /* util-linux's newer steps: CODE then a value, see TSNS_EXTRAS */ \
 	X(ARG, 'a')            /* one argv entry, in order */                  \
 	X(ENV, 'e')            /* one environment entry, in order */           \
 	X(SECCOMP_FLAGS, 'T')  /* the last program's seccomp(2) flags; 'e' after: load before dropping privileges */ \
@@ -71,6 +72,13 @@
 	X(PROC, 'p')         \
 	X(DEV, 'D')          \
 	X(OVERLAY, 'o')
+
+/* An EXTRA entry's first byte; the rest is its value.  X(NAME, 'code') */
+#define TSNS_EXTRAS(X)                                                              \
+	X(NO_FORK, 'F')      /* enter -F: exec in the joining child, no fork for pid */   \
+	X(BINFMT, 'b')       /* mount binfmt_misc on this directory, after proc */        \
+	X(INTERP, 'l')       /* write this to <binfmt>/register */                        \
+	X(INTERP_EARLY, 'e') /* register before --root, in /proc/sys/fs/binfmt_misc */
 
 /* A --file source that is an open fd: "fd:N". */
 #define TSNS_FD_SOURCE "fd:"
@@ -123,6 +131,11 @@
 	X(NO_NEW_PRIVS, 31, "no-new-privs")         \
 	X(SETSID, 32, "setsid")                     \
 	X(SECCOMP, 33, "seccomp")                   \
+	X(NET_SOCKET, 40, "net-socket")             \
+	X(SOCKET_NETNS, 41, "socket-netns")         \
+	X(USER_PARENT, 42, "user-parent")           \
+	X(BINFMT, 43, "binfmt")                     \
+	X(LOAD_INTERP, 44, "load-interp")           \
 	X(SECCOMP_LISTENER, 50, "seccomp-listener") \
 	X(SECCOMP_HANDOFF, 51, "seccomp-handoff")   \
 	X(SECCOMP_SEND, 52, "seccomp-send")
@@ -155,12 +168,14 @@
 #define TSNS_ENUM_TAG(name, tag) TAG_##name = tag,
 #define TSNS_ENUM_OP(name, code) OP_##name = code,
 #define TSNS_ENUM_HARDENING(name, letter) HARDEN_##name = letter,
+#define TSNS_ENUM_EXTRA(name, code) EXTRA_##name = code,
 #define TSNS_ENUM_STAGE(name, number, text) ST_##name = number,
 #define TSNS_ENUM_QUERY(name, number) NSQ_##name = number,
 
 enum tsns_tag { TSNS_TAGS(TSNS_ENUM_TAG) };
 enum tsns_op { TSNS_SANDBOX_OPS(TSNS_ENUM_OP) };
 enum tsns_hardening { TSNS_HARDENING(TSNS_ENUM_HARDENING) };
+enum tsns_extra { TSNS_EXTRAS(TSNS_ENUM_EXTRA) };
 enum tsns_stage { TSNS_STAGES(TSNS_ENUM_STAGE) };
 enum tsns_ns_query { TSNS_NS_QUERIES(TSNS_ENUM_QUERY) };
 #endif

@@ -4,15 +4,15 @@
  * shim clones (Node is multithreaded: user and mount namespaces refuse it),
  * and a pid or time namespace gets one more fork so the command is inside.
  */
-import { closeSync, constants, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { commandEnv } from './context';
 import { errnoName, systemError, TsnsError } from './errors';
 import { nativeFailure } from './explain';
 import { launch, type ProcessOptions, type RunResult } from './launch';
 import { namespace, namespaceByFlag } from './namespaces';
-import { nsQuery } from './native';
+import { nsOwnerFd, nsQuery, socketNetns } from './native';
 import { makeEnterPlan, type EnterNamespaceOptions, type EnterPlan } from './plan/enter';
-import { enterSpec, type EnterFds } from './wire';
+import { decodeFailure, enterSpec, type EnterFds } from './wire';
 
 /** nsenter's options, in camelCase, and how the command runs as a process. */
 export interface EnterOptions extends EnterNamespaceOptions, ProcessOptions {}
@@ -84,7 +84,11 @@ function targetProcessOptions(target: number | null, opts: EnterOptions): Proces
 function prepare(target: number | null, command: readonly string[], opts: EnterOptions): { plan: EnterPlan; processOpts: ProcessOptions } {
   if (target !== null) checkTarget(target);
   const processOpts = targetProcessOptions(target, opts);
-  return { plan: makeEnterPlan(target, command, opts, { nsLink, env: commandEnv(processOpts) }), processOpts };
+  const owner = (pid: number) => {
+    const st = statSync(`/proc/${pid}`);
+    return { uid: st.uid, gid: st.gid };
+  };
+  return { plan: makeEnterPlan(target, command, opts, { nsLink, owner, env: commandEnv(processOpts) }), processOpts };
 }
 
 /** The plan enter() would carry out for `target`, made without joining anything (what --dry-run prints). */
@@ -92,10 +96,10 @@ export function planEnter(target: number | null, command: readonly string[], opt
   return prepare(target, command, opts).plan;
 }
 
-function openOrFail(path: string, what: string, hint?: (code: string) => string | undefined): number {
+function openOrFail(path: string, what: string, hint?: (code: string) => string | undefined, flags = 0): number {
   try {
     // Non-blocking: a FIFO given as a namespace file must fail, not wait for a writer.
-    return openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    return openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | flags);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const code = -(err.errno ?? -5);
@@ -107,9 +111,16 @@ function openOrFail(path: string, what: string, hint?: (code: string) => string 
 function openPlan(plan: EnterPlan, fds: number[]): EnterFds {
   const joins: EnterFds['joins'][number][] = [];
   for (const j of plan.joins) {
-    const fd = openOrFail(j.path, `the ${j.namespace} namespace`, (code) =>
+    const fd = j.via === 'socket' ? socketNamespace(plan.target!, j.path) : openOrFail(j.path, `the ${j.namespace} namespace`, (code) =>
       code === 'EACCES' || code === 'EPERM' ? traceHint() : undefined);
     fds.push(fd);
+    if (j.via === 'parent') {
+      const parent = nsOwnerFd(fd);
+      if (parent < 0) throw systemError(`cannot open the parent of the user namespace ${j.path}`, -parent, 'user-parent', parentHint(errnoName(-parent)));
+      fds.push(parent);
+      joins.push({ type: namespace('user').flag, fd: parent, fromTarget: false });
+      continue;
+    }
     const type = nsQuery(fd, 'type');
     const info = namespace(j.namespace);
     if (type < 0) throw new TsnsError(`${j.path} is not a namespace file`, { stage: 'option', hint: 'give /proc/PID/ns/TYPE or a file a namespace was bound onto (tsns run --TYPE=FILE)' });
@@ -124,9 +135,33 @@ function openPlan(plan: EnterPlan, fds: number[]): EnterFds {
     fds.push(fd);
     return fd;
   };
-  const rootFd = open(plan.rootFromTarget, 'root', 'the target\'s root');
-  const cwdFd = open(plan.wdFromTarget, 'cwd', 'the target\'s working directory');
+  // As nsenter: -r DIR and -w DIR are opened here, before joining anything.
+  const dir = (path: string | null, what: string) => {
+    if (path === null) return null;
+    const fd = openOrFail(path, what, undefined, constants.O_DIRECTORY);
+    fds.push(fd);
+    return fd;
+  };
+  const rootFd = open(plan.rootFromTarget, 'root', 'the target\'s root') ?? dir(plan.root, 'the root directory');
+  const cwdFd = open(plan.wdFromTarget, 'cwd', 'the target\'s working directory') ?? dir(plan.wd, 'the working directory');
   return { joins, rootFd, cwdFd };
+}
+
+/** nsenter -N: the target's socket's network namespace, as an fd of ours. */
+function socketNamespace(target: number, path: string): number {
+  const sockfd = Number(path.slice(path.lastIndexOf('/') + 1));
+  const r = socketNetns(target, sockfd);
+  if (r >= 0) return r;
+  const { stage, code } = decodeFailure(r);
+  const what = stage === 'socket-netns' ? `fd ${sockfd} of pid ${target} is not a socket with a network namespace` : `cannot take fd ${sockfd} of pid ${target}`;
+  const hint = stage === 'net-socket' && errnoName(code) === 'EBADF' ? `pid ${target} has no fd ${sockfd}: see ls -l /proc/${target}/fd` : stage === 'net-socket' ? traceHint() : undefined;
+  throw systemError(what, code, stage, hint);
+}
+
+function parentHint(name: string): string | undefined {
+  if (name === 'EPERM') return 'the parent user namespace is outside yours: tsns cannot reach it';
+  if (name === 'ENOTTY') return 'the kernel lacks NS_GET_USERNS (Linux 4.9+)';
+  return undefined;
 }
 
 /**
@@ -142,7 +177,7 @@ export async function enter(target: number | null, command: readonly string[], o
       nativeFailure(stage, code, {
         namespaces: plan.joins.map((j) => j.namespace),
         root: plan.root ?? (plan.rootFromTarget ? `/proc/${target}/root` : null),
-        wd: plan.wd ?? (plan.wdFromTarget ? `/proc/${target}/cwd` : null),
+        wd: plan.wdns ?? plan.wd ?? (plan.wdFromTarget ? `/proc/${target}/cwd` : null),
         setuid: plan.setuid,
         setgid: plan.setgid,
         file: plan.file,

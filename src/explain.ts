@@ -35,6 +35,8 @@ export interface FailureContext {
   /** the profile whose program is the first, and its agent's socket */
   seccompProfile?: string | null;
   seccompListener?: string | null;
+  /** --mount-binfmt, --load-interp */
+  binfmt?: { dir: string; interp: string | null; early: boolean } | null;
 }
 
 type Explainer = (code: number, ctx: FailureContext, name: string, stage: Stage) => TsnsError;
@@ -187,6 +189,18 @@ const EXPLAIN: Partial<Record<Stage, Explainer>> = {
   setns: (code, ctx, name, stage) => systemError(
     `cannot join the ${ctx.joinNamespace} namespace${ctx.target ? ` of pid ${ctx.target}` : ''}`, code, stage, setnsHint(name, ctx)),
 };
+
+function binfmtDir(ctx: FailureContext): string {
+  return ctx.binfmt?.early ? '/proc/sys/fs/binfmt_misc' : ctx.binfmt?.dir ?? '?';
+}
+
+// unshare --mount-binfmt and --load-interp.
+Object.assign(EXPLAIN, {
+  binfmt: (code, ctx, name, stage) => systemError(`cannot mount binfmt_misc on ${binfmtDir(ctx)}`, code, stage,
+    name === 'EPERM' ? 'binfmt_misc in a user namespace needs Linux 6.7 or later' : name === 'ENOENT' ? 'the directory does not exist (with the default place, /proc must be mounted: add --pid)' : undefined),
+  'load-interp': (code, ctx, name, stage) => systemError(`cannot register '${ctx.binfmt?.interp}' in ${binfmtDir(ctx)}/register`, code, stage,
+    name === 'EINVAL' ? 'the rule is malformed, or the interpreter does not exist' : name === 'EEXIST' ? 'an entry of that name is registered already' : undefined),
+} satisfies Partial<Record<Stage, Explainer>>);
 
 /** The one-line report of a failure in the native shim, with its hint. */
 export function nativeFailure(stage: Stage, code: number, ctx: FailureContext): TsnsError {

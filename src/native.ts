@@ -18,6 +18,8 @@ interface Binding {
   reclaimTty(): void;
   nsQuery(fd: number, what: number): number;
   nsQueryVia(fd: number, path: number, depth: number, ino: number, what: number): number;
+  socketNetns(pid: number, sockfd: number): number;
+  nsOwnerFd(fd: number): number;
   execMonitor(pid: number, path: string, forward: boolean, trace: boolean): number;
   blockMonitorSignals(forward: boolean): void;
 }
@@ -85,6 +87,8 @@ function load(): Binding {
     nsQuery: (fd, what) => call('tsns_ns_query', T.I64, [T.I32, T.I32], [fd, what]),
     nsQueryVia: (fd, path, depth, ino, what) =>
       call('tsns_ns_query_via', T.I64, [T.I32, T.I32, T.I32, T.I64, T.I32], [fd, path, depth, ino, what]),
+    socketNetns: (pid, sockfd) => call('tsns_socket_netns', T.I64, [T.I32, T.I32], [pid, sockfd]),
+    nsOwnerFd: (fd) => call('tsns_ns_owner_fd', T.I64, [T.I32], [fd]),
     blockMonitorSignals: (forward) => call('tsns_block_monitor_signals', T.Void, [T.I32], [forward ? 1 : 0]),
     execMonitor: (pid, path, forward, trace) =>
       call('tsns_exec_monitor', T.I32, [T.I32, T.String, T.I32, T.I32], [pid, path, forward ? 1 : 0, trace ? 1 : 0]),
@@ -215,6 +219,20 @@ const QUERY: Record<NsQuery, number> = { type: NS_QUERY.TYPE, parent: NS_QUERY.P
 /** What an open namespace file is; a negative errno when the kernel cannot say (ENOTTY: not a namespace). */
 export function nsQuery(fd: number, what: NsQuery): number {
   return load().nsQuery(fd, QUERY[what]);
+}
+
+/**
+ * The network namespace of socket `sockfd` of process `pid` (nsenter -N), as
+ * an fd of ours; else a failure for decodeFailure() (stage target,
+ * net-socket or socket-netns).
+ */
+export function socketNetns(pid: number, sockfd: number): number {
+  return load().socketNetns(pid, sockfd);
+}
+
+/** The user namespace owning the namespace of `fd` (a user namespace's parent), as an fd of ours; or -errno. */
+export function nsOwnerFd(fd: number): number {
+  return load().nsOwnerFd(fd);
 }
 
 /** A relation between namespaces that the nsfs ioctls follow. */

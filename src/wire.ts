@@ -19,9 +19,12 @@ export const TAG = {
   PROC_DIR: 'p', ROOT: 'R', WD: 'W', MONOTONIC: 'M', BOOTTIME: 'B', UID: 'U', GID: 'G',
   KEEP_CAPS: 'k', KILL_SIGNAL: 'K', INIT: 'I', UNSHARE_PID: 'Q', PERSIST: 'N', PERSIST_LATE: 'L',
   TARGET: 'y', JOIN: 'J', ROOT_FD: 'r', CWD_FD: 'c', SANDBOX_OP: 'O', HARDENING: 'H', CAP_KEEP: 'C',
-  SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', ARG: 'a', ENV: 'e',
+  SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', EXTRA: 'v', ARG: 'a', ENV: 'e',
   SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V',
 } as const;
+
+/** native/wire.h TSNS_EXTRAS: an EXTRA entry's first byte. */
+export const EXTRA = { NO_FORK: 'F', BINFMT: 'b', INTERP: 'l', INTERP_EARLY: 'e' } as const;
 
 /** native/wire.h TSNS_SANDBOX_OPS. */
 export const SANDBOX_OP = {
@@ -51,6 +54,8 @@ export const STAGES = [
   ['PDEATHSIG', 24, 'pdeathsig'], ['NEWUIDMAP', 25, 'newuidmap'], ['NEWGIDMAP', 26, 'newgidmap'],
   ['TARGET', 27, 'target'], ['SETNS', 28, 'setns'], ['SANDBOX', 29, 'sandbox'], ['LO', 30, 'lo'],
   ['NO_NEW_PRIVS', 31, 'no-new-privs'], ['SETSID', 32, 'setsid'], ['SECCOMP', 33, 'seccomp'],
+  ['NET_SOCKET', 40, 'net-socket'], ['SOCKET_NETNS', 41, 'socket-netns'], ['USER_PARENT', 42, 'user-parent'],
+  ['BINFMT', 43, 'binfmt'], ['LOAD_INTERP', 44, 'load-interp'],
   ['SECCOMP_LISTENER', 50, 'seccomp-listener'], ['SECCOMP_HANDOFF', 51, 'seccomp-handoff'], ['SECCOMP_SEND', 52, 'seccomp-send'],
 ] as const;
 
@@ -111,6 +116,8 @@ export interface SpawnSpec {
   seccompListener: { path: string; state: string } | null;
   /** capabilities to keep, decimal mask; null leaves them */
   capKeep: string | null;
+  /** util-linux's newer steps, each an EXTRA code and its value (extraEntries) */
+  extras: readonly string[];
   /** enter: the target pid, pinned with a pidfd */
   target: number | null;
   /** enter: namespaces to join in order; fromTarget ones may be joined at once through the pidfd */
@@ -138,7 +145,7 @@ export const BARE_LAUNCH: LaunchSpec = {
   flags: 0, unsharePid: false, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false,
   setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null,
   monotonic: null, boottime: null, uid: null, gid: null, keepCaps: false, killSignal: null, init: false,
-  persist: [], filesystem: [], seccomp: [], seccompListener: null, hardening: '', capKeep: null, target: null, joins: [], rootFd: null, cwdFd: null,
+  persist: [], filesystem: [], seccomp: [], seccompListener: null, hardening: '', capKeep: null, extras: [], target: null, joins: [], rootFd: null, cwdFd: null,
   file: '', argv: [],
 };
 
@@ -165,6 +172,18 @@ export function encodeOp(o: SandboxOp): string {
   }
   const dest = 'dest' in o && o.dest !== undefined ? o.dest : '';
   return [`${OP_CODE[o.op]}${tryFlag ? OP_TRY : ''}`, a, dest, mode === undefined ? '' : mode.toString(8), size === undefined ? '' : String(size)].join(OP_SEP);
+}
+
+/** A plan's util-linux steps as EXTRA entries. */
+export function extraEntries(x: { noFork?: boolean; binfmt?: { dir: string; interp: string | null; early: boolean } | null }): string[] {
+  const out: string[] = [];
+  if (x.noFork) out.push(EXTRA.NO_FORK);
+  if (x.binfmt) {
+    out.push(`${EXTRA.BINFMT}${x.binfmt.dir}`);
+    if (x.binfmt.interp !== null) out.push(`${EXTRA.INTERP}${x.binfmt.interp}`);
+    if (x.binfmt.early) out.push(EXTRA.INTERP_EARLY);
+  }
+  return out;
 }
 
 /** A run plan as the shim takes it. */
@@ -201,6 +220,7 @@ export function runSpec(plan: Plan): LaunchSpec {
     seccompListener: plan.seccompListener,
     hardening: hardening.filter(Boolean).join(''),
     capKeep: plan.capKeep,
+    extras: extraEntries(plan),
     file: plan.file,
     argv: plan.argv,
   };
@@ -215,16 +235,18 @@ export interface EnterFds {
 
 /** An enter plan, with the fds opened for it, as the shim takes it. */
 export function enterSpec(plan: EnterPlan, fds: EnterFds): LaunchSpec {
+  // -r DIR and -w DIR come as fds opened before joining; -W DIR is a path inside.
   return {
     ...BARE_LAUNCH,
-    root: plan.root,
-    wd: plan.wd,
+    wd: plan.wdns,
     target: plan.target,
     joins: fds.joins,
     rootFd: fds.rootFd,
     cwdFd: fds.cwdFd,
     uid: plan.setuid,
     gid: plan.setgid,
+    keepCaps: plan.keepCaps,
+    extras: extraEntries(plan),
     file: plan.file,
     argv: plan.argv,
   };
@@ -268,6 +290,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   ];
   for (const [tag, on] of flags) if (on) add(tag, '');
   if (s.inheritFds) add(TAG.INHERIT_FDS, '');
+  for (const x of s.extras) add(TAG.EXTRA, x);
   for (const p of s.persist) add(p.late ? TAG.PERSIST_LATE : TAG.PERSIST, `${p.source}:${p.path}`);
   for (const o of s.filesystem) add(TAG.SANDBOX_OP, o);
   for (const p of s.seccomp) {

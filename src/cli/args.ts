@@ -19,6 +19,8 @@ export interface OptDef {
   help: string;
   /** words a required option takes (bwrap's `--bind SRC DEST` takes 2); default 1 */
   words?: number;
+  /** an optional value may be glued to the short form too (nsenter's -m/path; unshare's -m is a flag) */
+  shortValue?: boolean;
 }
 
 /** An option as given: its value (the first word), and every word when it takes several. */
@@ -92,6 +94,12 @@ function parseShort<D extends OptDef>(defs: readonly D[], arg: string, at: Curso
     if (def.arg === 'required') {
       const glued = arg.slice(j + 1);
       const value = glued === '' ? at.take(1, `option requires an argument -- '${ch}'`)[0]! : glued;
+      out.push({ def, value, words: [value] });
+      break;
+    }
+    // getopt's "x::" (nsenter's, not unshare's plain "m"): an optional value only glued on (-m/path, -W/etc).
+    if (def.arg === 'optional' && def.shortValue && j + 1 < arg.length) {
+      const value = arg.slice(j + 1);
       out.push({ def, value, words: [value] });
       break;
     }

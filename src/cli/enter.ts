@@ -2,7 +2,7 @@
 import { enter, planEnter, type EnterOptions } from '../enter';
 import { NAMESPACES } from '../namespaces';
 import { describeEnterPlan, enterPlanToJson } from '../plan/describe';
-import { parseArgs, UsageError, type OptDef } from './args';
+import { fdNumber, parseArgs, UsageError, type OptDef } from './args';
 import { commandHelp } from './help';
 import { exitFor, SUCCESS, type CliStatus } from './status';
 import { commandBytes, supervised } from './supervise';
@@ -11,6 +11,8 @@ const USAGE = "see 'tsns enter --help'";
 
 export interface EnterCommand {
   target: number | null;
+  /** -W seen, with or without a directory */
+  wdnsGiven?: boolean;
   options: EnterOptions;
   command: string[];
   help: boolean;
@@ -29,29 +31,46 @@ function pidArg(value: string): number {
   return Number(value);
 }
 
-function idArg(option: string, value: string): number {
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${option} needs a numeric id, not '${value}'`, USAGE);
+function idArg(option: string, value: string): number | 'follow' {
+  // util-linux 2.42: follow takes the target's.
+  if (value === 'follow') return value;
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${option} needs a numeric id or 'follow', not '${value}'`, USAGE);
   return Number(value);
 }
 
 const ENTER_OPTIONS: EnterOpt[] = [
   { long: 'target', short: 't', arg: 'required', metavar: 'PID', help: 'the process whose namespaces to enter', set: (c, v) => (c.target = pidArg(v!)) },
   ...NAMESPACES.map((ns): EnterOpt => ({
-    long: ns.name, short: ns.short, arg: 'optional', metavar: 'FILE', help: `enter the ${ns.name} namespace (of the target, or FILE)`,
+    long: ns.name, short: ns.short, arg: 'optional', shortValue: true, metavar: 'FILE', help: `enter the ${ns.name} namespace (of the target, or FILE)`,
     set: (c, v) => (c.options[ns.name] = v ?? true),
   })),
   { long: 'all', short: 'a', arg: 'none', help: 'enter every namespace of the target (the default when none is named)', set: (c) => (c.options.all = true) },
-  { long: 'root', short: 'r', arg: 'optional', metavar: 'DIR', help: 'root directory: the target\'s, or DIR', set: (c, v) => (c.options.root = v ?? true) },
+  { long: 'root', short: 'r', arg: 'optional', shortValue: true, metavar: 'DIR', help: 'root directory: the target\'s, or DIR', set: (c, v) => (c.options.root = v ?? true) },
   {
-    long: 'wd', short: 'w', arg: 'optional', metavar: 'DIR', help: 'working directory: the target\'s (default when its mount namespace is entered), or DIR',
+    long: 'wd', short: 'w', arg: 'optional', shortValue: true, metavar: 'DIR', help: 'working directory: the target\'s (default when its mount namespace is entered), or DIR',
     set: (c, v) => (c.options.wd = v ?? true),
   },
   {
     long: 'preserve-credentials', arg: 'none', help: 'keep your uid and gid after entering a user namespace (default: 0 there)',
     set: (c) => (c.options.preserveCredentials = true),
   },
-  { long: 'setuid', short: 'S', arg: 'required', metavar: 'UID', help: 'uid the command runs as', set: (c, v) => (c.options.setuid = idArg('setuid', v!)) },
-  { long: 'setgid', short: 'G', arg: 'required', metavar: 'GID', help: 'gid the command runs as', set: (c, v) => (c.options.setgid = idArg('setgid', v!)) },
+  {
+    long: 'wdns', short: 'W', arg: 'optional', shortValue: true, metavar: 'DIR', help: 'working directory, opened after joining and after the root changes',
+    set: (c, v) => {
+      // As nsenter: a bare -W changes nothing, but still may not go with -w.
+      c.wdnsGiven = true;
+      if (v !== undefined) c.options.wdns = v;
+    },
+  },
+  { long: 'setuid', short: 'S', arg: 'required', metavar: 'UID', help: 'uid the command runs as, or follow: the target\'s', set: (c, v) => (c.options.setuid = idArg('setuid', v!)) },
+  { long: 'setgid', short: 'G', arg: 'required', metavar: 'GID', help: 'gid the command runs as, or follow: the target\'s', set: (c, v) => (c.options.setgid = idArg('setgid', v!)) },
+  { long: 'keep-caps', arg: 'none', help: 'keep the capabilities of a joined user namespace across exec (ambient)', set: (c) => (c.options.keepCaps = true) },
+  {
+    long: 'net-socket', short: 'N', arg: 'required', metavar: 'FD', help: 'enter the network namespace of the target\'s socket FD',
+    set: (c, v) => (c.options.netSocket = fdNumber('net-socket', v!, USAGE)),
+  },
+  { long: 'user-parent', arg: 'none', help: 'enter the parent user namespace (of the target\'s, or of --user=FILE)', set: (c) => (c.options.userParent = true) },
+  { long: 'no-fork', short: 'F', arg: 'none', help: 'no fork for a pid namespace: the command stays outside it, its children go in', set: (c) => (c.options.noFork = true) },
   { long: 'env', short: 'e', arg: 'none', help: 'give the command the target\'s environment', set: (c) => (c.options.targetEnv = true) },
   {
     long: 'forward-signals', arg: 'none', help: 'pass SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 on to the command',
@@ -84,6 +103,7 @@ export function parseEnter(args: readonly string[]): EnterCommand {
     throw new UsageError('no target: give a pid (tsns enter PID, or -t PID) or namespace files (--net=FILE)', USAGE);
   }
   if (out.json && !out.dryRun) throw new UsageError('--json goes with --dry-run', USAGE);
+  if (out.wdnsGiven && out.options.wd !== undefined) throw new UsageError('options --wd and --wdns cannot be combined', USAGE);
   return out;
 }
 

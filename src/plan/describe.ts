@@ -64,8 +64,10 @@ export function describePlan(plan: Plan): string {
   if (plan.monotonic !== null) row('monotonic', `${plan.monotonic} s`);
   if (plan.boottime !== null) row('boottime', `${plan.boottime} s`);
   for (const m of plan.mounts) row('mount', m.description);
+  if (plan.binfmt?.early) row('binfmt', `register '${plan.binfmt.interp}' in /proc/sys/fs/binfmt_misc before the root changes`);
   if (plan.root !== null) row('root', plan.root);
   if (plan.wd !== null) row('wd', plan.wd);
+  if (plan.binfmt) row('mount', `binfmt_misc on ${plan.binfmt.dir}${plan.binfmt.interp !== null && !plan.binfmt.early ? `, register '${plan.binfmt.interp}'` : ''}`);
   if (plan.setgid !== null) row('setgid', String(plan.setgid));
   if (plan.setuid !== null) row('setuid', String(plan.setuid));
   if (plan.keepCaps) row('caps', 'kept across exec (ambient)');
@@ -96,17 +98,21 @@ export function describeEnterPlan(plan: EnterPlan): string {
   const { row, text } = rows();
   row('target', plan.target === null ? '(none: namespace files only)' : `pid ${plan.target}`);
   if (plan.joins.length === 0) row('join', '(nothing: tsns already shares every namespace asked for)');
-  for (const j of plan.joins) row('join', `${j.namespace.padEnd(7)}${j.path}`);
+  const via = { parent: ' (the user namespace that owns it)', socket: ' (the network namespace of that socket)' };
+  for (const j of plan.joins) row('join', `${j.namespace.padEnd(7)}${j.path}${j.via ? via[j.via] : ''}`);
   if (plan.shared.length) row('shared', `${plan.shared.join(' ')} (the same as tsns's: not joined)`);
-  if (plan.joins.some((j) => j.namespace === 'pid' || j.namespace === 'time')) {
+  if (plan.noFork && plan.joins.some((j) => j.namespace === 'pid')) row('fork', 'none (-F): the command stays outside the pid namespace, its children are in it');
+  else if (plan.joins.some((j) => j.namespace === 'pid' || j.namespace === 'time')) {
     row('fork', 'once more, so that the command is inside the pid/time namespace');
   }
   if (plan.rootFromTarget) row('root', `the target's (/proc/${plan.target}/root)`);
   else if (plan.root !== null) row('root', plan.root);
   if (plan.wdFromTarget) row('wd', `the target's (/proc/${plan.target}/cwd)`);
-  else if (plan.wd !== null) row('wd', plan.wd);
+  else if (plan.wd !== null) row('wd', `${plan.wd === '.' ? 'where tsns is' : plan.wd} (opened before joining)`);
+  if (plan.wdns !== null) row('wd', `${plan.wdns} (after joining)`);
   if (plan.setgid !== null) row('setgid', String(plan.setgid));
   if (plan.setuid !== null) row('setuid', String(plan.setuid));
+  if (plan.keepCaps) row('caps', 'kept across exec (ambient)');
   if (plan.environment === 'target') row('env', `the target's (/proc/${plan.target}/environ)`);
   row('command', plan.argv.map(quote).join(' '));
   return text();

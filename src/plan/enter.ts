@@ -16,10 +16,21 @@ export interface EnterNamespaceOptions extends PerNamespace<boolean | string> {
   wd?: boolean | string;
   /** keep this process's uid/gid after joining a user namespace (default: become 0 there) */
   preserveCredentials?: boolean;
-  setuid?: number;
-  setgid?: number;
+  /** a uid, or 'follow': the owner of /proc/PID */
+  setuid?: number | 'follow';
+  setgid?: number | 'follow';
   /** give the command the target's environment */
   targetEnv?: boolean;
+  /** -W: working directory, opened after joining and after the root changes */
+  wdns?: string;
+  /** -N: the network namespace of this socket fd of the target */
+  netSocket?: number;
+  /** join the parent of the user namespace (the target's, or the --user=FILE one) */
+  userParent?: boolean;
+  /** -F: no fork for a pid namespace: the command itself stays outside it, its children are in it */
+  noFork?: boolean;
+  /** with a user namespace joined: keep its capabilities across exec (ambient) */
+  keepCaps?: boolean;
 }
 
 export interface EnterJoin {
@@ -28,6 +39,8 @@ export interface EnterJoin {
   path: string;
   /** the target's own, which setns(pidfd) may join all at once */
   fromTarget: boolean;
+  /** not the namespace of path itself: the user namespace that owns it (--user-parent), or a socket's (--net-socket; path /proc/PID/fd/N) */
+  via?: 'parent' | 'socket';
 }
 
 export interface EnterPlan {
@@ -45,6 +58,10 @@ export interface EnterPlan {
   setgid: number | null;
   /** the command's environment: this process's, or the target's (-e) */
   environment: 'own' | 'target';
+  /** -W: a directory changed to after joining (and after the root) */
+  wdns: string | null;
+  noFork: boolean;
+  keepCaps: boolean;
   file: string;
   argv: string[];
 }
@@ -52,6 +69,8 @@ export interface EnterPlan {
 export interface EnterContext {
   /** readlink of a /proc/PID/ns/X file; null when it cannot be read */
   nsLink(path: string): string | null;
+  /** uid and gid of /proc/PID (-S/-G follow) */
+  owner?(target: number): { uid: number; gid: number };
   /** the environment the command gets (SHELL for the default command) */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -61,13 +80,28 @@ function optionError(message: string): TsnsError {
 }
 
 function joinsOf(target: number | null, opts: EnterNamespaceOptions, ctx: EnterContext): { joins: EnterJoin[]; shared: NamespaceName[] } {
-  const named = namedNamespaces(opts);
-  const wanted = new Set<NamespaceName>((opts.all || named.length === 0 ? NAMESPACES : named).map((n) => n.name));
+  const named = namedNamespaces(opts).map((n) => n.name);
+  // --net-socket names the network namespace, --user-parent the user one.
+  if (opts.netSocket !== undefined) named.push('net');
+  if (opts.userParent) named.push('user');
+  const wanted = new Set<NamespaceName>(opts.all || named.length === 0 ? NAMESPACES.map((n) => n.name) : named);
+  if ((opts.netSocket !== undefined || opts.userParent) && target === null) {
+    throw optionError(`--${opts.userParent ? 'user-parent' : 'net-socket'} needs a target: give -t PID`);
+  }
   const joins: EnterJoin[] = [];
   const shared: NamespaceName[] = [];
   for (const ns of JOIN_ORDER) {
     if (!wanted.has(ns.name)) continue;
     const value = opts[ns.name];
+    if (ns.name === 'net' && opts.netSocket !== undefined) {
+      joins.push({ namespace: 'net', path: `/proc/${target}/fd/${opts.netSocket}`, fromTarget: false, via: 'socket' });
+      continue;
+    }
+    if (ns.name === 'user' && opts.userParent) {
+      // As nsenter: whatever it is, even tsns's own (which the kernel refuses).
+      joins.push({ namespace: 'user', path: typeof value === 'string' ? value : `/proc/${target}/ns/user`, fromTarget: false, via: 'parent' });
+      continue;
+    }
     if (typeof value === 'string') {
       joins.push({ namespace: ns.name, path: value, fromTarget: false });
       continue;
@@ -89,18 +123,29 @@ export function makeEnterPlan(target: number | null, command: readonly string[],
   const joinsMount = joins.some((j) => j.namespace === 'mount');
   const asRoot = joinsUser && !opts.preserveCredentials ? 0 : null;
   const shell = ctx.env.SHELL || '/bin/sh';
+  if (opts.wd !== undefined && opts.wdns !== undefined) throw optionError('--wd and --wdns cannot be combined');
+  const follow = (id: number | 'follow' | undefined, which: 'uid' | 'gid'): number | undefined => {
+    if (id !== 'follow') return id;
+    if (target === null || !ctx.owner) throw optionError(`--set${which} follow takes the ${which} of a target: give -t PID`);
+    return ctx.owner(target)[which];
+  };
+  const root = typeof opts.root === 'string' ? opts.root : null;
   return {
     target,
     joins,
     shared,
-    root: typeof opts.root === 'string' ? opts.root : null,
+    root,
     rootFromTarget: target !== null && opts.root === true,
-    wd: typeof opts.wd === 'string' ? opts.wd : null,
-    // After joining a mount namespace the cwd would be its /: the target's, as nsenter -w does.
-    wdFromTarget: target !== null && (opts.wd === true || (opts.wd === undefined && joinsMount)),
-    setuid: opts.setuid ?? asRoot,
-    setgid: opts.setgid ?? asRoot,
+    // As nsenter, a directory given with -w is opened before joining; after a new root without one, the
+    // command starts where tsns was. After joining a mount namespace the cwd would be its /: the target's, as nsenter -w does.
+    wd: typeof opts.wd === 'string' ? opts.wd : (root !== null || opts.root === true) && opts.wd === undefined && opts.wdns === undefined && !joinsMount ? '.' : null,
+    wdFromTarget: target !== null && (opts.wd === true || (opts.wd === undefined && opts.wdns === undefined && joinsMount)),
+    setuid: follow(opts.setuid, 'uid') ?? asRoot,
+    setgid: follow(opts.setgid, 'gid') ?? asRoot,
     environment: opts.targetEnv ? 'target' : 'own',
+    wdns: opts.wdns ?? null,
+    noFork: opts.noFork ?? false,
+    keepCaps: (opts.keepCaps ?? false) && joinsUser,
     file: command[0] ?? shell,
     argv: command.length ? [...command] : [shell],
   };

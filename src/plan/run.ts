@@ -11,6 +11,7 @@ import { cloneFlagNames, NAMESPACES, namespace, UNSHARE_ALL, type NamespaceName,
 import { normalizeOp, sandboxProfile, type SandboxOp } from '../sandbox';
 import type { SeccompListener } from '../seccomp/notify';
 import { profilePlan, wantsProfile, type PlanSeccompProfile, type SeccompProfileOption } from '../seccomp/plan';
+import { planBinfmt, type BinfmtOptions, type BinfmtPlan } from './binfmt';
 import { buildIdMap, planError, resolveId, setgroupsFor, type Setgroups } from './identity';
 
 export type { Setgroups } from './identity';
@@ -20,7 +21,7 @@ export type Propagation = 'private' | 'shared' | 'slave' | 'unchanged';
 export type NamespaceOption = boolean | string;
 
 /** The long options of `tsns run`, in camelCase; one key per namespace. */
-export interface RunOptions extends PerNamespace<NamespaceOption> {
+export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions {
   /** every namespace */
   all?: boolean;
   /** map the caller to root inside (implies user) */
@@ -173,6 +174,8 @@ export interface Plan {
   capKeep: string | null;
   /** bring lo up in the new network namespace */
   loUp: boolean;
+  /** --mount-binfmt, --load-interp */
+  binfmt: BinfmtPlan | null;
   /** what is executed: a path or a name searched in PATH */
   file: string;
   argv: string[];
@@ -371,6 +374,8 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
   const seccomp = seccompPrograms(options.seccomp ?? [], ctx);
   options = sandboxImplications(options, filesystem, wanted, ctx);
   const ids = identity(options, wanted, ctx);
+  const binfmt = planBinfmt(options, wanted);
+  options = binfmt.options;
   const inner = inside(options, wanted);
   const killSignal = killSignalFor(options, ctx);
 
@@ -424,6 +429,7 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
     seccompListener: null,
     capKeep: capKeep(options, filesystem.length > 0),
     loUp: wanted.has('net'),
+    binfmt: binfmt.binfmt,
     ...commandOf(command, ctx.env),
   };
   return wantsProfile(options.seccompProfile) ? { ...plan, ...profilePlan(plan, options.seccompProfile, ctx) } : plan;

@@ -43,6 +43,7 @@ describe('makeEnterPlan', () => {
       'join:       pid    /proc/42/ns/pid',
       'fork:       once more, so that the command is inside the pid/time namespace',
       "root:       the target's (/proc/42/root)",
+      'wd:         where tsns is (opened before joining)',
       "env:        the target's (/proc/42/environ)",
       "command:    sh -c 'echo $$'",
       '',

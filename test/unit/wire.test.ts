@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  HARDENING, INDEX_SHIFT, INDEXED_STAGES, LISTENER_SEP, NS_QUERY, OP_SEP, OP_TRY, FD_SOURCE, PID_MARK, PIPE_SHIFT, SANDBOX_OP, SECCOMP_EARLY, STAGE_SHIFT, STAGES, TAG,
+  EXTRA, HARDENING, INDEX_SHIFT, INDEXED_STAGES, LISTENER_SEP, NS_QUERY, OP_SEP, OP_TRY, FD_SOURCE, PID_MARK, PIPE_SHIFT, SANDBOX_OP, SECCOMP_EARLY, STAGE_SHIFT, STAGES, TAG,
   WAIT_EXITED, WAIT_SHIFT, WAIT_SIGNALED, decodeFailure, decodePipe, decodeWaitStatus,
 } from '../../src/wire';
 
@@ -45,6 +45,7 @@ describe('the wire contract (native/wire.h ⇔ src/wire.ts)', () => {
     expect(SANDBOX_OP).toEqual(asTable(xList('TSNS_SANDBOX_OPS')));
     expect(new Set(Object.values(SANDBOX_OP)).size).toBe(Object.keys(SANDBOX_OP).length);
     expect(HARDENING).toEqual(asTable(xList('TSNS_HARDENING')));
+    expect(EXTRA).toEqual(asTable(xList('TSNS_EXTRAS')));
     expect([OP_SEP, OP_TRY, FD_SOURCE]).toEqual([define('TSNS_OP_SEP'), define('TSNS_OP_TRY'), define('TSNS_FD_SOURCE')].map(cLiteral));
     expect([LISTENER_SEP, PID_MARK, SECCOMP_EARLY]).toEqual([define('TSNS_LISTENER_SEP'), define('TSNS_PID_MARK'), define('TSNS_SECCOMP_EARLY')].map(cLiteral));
   });
