@@ -41,6 +41,7 @@ const TOOLS = [
   { command: 'script', packages: ['bsdutils'], for: 'a real terminal' },
   { command: 'bwrap', packages: ['bubblewrap'], for: 'comparisons with bwrap' },
   { command: 'mkfifo', packages: ['coreutils'], for: 'fifo targets' },
+  { command: 'bash', packages: ['bash'], for: 'sockets of test targets (/dev/udp)' },
 ];
 
 function hasCommand(name, path = process.env.PATH ?? '') {
