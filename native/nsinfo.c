@@ -128,6 +128,20 @@ int64_t tsns_socket_netns(int32_t pid, int32_t sockfd)
 	return ns < 0 ? -(int64_t)(ST_SOCKET_NETNS << TSNS_STAGE_SHIFT | err) : ns;
 }
 
+/* nsenter -t PID:INODE: the inode of a pidfd of `pid` (unique since
+ * Linux 6.9's pidfs), which tells a process from a later one with its pid;
+ * or -errno. */
+int64_t tsns_pidfd_ino(int32_t pid)
+{
+	struct stat st;
+	int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (fd < 0)
+		return -errno;
+	int64_t r = fstat(fd, &st) < 0 ? -errno : (int64_t)st.st_ino;
+	close(fd);
+	return r;
+}
+
 /* nsenter --user-parent: the user namespace that owns the namespace of
  * `fd` (for a user namespace, its parent), as a new fd; or -errno. */
 int64_t tsns_ns_owner_fd(int32_t fd)

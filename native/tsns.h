@@ -30,6 +30,7 @@ TSNS_API int64_t tsns_ns_query(int32_t fd, int32_t what);
 TSNS_API int64_t tsns_ns_query_via(int32_t fd, int32_t path, int32_t depth, int64_t ino, int32_t what);
 TSNS_API int64_t tsns_socket_netns(int32_t pid, int32_t sockfd);
 TSNS_API int64_t tsns_ns_owner_fd(int32_t fd);
+TSNS_API int64_t tsns_pidfd_ino(int32_t pid);
 
 /* handoff.c: the Node process leaves, to the monitor or as the command ended */
 TSNS_API void tsns_block_monitor_signals(int32_t forward);

@@ -10,7 +10,7 @@ import { errnoName, systemError, TsnsError } from './errors';
 import { nativeFailure } from './explain';
 import { launch, type ProcessOptions, type RunResult } from './launch';
 import { namespace, namespaceByFlag } from './namespaces';
-import { nsOwnerFd, nsQuery, socketNetns } from './native';
+import { nsOwnerFd, nsQuery, pidfdIno, socketNetns } from './native';
 import { makeEnterPlan, type EnterNamespaceOptions, type EnterPlan } from './plan/enter';
 import { decodeFailure, enterSpec, type EnterFds } from './wire';
 
@@ -81,8 +81,18 @@ function targetProcessOptions(target: number | null, opts: EnterOptions): Proces
   return { ...opts, clearEnv: true, env: { ...env, ...opts.env } };
 }
 
+/** -t PID:INODE: the process with that pid must be the one whose pidfd had that inode. */
+function checkInode(target: number, inode: number): void {
+  const ino = pidfdIno(target);
+  if (ino < 0) throw systemError(`cannot enter pid ${target}`, -ino, 'target', 'it is not running (any more)');
+  if (ino !== inode) {
+    throw systemError(`cannot enter pid ${target}:${inode}`, 3, 'target', `pid ${target} is another process now (its pidfd's inode is ${ino})`);
+  }
+}
+
 function prepare(target: number | null, command: readonly string[], opts: EnterOptions): { plan: EnterPlan; processOpts: ProcessOptions } {
   if (target !== null) checkTarget(target);
+  if (target !== null && opts.targetInode !== undefined) checkInode(target, opts.targetInode);
   const processOpts = targetProcessOptions(target, opts);
   const owner = (pid: number) => {
     const st = statSync(`/proc/${pid}`);

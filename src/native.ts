@@ -20,6 +20,7 @@ interface Binding {
   nsQueryVia(fd: number, path: number, depth: number, ino: number, what: number): number;
   socketNetns(pid: number, sockfd: number): number;
   nsOwnerFd(fd: number): number;
+  pidfdIno(pid: number): number;
   execMonitor(pid: number, path: string, forward: boolean, trace: boolean): number;
   blockMonitorSignals(forward: boolean): void;
 }
@@ -89,6 +90,7 @@ function load(): Binding {
       call('tsns_ns_query_via', T.I64, [T.I32, T.I32, T.I32, T.I64, T.I32], [fd, path, depth, ino, what]),
     socketNetns: (pid, sockfd) => call('tsns_socket_netns', T.I64, [T.I32, T.I32], [pid, sockfd]),
     nsOwnerFd: (fd) => call('tsns_ns_owner_fd', T.I64, [T.I32], [fd]),
+    pidfdIno: (pid) => call('tsns_pidfd_ino', T.I64, [T.I32], [pid]),
     blockMonitorSignals: (forward) => call('tsns_block_monitor_signals', T.Void, [T.I32], [forward ? 1 : 0]),
     execMonitor: (pid, path, forward, trace) =>
       call('tsns_exec_monitor', T.I32, [T.I32, T.String, T.I32, T.I32], [pid, path, forward ? 1 : 0, trace ? 1 : 0]),
@@ -233,6 +235,11 @@ export function socketNetns(pid: number, sockfd: number): number {
 /** The user namespace owning the namespace of `fd` (a user namespace's parent), as an fd of ours; or -errno. */
 export function nsOwnerFd(fd: number): number {
   return load().nsOwnerFd(fd);
+}
+
+/** The inode of a pidfd of `pid` (what getino(1) prints); -errno when there is none. */
+export function pidfdIno(pid: number): number {
+  return load().pidfdIno(pid);
 }
 
 /** A relation between namespaces that the nsfs ioctls follow. */

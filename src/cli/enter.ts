@@ -39,7 +39,18 @@ function idArg(option: string, value: string): number | 'follow' {
 }
 
 const ENTER_OPTIONS: EnterOpt[] = [
-  { long: 'target', short: 't', arg: 'required', metavar: 'PID', help: 'the process whose namespaces to enter', set: (c, v) => (c.target = pidArg(v!)) },
+  {
+    long: 'target', short: 't', arg: 'required', metavar: 'PID[:INODE]', help: 'the process whose namespaces to enter; INODE: its pidfd\'s, to be sure it is that one',
+    set: (c, v) => {
+      // util-linux 2.42: PID:INODE names one process, not whichever has the pid now.
+      const [pid, ino] = v!.split(':');
+      c.target = pidArg(pid!);
+      if (ino !== undefined) {
+        if (!/^\d+$/.test(ino) || Number(ino) === 0) throw new UsageError(`invalid pid '${v}'`, USAGE);
+        c.options.targetInode = Number(ino);
+      }
+    },
+  },
   ...NAMESPACES.map((ns): EnterOpt => ({
     long: ns.name, short: ns.short, arg: 'optional', shortValue: true, metavar: 'FILE', help: `enter the ${ns.name} namespace (of the target, or FILE)`,
     set: (c, v) => (c.options[ns.name] = v ?? true),

@@ -27,6 +27,8 @@ export interface EnterNamespaceOptions extends PerNamespace<boolean | string> {
   netSocket?: number;
   /** join the parent of the user namespace (the target's, or the --user=FILE one) */
   userParent?: boolean;
+  /** -t PID:INODE: the target must be the process whose pidfd has this inode */
+  targetInode?: number;
   /** -F: no fork for a pid namespace: the command itself stays outside it, its children are in it */
   noFork?: boolean;
   /** with a user namespace joined: keep its capabilities across exec (ambient) */

@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSy
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { pidfdIno } from '../../src/native';
 import { IS_ROOT, MODES, requireCommands, requireFeature, ROOT, tsns, USER, type Mode } from './helpers';
 
 const TOOLS = requireCommands('unshare', 'nsenter', 'lsns', 'setpriv', 'umount', 'ip', 'bash');
@@ -201,6 +202,18 @@ describe.runIf(TOOLS).each(MODES)('nsenter\'s newer options, as %s', (mode: Mode
     const own = await tsns(mode, ['enter', '-t', String(plain), '--user-parent', 'true']);
     expect(own.exitCode).toBe(125);
     expect(own.stderr.split('\n')[0]).toMatch(/^tsns: cannot open the parent of the user namespace \/proc\/\d+\/ns\/user: Operation not permitted \(EPERM\)$/);
+  });
+
+  it('-t PID:INODE names one process: its pidfd\'s inode (util-linux 2.42)', async () => {
+    const pid = await target(mode, 'echo $$ > PIDFILE; exec sleep 120');
+    const ino = pidfdIno(pid);
+    expect(ino).toBeGreaterThan(0);
+    const r = await tsns(mode, ['enter', '-t', `${pid}:${ino}`, '-u', 'true']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const other = await tsns(mode, ['enter', '-t', `${pid}:${ino + 1}`, '-u', 'true']);
+    expect(other.exitCode).toBe(125);
+    expect(other.stderr.split('\n')[0]).toBe(`tsns: cannot enter pid ${pid}:${ino + 1}: No such process (ESRCH)`);
   });
 
   it('-S/-G follow: the target\'s uid and gid', async () => {
