@@ -494,6 +494,10 @@ int child_main(void *arg)
 		SYS(SYS_close, c->peer);
 		await_parent(c);
 	}
+	/* Now in the command's cgroups (cloned or moved there): the new cgroup
+	 * namespace's root is theirs. */
+	if (s->cgroupns_late)
+		CHECK(c, ST_CGROUPNS, SYS(SYS_unshare, CLONE_NEWCGROUP));
 	prepare_namespaces(c);
 	if (s->flags & CLONE_NEWTIME)
 		unshare_time(c);

@@ -8,12 +8,17 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "end.h"
 #include "monitor.h"
 #include "spec.h"
 #include "tsns.h"
+
+/* cgroup= and parent= words: a hierarchy each, and the levels made above */
+#define MONITOR_WORDS 64
 
 /* Block them now, in the thread that will exec (before the command starts). */
 void tsns_block_monitor_signals(int32_t forward)
@@ -26,16 +31,26 @@ void tsns_block_monitor_signals(int32_t forward)
 /* Replace this process (the tsns CLI) with native/monitor.c, which waits
  * for `pid` in a megabyte instead of a Node process.  Returns -errno only
  * when the exec fails; the caller then waits as before. */
-int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_t trace)
+int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_t trace, const char *words)
 {
 	char pidbuf[16], fdbuf[16];
+	/* The monitor's words beyond trace (monitor.c), one a line: what to do
+	 * with the command's cgroups once it ends. */
+	char *copy = strdup(words ? words : "");
+	char *argv[6 + MONITOR_WORDS] = { (char *)"tsns", pidbuf, fdbuf, forward ? (char *)"forward" : (char *)"ignore" };
+	int argc = 4;
+	if (!copy)
+		return -ENOMEM;
+	if (trace)
+		argv[argc++] = (char *)"trace";
+	for (char *save, *w = strtok_r(copy, "\n", &save); w && argc < 5 + MONITOR_WORDS; w = strtok_r(NULL, "\n", &save))
+		argv[argc++] = w;
+	argv[argc] = NULL;
 	int fd = take_status_fd(pid);
 	if (fd >= 0)
 		fcntl(fd, F_SETFD, 0);
 	snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
 	snprintf(fdbuf, sizeof fdbuf, "%d", fd);
-	char *argv[] = { (char *)"tsns", pidbuf, fdbuf, forward ? (char *)"forward" : (char *)"ignore",
-			 trace ? (char *)"trace" : NULL, NULL };
 	/* The monitor's signals stay blocked across the exec (and pending ones
 	 * pending), so that none sent during the hand-over is lost or meets a
 	 * default action; the monitor takes them with sigwaitinfo. */
@@ -47,6 +62,7 @@ int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_
 		fcntl(i, F_SETFD, 0);
 	execve(path, argv, environ);
 	int err = errno;
+	free(copy);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	if (fd >= 0)
 		keep_status_fd(pid, fd);

@@ -5,9 +5,14 @@
  * command is still its child and --kill-child still holds), and it exits
  * or dies exactly as the command did (end.c).
  *
- * usage: tsns-monitor PID STATUS_FD forward|ignore [trace]
+ * usage: tsns-monitor PID STATUS_FD forward|ignore [WORD...]
  * STATUS_FD (or -1) carries the command's raw wait status when a supervisor
- * (init, time namespace) stands between us and the command.
+ * (init, time namespace) stands between us and the command.  WORDs:
+ *   trace          print how long the wait took
+ *   oom=N:FILE     FILE counts OOM kills (memory.oom_control, memory.events),
+ *                  N of them before the command started
+ *   cgroup=DIR     a cgroup tsns made for the command: emptied and removed
+ *   parent=DIR     a directory tsns made above one: removed if empty
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgclean.h"
 #include "end.h"
 #include "monitor.h"
 
@@ -27,6 +33,33 @@ static double now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* After the command: say whether the memory limit killed, then remove
+ * the cgroups tsns made for it, as src/cgroup/ does without a monitor. */
+static void end_cgroups(int n, char **words, int st)
+{
+	for (int i = 0; i < n; i++) {
+		char *file;
+		long before = strtol(words[i] + 4, &file, 10);
+		if (strncmp(words[i], "oom=", 4) != 0 || *file != ':')
+			continue;
+		long after = cg_oom_kills(file + 1);
+		if (after > before && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+			fprintf(stderr, "tsns: killed by the memory limit (oom_kill %ld)\n", after - before);
+		else if (after > before)
+			fprintf(stderr, "tsns: the memory limit killed a process of the command (oom_kill %ld)\n", after - before);
+	}
+	for (int i = 0; i < n; i++) {
+		int r = strncmp(words[i], "cgroup=", 7) == 0 ? cg_remove(words[i] + 7) : 0;
+		if (r < 0) {
+			const char *msg = strerror(-r);
+			fprintf(stderr, "tsns: cannot remove the cgroup %s: %c%s (%s)\n", words[i] + 7,
+				msg[0] >= 'a' && msg[0] <= 'z' ? msg[0] - 32 : msg[0], msg + 1, strerrorname_np(-r));
+		}
+		if (strncmp(words[i], "parent=", 7) == 0)
+			cg_remove_parent(words[i] + 7);
+	}
 }
 
 int main(int argc, char **argv)
@@ -38,7 +71,10 @@ int main(int argc, char **argv)
 	pid_t pid = (pid_t)atoi(argv[1]);
 	int statusfd = atoi(argv[2]);
 	int forward = strcmp(argv[3], "forward") == 0;
-	double start = argc > 4 ? now_ms() : 0;
+	int trace = 0;
+	for (int i = 4; i < argc; i++)
+		trace |= strcmp(argv[i], "trace") == 0;
+	double start = trace ? now_ms() : 0;
 	sigset_t set;
 
 	/* Already blocked by the CLI before its exec; blocked again for a monitor run by hand. */
@@ -61,8 +97,9 @@ int main(int argc, char **argv)
 	int cmd;
 	if (statusfd >= 0 && read(statusfd, &cmd, sizeof cmd) == (ssize_t)sizeof cmd)
 		st = cmd;
-	if (argc > 4)
+	if (trace)
 		fprintf(stderr, "tsns-trace: wait %.3f\n", now_ms() - start);
+	end_cgroups(argc - 4, argv + 4, st);
 
 	/* As the command ended; the terminal first comes back to us (end.c). */
 	if (WIFSIGNALED(st))

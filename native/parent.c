@@ -158,7 +158,7 @@ static int64_t handshake(pid_t pid, struct spec *s, int sync, int errfd)
 	char b = 'g';
 	int64_t r = 0;
 	if (sync >= 0) {
-		if ((r = write_maps(pid, s)) < 0 || (r = persist_all(pid, s, 0)) < 0)
+		if ((r = cgroup_place(pid, s)) < 0 || (r = write_maps(pid, s)) < 0 || (r = persist_all(pid, s, 0)) < 0)
 			return r;
 		if (write(sync, &b, 1) != 1)
 			return fail(ST_SYNC, errno);
@@ -271,15 +271,21 @@ static int needs_own_memory(const struct spec *s)
 	return 0;
 }
 
+static int clone_flags(const struct spec *s, int middle, int need_sync)
+{
+	int flags = (int)(s->flags & ~(unsigned long)CLONE_NEWTIME) | SIGCHLD;
+	if (!middle && !needs_own_memory(s))
+		/* With the maps written from here the child must run alongside
+		 * us; otherwise vfork semantics keep it off our stack cheaply. */
+		flags |= SHARED_VM | (need_sync ? 0 : CLONE_VFORK);
+	return flags;
+}
+
 /* The clone itself, with every signal blocked so that none of Node's
  * handlers runs in the child; the pid, or -1 with errno. */
 static pid_t start_child(struct child *c, char *stack, int middle, int need_sync)
 {
-	int flags = (int)(c->s->flags & ~(unsigned long)CLONE_NEWTIME) | SIGCHLD;
-	if (!middle && !needs_own_memory(c->s))
-		/* With the maps written from here the child must run alongside
-		 * us; otherwise vfork semantics keep it off our stack cheaply. */
-		flags |= SHARED_VM | (need_sync ? 0 : CLONE_VFORK);
+	int flags = clone_flags(c->s, middle, need_sync);
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -288,6 +294,33 @@ static pid_t start_child(struct child *c, char *stack, int middle, int need_sync
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = err;
 	return pid;
+}
+
+/* The clone: into the command's v2 cgroup where one is given (clone3), else
+ * as clone(2) does it, the pid then going into every cgroup.procs from the
+ * handshake; 0 and the pid, or a failure. */
+static int64_t clone_command(struct spec *s, struct pipes *p, struct child *c, char *stack, int middle, int need_sync, pid_t *pid)
+{
+	if (s->cgroup_dir >= 0) {
+		*pid = cgroup_clone(c, stack, STACK_SIZE, (unsigned long)clone_flags(s, middle, need_sync));
+		if (*pid >= 0)
+			return 0;
+		if (errno != ENOSYS)
+			return fail(ST_CGROUP_CLONE, errno);
+		/* clone3 cannot put it there: the parent writes its pid, as on v1,
+		 * while the child waits on the sync socket. */
+		int r = cgroup_fall_back(s);
+		if (r < 0)
+			return fail(ST_CGROUP_CLONE, -r);
+		if (p->sync[0] < 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p->sync) < 0)
+			return fail(ST_PIPE, errno);
+		c->sync = p->sync[1];
+		c->peer = p->sync[0];
+		s->cgroup_dir = -1;
+		need_sync = 1;
+	}
+	*pid = start_child(c, stack, middle, need_sync);
+	return *pid < 0 ? fail(ST_CLONE, errno) : 0;
 }
 
 /* Whether fd is one the spec itself names (a source, a namespace to join,
@@ -300,7 +333,10 @@ static int named_by_spec(const struct spec *s, int fd)
 	for (int i = 0; i < s->njoins; i++)
 		if (s->joins[i].fd == fd)
 			return 1;
-	return fd == s->root_fd || fd == s->cwd_fd;
+	for (int i = 0; i < s->ncgroup_procs; i++)
+		if (s->cgroup_procs[i] == fd)
+			return 1;
+	return fd == s->root_fd || fd == s->cwd_fd || fd == s->cgroup_dir;
 }
 
 /* Node's own fds as it starts: its event loop's epoll and eventfds (and
@@ -391,7 +427,7 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 		free_spec(&s);
 		return fail(ST_STDIO, -r);
 	}
-	int need_sync = s.uid_map || s.gid_map || s.setgroups || s.npersist || s.listener_path;
+	int need_sync = s.uid_map || s.gid_map || s.setgroups || s.npersist || s.listener_path || s.ncgroup_procs;
 	int middle = needs_middle(&s);
 	if (s.target > 0) {
 		/* Pins the target: its pid cannot be reused while we join. */
@@ -413,13 +449,11 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 		goto out;
 	}
 	struct child c = { &s, p.err[1], p.sync[1], p.sync[0], p.stat[1] };
-	pid_t pid = start_child(&c, stack, middle, need_sync);
-	int clone_err = errno;
+	pid_t pid;
+	ret = clone_command(&s, &p, &c, stack, middle, need_sync, &pid);
 	close_pipes(&p, 1);
-	if (pid < 0) {
-		ret = fail(ST_CLONE, clone_err);
+	if (ret < 0)
 		goto unmap;
-	}
 	ret = handshake(pid, &s, p.sync[0], p.err[0]);
 	if (ret < 0) {
 		kill(pid, SIGKILL);
@@ -439,6 +473,8 @@ out:
 	close_pipes(&p, 1);
 	if (s.pidfd >= 0)
 		close(s.pidfd);
+	if (s.cgroup_own_fd >= 0)
+		close(s.cgroup_own_fd);
 	free_spec(&s);
 	return ret;
 }

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,6 +198,12 @@ static int parse_entry(struct spec *s, char tag, char *v, int *argc, int *envc)
 	case TAG_STDIO: return parse_stdio(s, v);
 	case TAG_INHERIT_FDS: s->inherit_fds = 1; break;
 	case TAG_EXTRA: return parse_extra(s, v);
+	case TAG_CGROUP_PROCS:
+		if (s->ncgroup_procs == MAX_CGROUPS)
+			return -EINVAL;
+		s->cgroup_procs[s->ncgroup_procs++] = (int)strtol(v, NULL, 10);
+		break;
+	case TAG_CGROUP_DIR: s->cgroup_dir = (int)strtol(v, NULL, 10); break;
 	case TAG_ARG: s->argv[(*argc)++] = v; break;
 	case TAG_ENV: s->envp[(*envc)++] = v; break;
 	default: return -EINVAL;
@@ -239,7 +246,7 @@ int parse_spec(const uint8_t *in, int32_t len, struct spec *s)
 	const char *end = s->copy + len;
 	s->path = "/bin:/usr/bin";
 	s->uid = s->gid = -1;
-	s->pidfd = s->root_fd = s->cwd_fd = -1;
+	s->pidfd = s->root_fd = s->cwd_fd = s->cgroup_dir = s->cgroup_own_fd = -1;
 	argc = 0;
 	for (char *p = s->copy, *next; p < end; p = next) {
 		next = p + slen(p) + 1; /* before an operation is split in place */
@@ -248,6 +255,12 @@ int parse_spec(const uint8_t *in, int32_t len, struct spec *s)
 	}
 	if (!s->file)
 		s->file = s->argv[0];
+	/* clone(2) would root a new cgroup namespace at tsns's own cgroups: the
+	 * child unshares it once it is in the command's. */
+	if ((s->ncgroup_procs || s->cgroup_dir >= 0) && (s->flags & CLONE_NEWCGROUP)) {
+		s->flags &= ~(unsigned long)CLONE_NEWCGROUP;
+		s->cgroupns_late = 1;
+	}
 	/* For a script without a #! line: sh, the script (filled in by the
 	 * child's exec), then the arguments. */
 	s->shargv[0] = "sh";

@@ -19,6 +19,7 @@
 #define MAX_SECCOMP 16
 #define MAX_JOINS 8
 #define MAX_FDS 256
+#define MAX_CGROUPS 16
 
 /* enter: a namespace to join, by an fd src/ opened. */
 struct join {
@@ -69,6 +70,15 @@ struct spec {
 	 * --load-interp (the F flag with --root registers before the chroot) */
 	int no_fork, interp_early;
 	const char *binfmt_dir, *interp;
+	/* cgroups: the parent writes the child's pid into each cgroup.procs
+	 * (cgroup.c) before releasing it; a v2 directory (-1: none) it is
+	 * cloned straight into; a new cgroup namespace waits for both, so that
+	 * its root is the command's cgroup */
+	int cgroup_procs[MAX_CGROUPS];
+	int ncgroup_procs;
+	int cgroup_dir;
+	int cgroup_own_fd;         /* one cgroup_fall_back() opened, or -1 */
+	int cgroupns_late;
 	/* compiled seccomp programs, loaded in order just before the exec
 	 * (or, early, before dropping privileges), each with its flags; the
 	 * listener of one with SECCOMP_FILTER_FLAG_NEW_LISTENER goes to the
@@ -100,6 +110,14 @@ int child_main(void *arg);
  * take it from the child, send it to the agent, release the child. */
 int listener_prepare(int sync);
 int64_t listener_handoff(const struct spec *s, int sync);
+/* cgroup.c: clone the child straight into s->cgroup_dir (clone3
+ * CLONE_INTO_CGROUP), with the flags start_child() would give clone(); the
+ * pid, or -1 with errno (ENOSYS where clone3 cannot do it here). */
+pid_t cgroup_clone(struct child *c, char *stack, size_t stack_size, unsigned long flags);
+/* Where clone3 cannot: the directory's cgroup.procs joins the others. */
+int cgroup_fall_back(struct spec *s);
+/* The child's pid into every cgroup.procs: 0, or a failure as wire.h encodes it. */
+int64_t cgroup_place(pid_t pid, const struct spec *s);
 
 /* reap.c: the status pipe of a supervised command, by the pid tsns waits for. */
 void keep_status_fd(pid_t pid, int fd);

@@ -18,6 +18,9 @@ TSNS_API int64_t tsns_spawn(const uint8_t *buf, int32_t len);
 TSNS_API int64_t tsns_pipe(void);
 TSNS_API int32_t tsns_close(int32_t fd);
 
+/* cgroup.c: a cgroup v2 device program (eBPF instructions) attached to a directory */
+TSNS_API int32_t tsns_cgroup_devices(int32_t dirfd, const uint8_t *insns, int32_t len);
+
 /* reap.c */
 TSNS_API int32_t tsns_wait_all(uint8_t *slots, int32_t n);
 
@@ -34,7 +37,7 @@ TSNS_API int64_t tsns_pidfd_ino(int32_t pid);
 
 /* handoff.c: the Node process leaves, to the monitor or as the command ended */
 TSNS_API void tsns_block_monitor_signals(int32_t forward);
-TSNS_API int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_t trace);
+TSNS_API int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_t trace, const char *words);
 TSNS_API void tsns_reclaim_tty(void);
 TSNS_API void tsns_die(int32_t sig);
 TSNS_API void tsns_end(int32_t code, int32_t sig);

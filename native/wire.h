@@ -48,6 +48,8 @@
 	X(STDIO, 'D')          /* "TARGET:FD": the command's fd TARGET is FD; -1: /dev/null */ \
 	X(INHERIT_FDS, 'w')    /* keep open every fd tsns's caller handed it */ \
 	X(EXTRA, 'v')          /* util-linux's newer steps: CODE then a value, see TSNS_EXTRAS */ \
+	X(CGROUP_PROCS, 'A')   /* an fd of a cgroup.procs: the child's pid goes there before it runs */ \
+	X(CGROUP_DIR, 'E')     /* an fd of a new cgroup v2 directory: clone3(CLONE_INTO_CGROUP) */ \
 	X(ARG, 'a')            /* one argv entry, in order */                  \
 	X(ENV, 'e')            /* one environment entry, in order */           \
 	X(SECCOMP_FLAGS, 'T')  /* the last program's seccomp(2) flags; 'e' after: load before dropping privileges */ \
@@ -136,6 +138,9 @@
 	X(USER_PARENT, 42, "user-parent")           \
 	X(BINFMT, 43, "binfmt")                     \
 	X(LOAD_INTERP, 44, "load-interp")           \
+	X(CGROUP_PROCS, 45, "cgroup-procs")         \
+	X(CGROUP_CLONE, 46, "cgroup-clone")         \
+	X(CGROUPNS, 47, "cgroupns")                 \
 	X(SECCOMP_LISTENER, 50, "seccomp-listener") \
 	X(SECCOMP_HANDOFF, 51, "seccomp-handoff")   \
 	X(SECCOMP_SEND, 52, "seccomp-send")
@@ -147,7 +152,7 @@
 #define TSNS_STAGE_SHIFT 16
 #define TSNS_FAILURE(stage, err) (-(int64_t)((stage) << TSNS_STAGE_SHIFT | (err)))
 #define TSNS_INDEX_SHIFT 8
-#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP)
+#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP) X(CGROUP_PROCS)
 
 /* A command's end as the shim reports it: kind << 16 | value. */
 #define TSNS_WAIT_SHIFT 16

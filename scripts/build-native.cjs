@@ -9,8 +9,8 @@ const root = join(__dirname, '..');
 const native = join(root, 'native');
 const cc = process.env.CC || 'cc';
 const warnings = ['-O2', '-Wall', '-Wextra', '-Werror'];
-// Every C file but the monitor's own main() goes into the shim; end.c is in both.
-const MONITOR = ['monitor.c', 'end.c'];
+// Every C file but the monitor's own main() goes into the shim; end.c (and cgclean.c) in both.
+const MONITOR = ['monitor.c', 'end.c', 'cgclean.c'];
 const shim = readdirSync(native).filter((f) => f.endsWith('.c') && f !== 'monitor.c').sort();
 mkdirSync(join(root, 'build'), { recursive: true });
 // Hidden by default: libtsns.so exports only what native/tsns.h declares.

@@ -37,6 +37,8 @@ export interface FailureContext {
   seccompListener?: string | null;
   /** --mount-binfmt, --load-interp */
   binfmt?: { dir: string; interp: string | null; early: boolean } | null;
+  /** the cgroup the command could not be put in */
+  cgroupDir?: string | null;
 }
 
 type Explainer = (code: number, ctx: FailureContext, name: string, stage: Stage) => TsnsError;
@@ -186,6 +188,11 @@ const EXPLAIN: Partial<Record<Stage, Explainer>> = {
   fork: (code, ctx, name, stage) => systemError('cannot fork the command', code, stage,
     name === 'ENOMEM' && ctx.namespaces.includes('pid') ? 'the pid namespace has no init any more (its PID 1 exited)' : undefined),
   target: (code, ctx, name, stage) => systemError(`cannot enter pid ${ctx.target}`, code, stage, name === 'ESRCH' ? 'it is not running (any more)' : undefined),
+  'cgroup-procs': (code, ctx, name, stage) => systemError(`cannot put the command into the cgroup ${ctx.cgroupDir}`, code, stage,
+    name === 'ENOSPC' ? 'its cpuset has no CPUs or memory nodes' : name === 'EACCES' || name === 'EPERM' ? 'you may not move processes there: run as root, or in a cgroup delegated to you' : undefined),
+  'cgroup-clone': (code, ctx, name, stage) => systemError(`cannot clone the command into the cgroup ${ctx.cgroupDir} (clone3 CLONE_INTO_CGROUP)`, code, stage,
+    name === 'EBUSY' || name === 'EOPNOTSUPP' ? 'that cgroup cannot hold processes (it has controllers enabled for its children, or is threaded)' : undefined),
+  cgroupns: (code, _ctx, _name, stage) => systemError('cannot create a cgroup namespace (unshare CLONE_NEWCGROUP)', code, stage),
   setns: (code, ctx, name, stage) => systemError(
     `cannot join the ${ctx.joinNamespace} namespace${ctx.target ? ` of pid ${ctx.target}` : ''}`, code, stage, setnsHint(name, ctx)),
 };

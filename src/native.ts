@@ -21,7 +21,8 @@ interface Binding {
   socketNetns(pid: number, sockfd: number): number;
   nsOwnerFd(fd: number): number;
   pidfdIno(pid: number): number;
-  execMonitor(pid: number, path: string, forward: boolean, trace: boolean): number;
+  execMonitor(pid: number, path: string, forward: boolean, trace: boolean, words: string): number;
+  cgroupDevices(dirfd: number, program: Buffer): number;
   blockMonitorSignals(forward: boolean): void;
 }
 
@@ -92,8 +93,9 @@ function load(): Binding {
     nsOwnerFd: (fd) => call('tsns_ns_owner_fd', T.I64, [T.I32], [fd]),
     pidfdIno: (pid) => call('tsns_pidfd_ino', T.I64, [T.I32], [pid]),
     blockMonitorSignals: (forward) => call('tsns_block_monitor_signals', T.Void, [T.I32], [forward ? 1 : 0]),
-    execMonitor: (pid, path, forward, trace) =>
-      call('tsns_exec_monitor', T.I32, [T.I32, T.String, T.I32, T.I32], [pid, path, forward ? 1 : 0, trace ? 1 : 0]),
+    execMonitor: (pid, path, forward, trace, words) =>
+      call('tsns_exec_monitor', T.I32, [T.I32, T.String, T.I32, T.I32, T.String], [pid, path, forward ? 1 : 0, trace ? 1 : 0, words]),
+    cgroupDevices: (dirfd, program) => call('tsns_cgroup_devices', T.I32, [T.I32, bytes(program), T.I32], [dirfd, program, program.length]),
   };
   return binding;
 }
@@ -165,8 +167,13 @@ export function blockMonitorSignals(forward: boolean): void {
  * Become the monitor (native/monitor.c) for a started command: returns only
  * if the exec failed, with -errno.
  */
-export function execMonitor(pid: number, forward: boolean, trace: boolean): number {
-  return load().execMonitor(pid, MONITOR_PATH, forward, trace);
+export function execMonitor(pid: number, forward: boolean, trace: boolean, words: readonly string[] = []): number {
+  return load().execMonitor(pid, MONITOR_PATH, forward, trace, words.join('\n'));
+}
+
+/** Attach a cgroup v2 device program (eBPF instructions) to the cgroup directory open on `dirfd`: 0 or -errno. */
+export function cgroupDevices(dirfd: number, program: Buffer): number {
+  return load().cgroupDevices(dirfd, program);
 }
 
 /** Clone and exec a spec (encodeSpec()); the pid on success, else a failure for decodeFailure(). */

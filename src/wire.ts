@@ -19,7 +19,7 @@ export const TAG = {
   PROC_DIR: 'p', ROOT: 'R', WD: 'W', MONOTONIC: 'M', BOOTTIME: 'B', UID: 'U', GID: 'G',
   KEEP_CAPS: 'k', KILL_SIGNAL: 'K', INIT: 'I', UNSHARE_PID: 'Q', PERSIST: 'N', PERSIST_LATE: 'L',
   TARGET: 'y', JOIN: 'J', ROOT_FD: 'r', CWD_FD: 'c', SANDBOX_OP: 'O', HARDENING: 'H', CAP_KEEP: 'C',
-  SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', EXTRA: 'v', ARG: 'a', ENV: 'e',
+  SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', EXTRA: 'v', CGROUP_PROCS: 'A', CGROUP_DIR: 'E', ARG: 'a', ENV: 'e',
   SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V',
 } as const;
 
@@ -56,13 +56,14 @@ export const STAGES = [
   ['NO_NEW_PRIVS', 31, 'no-new-privs'], ['SETSID', 32, 'setsid'], ['SECCOMP', 33, 'seccomp'],
   ['NET_SOCKET', 40, 'net-socket'], ['SOCKET_NETNS', 41, 'socket-netns'], ['USER_PARENT', 42, 'user-parent'],
   ['BINFMT', 43, 'binfmt'], ['LOAD_INTERP', 44, 'load-interp'],
+  ['CGROUP_PROCS', 45, 'cgroup-procs'], ['CGROUP_CLONE', 46, 'cgroup-clone'], ['CGROUPNS', 47, 'cgroupns'],
   ['SECCOMP_LISTENER', 50, 'seccomp-listener'], ['SECCOMP_HANDOFF', 51, 'seccomp-handoff'], ['SECCOMP_SEND', 52, 'seccomp-send'],
 ] as const;
 
 export type NativeStage = (typeof STAGES)[number][2];
 
 /** Stages whose errno carries, in its high byte, the index of the file, namespace, operation or program. */
-export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP'] as const;
+export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS'] as const;
 export const STAGE_SHIFT = 16;
 export const INDEX_SHIFT = 8;
 export const WAIT_SHIFT = 16;
@@ -129,6 +130,10 @@ export interface SpawnSpec {
   stdio: readonly (number | null)[];
   /** keep open every fd this process's caller handed it (the CLI, as unshare, nsenter and bwrap do) */
   inheritFds: boolean;
+  /** fds of cgroup.procs files: the shim writes the child's pid into each before it runs */
+  cgroupProcs: readonly number[];
+  /** an fd of a v2 cgroup directory tsns made: the child is cloned into it (clone3 CLONE_INTO_CGROUP) */
+  cgroupDir: number | null;
   file: string | Uint8Array;
   /** the PATH the command is searched in */
   searchPath: string;
@@ -146,7 +151,7 @@ export const BARE_LAUNCH: LaunchSpec = {
   setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null,
   monotonic: null, boottime: null, uid: null, gid: null, keepCaps: false, killSignal: null, init: false,
   persist: [], filesystem: [], seccomp: [], seccompListener: null, hardening: '', capKeep: null, extras: [], target: null, joins: [], rootFd: null, cwdFd: null,
-  file: '', argv: [],
+  cgroupProcs: [], cgroupDir: null, file: '', argv: [],
 };
 
 const OP_CODE: Record<SandboxOp['op'], string> = {
@@ -281,7 +286,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
     [TAG.DOMAINNAME, s.domainname], [TAG.PROC_DIR, s.procDir], [TAG.ROOT, s.root], [TAG.WD, s.wd],
     [TAG.MONOTONIC, s.monotonic], [TAG.BOOTTIME, s.boottime], [TAG.UID, s.uid], [TAG.GID, s.gid],
     [TAG.KILL_SIGNAL, s.killSignal], [TAG.TARGET, s.target], [TAG.ROOT_FD, s.rootFd], [TAG.CWD_FD, s.cwdFd],
-    [TAG.CAP_KEEP, s.capKeep], [TAG.HARDENING, s.hardening || null],
+    [TAG.CAP_KEEP, s.capKeep], [TAG.HARDENING, s.hardening || null], [TAG.CGROUP_DIR, s.cgroupDir],
   ];
   for (const [tag, value] of optional) if (value !== null) add(tag, value);
   const flags: [string, boolean][] = [
@@ -299,6 +304,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   }
   if (s.seccompListener) add(TAG.SECCOMP_LISTENER, `${s.seccompListener.path}${LISTENER_SEP}${s.seccompListener.state}`);
   for (const j of s.joins) add(TAG.JOIN, `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
+  for (const fd of s.cgroupProcs) add(TAG.CGROUP_PROCS, fd);
   s.stdio.forEach((fd, target) => {
     if (fd !== null) add(TAG.STDIO, `${target}:${fd}`);
   });
