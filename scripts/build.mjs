@@ -5,12 +5,23 @@ import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['ffi-rs', '@yuuang/*'], logLevel: 'error' };
+// The CLI's cgroup machinery is a bundle of its own (dist/cgroup.cjs), loaded only by a run that asks
+// for a cgroup: src/cgroup/lazy-cli.ts, which requires it, takes lazy.ts's place in the CLI.
+const cgroupApart = {
+  name: 'cgroup-apart',
+  setup(b) {
+    b.onResolve({ filter: /cgroup\/lazy$/ }, () => ({ path: fileURLToPath(new URL('../src/cgroup/lazy-cli.ts', import.meta.url)) }));
+    b.onResolve({ filter: /^\.\/cgroup\.cjs$/ }, () => ({ path: './cgroup.cjs', external: true }));
+  },
+};
 await Promise.all([
   build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.cjs' }),
   // commander (help) and chalk (colour) are loaded only when used: kept out of the CLI's bundle.
-  build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.cjs', minify: true, external: ['ffi-rs', '@yuuang/*', 'commander', 'chalk'] }),
+  build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.cjs', minify: true, external: ['ffi-rs', '@yuuang/*', 'commander', 'chalk'], plugins: [cgroupApart] }),
+  build({ ...common, entryPoints: ['src/cgroup/index.ts'], outfile: 'dist/cgroup.cjs', minify: true }),
 ]);
 // One implementation for both module systems, so TsnsError is the same class
 // in each; the ESM entry names exactly what the CommonJS one exports.

@@ -3,6 +3,8 @@
  * machine. Plans take it as a value, so they stay pure and testable.
  */
 import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { cgroups } from './cgroup/lazy';
+import type { CgroupPlanner } from './cgroup/run-plan';
 import { systemError } from './errors';
 import { parseIdMap, type IdMapEntry } from './idmap';
 import type { PathKind } from './sandbox';
@@ -30,6 +32,8 @@ export interface PlanContext {
   readFd(fd: number): Uint8Array;
   /** what a seccomp profile needs of the machine; the system's when absent */
   seccomp?: SeccompContext;
+  /** plans a cgroup, reading the machine's hierarchies only when a plan asks for one */
+  cgroups?: CgroupPlanner;
 }
 
 /** Everything left to read on an fd the caller opened for tsns (`what` and `example` name it in an error). */
@@ -84,5 +88,6 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
     readFd: (fd) => readFd(fd, 'a seccomp program', 'filter.bpf'),
     lstat,
     seccomp: systemSeccompContext(),
+    cgroups: { planRun: (o) => cgroups().systemCgroupPlanner().planRun(o) },
   };
 }

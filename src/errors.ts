@@ -2,7 +2,7 @@ import { getSystemErrorMap } from 'node:util';
 import type { NativeStage } from './wire';
 
 /** Where tsns failed: in the shim (its stages are native/wire.h's), or before or after it. */
-export type Stage = NativeStage | 'option' | 'plan' | 'wait' | 'native';
+export type Stage = NativeStage | 'option' | 'plan' | 'wait' | 'native' | 'cgroup';
 
 export interface TsnsErrorDetails {
   stage: Stage;
@@ -27,6 +27,16 @@ export class TsnsError extends Error {
     this.errno = details.errno;
     this.code = details.code;
     this.hint = details.hint;
+  }
+
+  /**
+   * The CLI loads its cgroup code as a bundle of its own (dist/cgroup.cjs),
+   * with its own copy of this class: a TsnsError is one by its shape, so
+   * that either copy's errors are reported as tsns's.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== TsnsError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return value instanceof Error && value.name === 'TsnsError' && typeof (value as { stage?: unknown }).stage === 'string';
   }
 
   /** The exit status DESIGN §2 gives this failure: 127 not found, 126 not executable, else 125. */

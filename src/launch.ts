@@ -25,6 +25,8 @@ export interface RunResult {
   timedOut?: boolean;
   /** killed because the AbortSignal fired */
   aborted?: boolean;
+  /** processes the command's memory limit killed (cgroup limits only; absent when none) */
+  oomKills?: number;
 }
 
 /** How the command runs as a process, beyond its namespaces. */
@@ -66,6 +68,8 @@ export interface ProcessOptions {
   argvBytes?: readonly Uint8Array[];
   /** this process's own environment, byte for byte from /proc/self/environ (the CLI's; env still applies) */
   environBytes?: boolean;
+  /** told what tsns had to warn about (a limit this kernel ignores, running without limits); default process.emitWarning */
+  onWarning?: (message: string) => void;
 }
 
 /** Explains a failure the shim reported; `index` picks the file or namespace a stage names. */

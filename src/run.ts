@@ -1,16 +1,17 @@
 /** run(): options → plan → the shim, for `tsns run` and for programs. */
+import { cgroups } from './cgroup/lazy';
 import { commandEnv, systemContext } from './context';
 import { nativeFailure } from './explain';
 import { formatIdMap } from './idmap';
-import { launch, type ProcessOptions, type RunResult } from './launch';
+import { launch, type FailureExplainer, type ProcessOptions, type RunResult } from './launch';
 import { makePlan, type Plan, type RunOptions } from './plan/run';
 import { runSpec } from './wire';
 
 export type RunAllOptions = RunOptions & ProcessOptions;
 
-/** Start the command a plan describes; resolves when it has ended. */
-export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResult> {
-  return launch(runSpec(plan), (stage, code, index) =>
+/** A failure the shim reported for this plan; `cgroupDirs`: the cgroups its fds were of, in order. */
+function explainer(plan: Plan, cgroupDirs: readonly string[] = []): FailureExplainer {
+  return (stage, code, index) =>
     nativeFailure(stage, code, {
       ...plan,
       uidMapText: plan.uidMap && formatIdMap(plan.uidMap),
@@ -22,7 +23,14 @@ export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResul
       seccompIndex: stage === 'seccomp' ? index : null,
       seccompProfile: plan.seccompProfile?.source ?? null,
       seccompListener: plan.seccompListener?.path ?? null,
-    }), opts);
+      cgroupDir: stage === 'cgroup-procs' ? cgroupDirs[index] ?? null : stage === 'cgroup-clone' ? cgroupDirs[cgroupDirs.length - 1] ?? null : null,
+    });
+}
+
+/** Start the command a plan describes; resolves when it has ended. */
+export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResult> {
+  if (!plan.cgroup) return launch(runSpec(plan), explainer(plan), opts);
+  return cgroups().launchInCgroup(plan.cgroup, runSpec(plan), opts, (spec, o, dirs) => launch(spec, explainer(plan, dirs), o));
 }
 
 /** The plan run() would carry out, made without creating anything (what --dry-run prints). */

@@ -2,6 +2,7 @@
  * `tsns run`: unshare(1)'s options, and bwrap's for the sandbox, → the same
  * plan and launch a program gets from run().
  */
+import { loadedCgroups } from '../cgroup/lazy';
 import { commandEnv, readFd, systemContext } from '../context';
 import { describePlan, planToJson } from '../plan/describe';
 import { makePlan } from '../plan/run';
@@ -9,6 +10,7 @@ import { execute, type RunAllOptions } from '../run';
 import { fdNumber, parseArgs, UsageError, type Expand } from './args';
 import { commandHelp } from './help';
 import { BWRAP_OPTIONS } from './run-bwrap';
+import { CGROUP_OPTIONS } from './run-cgroup';
 import { SECCOMP_OPTIONS } from './run-seccomp';
 import type { RunCommand, RunOpt, RunState } from './run-state';
 import { UNSHARE_OPTIONS } from './run-unshare';
@@ -22,6 +24,7 @@ const RUN_OPTIONS: RunOpt[] = [
   ...UNSHARE_OPTIONS,
   ...BWRAP_OPTIONS,
   ...SECCOMP_OPTIONS,
+  ...CGROUP_OPTIONS,
   { long: 'dry-run', arg: 'none', help: 'print the plan (clone flags, maps, mounts, command) and create nothing', set: (s) => (s.out.dryRun = true) },
   { long: 'json', arg: 'none', help: 'with --dry-run: print the plan as JSON', set: (s) => (s.out.json = true) },
   { long: 'help', short: 'h', arg: 'none', help: 'show this help', set: (s) => (s.out.help = true) },
@@ -90,5 +93,8 @@ export async function runCommand(args: readonly string[]): Promise<CliStatus> {
   }
   const exact = commandBytes(args, cmd.command, !cmd.argsFromFd);
   trace('plan', (process.uptime() - t) * 1e3);
-  return exitFor(await supervised((opts) => execute(plan, { ...options, ...exact, ...opts }), options));
+  const onWarning = (m: string) => process.stderr.write(`tsns: warning: ${m}\n`);
+  const result = await supervised((opts) => execute(plan, { ...options, ...exact, onWarning, ...opts }), options);
+  if (result.oomKills) process.stderr.write(`tsns: ${loadedCgroups()!.oomMessage(result.oomKills, result.signal)}\n`);
+  return exitFor(result);
 }

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { ProcessOptions, RunResult } from '../launch';
+import { loadedCgroups } from '../cgroup/lazy';
 import { blockMonitorSignals, execMonitor, preload, reclaimTty } from '../native';
 import { trace, TRACE } from './trace';
 
@@ -32,7 +33,7 @@ export async function supervised(start: (opts: ProcessOptions) => Promise<RunRes
     inheritFds: true,
     onStart: (pid) => {
       trace('clone-exec', (process.uptime() - t) * 1e3);
-      execMonitor(pid, forward, TRACE);
+      execMonitor(pid, forward, TRACE, loadedCgroups()?.takeMonitorWords(pid));
     },
   });
   reclaimTty();

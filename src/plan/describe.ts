@@ -22,7 +22,7 @@ function quote(arg: string): string {
 function rows(): { row(k: string, v: string): void; text(): string } {
   const lines: string[] = [];
   return {
-    row: (k, v) => lines.push(`${`${k}:`.padEnd(12)}${v}`),
+    row: (k, v) => lines.push(`${(k ? `${k}:` : '').padEnd(12)}${v}`),
     text: () => `${lines.join('\n')}\n`,
   };
 }
@@ -81,6 +81,7 @@ export function describePlan(plan: Plan): string {
   if (plan.seccomp.length) row('seccomp', seccompText(plan));
   if (plan.capKeep !== null) row('caps', BigInt(plan.capKeep) === 0n ? 'all dropped' : `keep mask 0x${BigInt(plan.capKeep).toString(16)}`);
   if (plan.killSignal !== null) row('kill-child', `signal ${plan.killSignal} when tsns dies`);
+  if (plan.cgroup) plan.cgroup.description.forEach((l, i) => row(i === 0 ? 'cgroup' : '', l));
   row('command', `${plan.argv.map(quote).join(' ')}${plan.loginShell ? ` (login shell ${plan.file})` : ''}`);
   return text();
 }

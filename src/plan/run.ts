@@ -5,6 +5,8 @@
  */
 import { basename } from 'node:path';
 import { ALL_CAPS, capabilityMask } from '../capabilities';
+import type { RunCgroup } from '../cgroup/run-plan';
+import { wantsCgroup, type CgroupRunOptions } from '../cgroup/wants';
 import type { PlanContext } from '../context';
 import type { IdMapEntry } from '../idmap';
 import { cloneFlagNames, NAMESPACES, namespace, UNSHARE_ALL, type NamespaceName, type PerNamespace } from '../namespaces';
@@ -21,7 +23,7 @@ export type Propagation = 'private' | 'shared' | 'slave' | 'unchanged';
 export type NamespaceOption = boolean | string;
 
 /** The long options of `tsns run`, in camelCase; one key per namespace. */
-export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions {
+export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions, CgroupRunOptions {
   /** every namespace */
   all?: boolean;
   /** map the caller to root inside (implies user) */
@@ -181,6 +183,8 @@ export interface Plan {
   argv: string[];
   /** started as a login shell because no command was given */
   loginShell: boolean;
+  /** the command's cgroup, its limits; null: it stays in tsns's own cgroups */
+  cgroup: RunCgroup | null;
 }
 
 /** The kernel's limit on a classic BPF program (BPF_MAXINSNS). */
@@ -367,6 +371,11 @@ export function commandOf(command: readonly string[], env: PlanContext['env']): 
   return { file, argv: [`-${basename(file)}`], loginShell: true };
 }
 
+function cgroupOf(options: RunOptions, ctx: PlanContext): RunCgroup | null {
+  if (!ctx.cgroups) throw planError('cgroup limits cannot be planned here (no cgroup planner in the context)');
+  return ctx.cgroups.planRun(options);
+}
+
 export function makePlan(command: readonly string[], input: RunOptions, ctx: PlanContext): Plan {
   let options = withProfile(input, ctx);
   const wanted = namedNamespaces(options);
@@ -431,6 +440,7 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
     loUp: wanted.has('net'),
     binfmt: binfmt.binfmt,
     ...commandOf(command, ctx.env),
+    cgroup: wantsCgroup(options) ? cgroupOf(options, ctx) : null,
   };
   return wantsProfile(options.seccompProfile) ? { ...plan, ...profilePlan(plan, options.seccompProfile, ctx) } : plan;
 }
