@@ -179,16 +179,27 @@ export function unmake(cg: Pick<Cgroup, 'dirs'>): void {
   }
 }
 
+/** An existing cgroup, in every hierarchy where it exists; nothing is made or written. */
+function joinCgroup(plan: CgroupPlan): Cgroup {
+  const dirs = plan.dirs.filter((d) => readText(`${d.dir}/cgroup.procs`) !== null)
+    .map((d) => ({ version: d.version, controllers: d.controllers, mountpoint: d.mountpoint, dir: d.dir, made: [] }));
+  const path = plan.placement.kind === 'join' ? plan.placement.path : '';
+  if (dirs.length === 0) {
+    throw cgroupError(`cannot join the cgroup ${path}: it exists in no hierarchy (${plan.dirs.map((d) => d.dir).join(', ')})`,
+      Object.assign(new Error(), { code: 'ENOENT', errno: 2 }), 'make it first, or give --cgroup-parent=PATH to have tsns make one under PATH');
+  }
+  const oomFile = plan.oomFile && dirs.some((d) => plan.oomFile!.startsWith(`${d.dir}/`)) ? plan.oomFile : null;
+  const v2Dir = dirs.find((d) => d.version === 2)?.dir ?? null;
+  return { dirs, v2Dir, fresh: false, oomFile, oomBefore: oomFile ? oomKillCount(oomFile) ?? 0 : 0, warnings: [...plan.warnings] };
+}
+
 /** Make the plan's cgroup and write its limits; everything made is removed again if a step fails. */
 export function applyCgroup(plan: CgroupPlan): Cgroup {
+  if (plan.placement.kind === 'join') return joinCgroup(plan);
   const dirs: CgroupHierarchyDir[] = plan.dirs.map((d) => ({ version: d.version, controllers: d.controllers, mountpoint: d.mountpoint, dir: d.dir, made: [] }));
   const cg: Cgroup = { dirs, v2Dir: plan.v2Dir, fresh: false, oomFile: plan.oomFile, oomBefore: 0, warnings: [...plan.warnings] };
   try {
     plan.dirs.forEach((d, i) => {
-      if (d.levels.length === 0) {
-        if (readText(`${d.dir}/cgroup.procs`) === null) throw cgroupError(`cannot join the cgroup ${d.dir}`, Object.assign(new Error(), { code: 'ENOENT', errno: 2 }));
-        return;
-      }
       makeLevels(d.levels, dirs[i]!.made, d.version);
       if (d.version === 1 && d.controllers.includes('cpuset')) inheritCpuset(d.base, d.levels);
       if (d.version === 2) enableControllers(d.base, d.levels, plan.enable);

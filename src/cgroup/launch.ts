@@ -6,7 +6,7 @@
  * by tsns-monitor for the CLI (the words it is given here), by this module
  * when Node waits itself. Any failure on the way removes what was made.
  */
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, openSync, statSync } from 'node:fs';
 import { TsnsError } from '../errors';
 import type { ProcessOptions, RunResult } from '../launch';
 import type { LaunchSpec } from '../wire';
@@ -16,6 +16,12 @@ import { oomKills, removeCgroup } from './ops';
 import type { RunCgroup } from './run-plan';
 
 const LEFTOVER = /^tsns-(\d+)-\d+$/;
+/**
+ * A cgroup is empty and named for a dead pid for a moment in the life of a
+ * tsns in another pid namespace (between its mkdir and its clone): only an
+ * older one is a leftover.
+ */
+const LEFTOVER_AGE_MS = 1000;
 
 /** rmdir a tree of empty cgroups, deepest first; a busy one (still running) stays. */
 function removeIfEmpty(dir: string): void {
@@ -37,8 +43,17 @@ export function sweepLeftovers(parents: readonly string[]): void {
   for (const parent of new Set(parents)) {
     for (const dir of subdirs(parent)) {
       const m = LEFTOVER.exec(dir.slice(parent.length + 1));
-      if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) removeIfEmpty(dir);
+      if (m && Number(m[1]) !== process.pid && !processAlive(Number(m[1])) && ageMs(dir) >= LEFTOVER_AGE_MS) removeIfEmpty(dir);
     }
+  }
+}
+
+function ageMs(dir: string): number {
+  try {
+    const st = statSync(dir);
+    return Date.now() - Math.max(st.mtimeMs, st.ctimeMs);
+  } catch {
+    return 0;
   }
 }
 

@@ -139,6 +139,7 @@ export function planCgroup(input: CgroupPlanInput): CgroupPlan {
   const writes = rw.writes.map((w) => ({ ...w, dir: dirOf(w.controller) }));
   const v2Index = layout.v2 ? hierarchies.indexOf(layout.v2) : -1;
   const memory = hierarchyOf(layout, 'memory');
+  // (Joined, a cgroup may turn out to exist in fewer: apply.ts keeps the ones it finds.)
   const memoryDir = memory && hierarchies.includes(memory) ? dirs[hierarchies.indexOf(memory)]!.dir : null;
   return {
     placement,

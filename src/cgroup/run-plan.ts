@@ -47,7 +47,8 @@ export function planRunCgroup(o: CgroupRunOptions, ctx: CgroupContext): RunCgrou
   const placement = o.cgroupPath !== undefined
     ? { kind: 'join' as const, path: o.cgroupPath }
     : { kind: 'create' as const, name: ctx.nextName(), ...(o.cgroupParent === undefined ? {} : { parent: o.cgroupParent }) };
-  const plan = planCgroup({ layout: ctx.layout(), resources, placement, scope: 'needed' });
+  // An existing cgroup is joined wherever it exists: every hierarchy is looked at.
+  const plan = planCgroup({ layout: ctx.layout(), resources, placement, scope: placement.kind === 'join' ? 'all' : 'needed' });
   return { plan, resources, optional: o.cgroupOptional ?? false, description: describeCgroupPlan(plan) };
 }
 
