@@ -136,14 +136,11 @@ int64_t cgroup_place(pid_t pid, const struct spec *s)
 int32_t tsns_cgroup_devices(int32_t dirfd, const uint8_t *insns, int32_t len)
 {
 	union bpf_attr attr;
-	char log[1];
 	memset(&attr, 0, sizeof attr);
 	attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
 	attr.insns = (uint64_t)(uintptr_t)insns;
 	attr.insn_cnt = (uint32_t)len / 8;
 	attr.license = (uint64_t)(uintptr_t)"GPL";
-	attr.log_buf = (uint64_t)(uintptr_t)log;
-	attr.log_size = 0;
 	int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
 	if (prog < 0)
 		return -errno;

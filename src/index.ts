@@ -26,3 +26,6 @@ export { seccompForOci } from './seccomp/plan';
 export type { OciSeccompContainer, OciSeccompLaunch, PlanSeccompProfile, SeccompProfileOption } from './seccomp/plan';
 export type { SeccompListener, ListenerState } from './seccomp/notify';
 export type { IdMapEntry } from './idmap';
+export * as cgroups from './cgroup/index';
+export type { CgroupRunOptions } from './cgroup/wants';
+export type { LinuxResources, CgroupLimitOptions } from './cgroup/resources';

@@ -129,9 +129,10 @@ export function freezeCgroup(cg: Pick<Cgroup, 'dirs'>, timeoutMs = 5000): void {
   }
 }
 
+/** Thaw it (runc resume); a cgroup that is gone has nothing to thaw. */
 export function thawCgroup(cg: Pick<Cgroup, 'dirs'>): void {
   const f = freezerOf(cg);
-  if (f) setFreezer(f, false);
+  if (f && existsSync(f.dir)) setFreezer(f, false);
 }
 
 /**
