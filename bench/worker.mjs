@@ -6,6 +6,7 @@
 //   throughput  {seconds, otherSeconds, inflight:[..], opts, unshareArgs}
 //   latency     {heapMb, runs, warmup, opts}
 //   scale       {count, opts}
+//   cgroup      {runs, warmup, plain, limits}: run(['true']) with each, interleaved
 //
 // Every child this process starts is waited for before it exits (PID 1 on the
 // bench machine does not reap orphans).
@@ -272,7 +273,24 @@ async function scale() {
   }
 }
 
-const modes = { throughput, latency, scale };
+/** One run each way per round: the cost of a cgroup with limits, without Node's start-up. */
+async function cgroup() {
+  const { runs, warmup, plain, limits } = args;
+  const us = { plain: [], limits: [] };
+  let failures = 0;
+  for (let i = -warmup; i < runs && !stopping; i++) {
+    for (const kind of ['plain', 'limits']) {
+      const s = nowNs();
+      const r = await tsns.run(['true'], kind === 'plain' ? plain : limits);
+      if (i >= 0) us[kind].push(Number(nowNs() - s) / 1e3);
+      if (r.exitCode !== 0) failures++;
+    }
+  }
+  if (stopping) throw new Error('interrupted');
+  return { runs, plainUs: stats(us.plain), limitsUs: stats(us.limits), failures };
+}
+
+const modes = { throughput, latency, scale, cgroup };
 try {
   if (!modes[mode]) throw new Error(`unknown mode ${mode}`);
   const result = await modes[mode]();

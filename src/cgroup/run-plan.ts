@@ -49,7 +49,13 @@ export function planRunCgroup(o: CgroupRunOptions, ctx: CgroupContext): RunCgrou
     : { kind: 'create' as const, name: ctx.nextName(), ...(o.cgroupParent === undefined ? {} : { parent: o.cgroupParent }) };
   // An existing cgroup is joined wherever it exists: every hierarchy is looked at.
   const plan = planCgroup({ layout: ctx.layout(), resources, placement, scope: placement.kind === 'join' ? 'all' : 'needed' });
-  return { plan, resources, optional: o.cgroupOptional ?? false, description: describeCgroupPlan(plan) };
+  return {
+    plan, resources, optional: o.cgroupOptional ?? false,
+    // Made when printed (--dry-run), not on every run.
+    get description() {
+      return describeCgroupPlan(plan);
+    },
+  };
 }
 
 function read(path: string): string | null {
@@ -87,10 +93,19 @@ export function systemCgroupContext(): CgroupContext {
   const getLayout = () => (layout ??= detectLayout());
   return {
     layout: getLayout,
-    machine: () => {
-      const kb = Number(/^MemTotal:\s+(\d+)/m.exec(read('/proc/meminfo') ?? '')?.[1] ?? 0);
-      return { memTotal: kb * 1024 || Number.MAX_SAFE_INTEGER, cpus: allowed(getLayout(), 'cpus'), mems: allowed(getLayout(), 'mems') };
-    },
+    // Each bound read only if a limit needs it.
+    machine: () => ({
+      get memTotal() {
+        const kb = Number(/^MemTotal:\s+(\d+)/m.exec(read('/proc/meminfo') ?? '')?.[1] ?? 0);
+        return kb * 1024 || Number.MAX_SAFE_INTEGER;
+      },
+      get cpus() {
+        return allowed(getLayout(), 'cpus');
+      },
+      get mems() {
+        return allowed(getLayout(), 'mems');
+      },
+    }),
     nextName: () => `tsns-${process.pid}-${serial++}`,
   };
 }
