@@ -276,6 +276,35 @@ export function namespaceTypes(names: readonly string[] | undefined): NamespaceT
 }
 
 /** A command-line reader that reads each pid's command line at most once. */
+/**
+ * A process's cgroup as one cell: its path where every hierarchy agrees
+ * (always on cgroup v2), else `controllers:path` for each path, the v2 one
+ * as `0:path`.
+ */
+export function cgroupCell(text: string): string | null {
+  const byPath = new Map<string, string[]>();
+  for (const line of text.trim().split('\n')) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const name = m[2] || m[1]!;
+    byPath.set(m[3]!, [...(byPath.get(m[3]!) ?? []), name]);
+  }
+  if (byPath.size === 0) return null;
+  if (byPath.size === 1) return [...byPath.keys()][0]!;
+  return [...byPath].map(([path, names]) => `${names.join(',')}:${path}`).join(' ');
+}
+
+export function cachedCgroup(): (pid: number) => string | null {
+  const cache = new Map<number, string | null>();
+  return (pid) => {
+    if (!cache.has(pid)) {
+      const n = readProc(`/proc/${pid}/cgroup`);
+      cache.set(pid, n <= 0 ? null : cgroupCell(buffer.toString('utf8', 0, n)));
+    }
+    return cache.get(pid)!;
+  };
+}
+
 export function cachedCommandLine(): (pid: number) => string | null {
   const cache = new Map<number, string | null>();
   return (pid) => {

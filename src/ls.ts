@@ -16,7 +16,7 @@
 import { TsnsError } from './errors';
 import { evaluate, type Filter } from './filter';
 import {
-  cachedCommandLine, commandLine, namespaceTypes, scanNamespaces, type NamespaceEntry, type NamespaceType, type ProcessInfo,
+  cachedCgroup, cachedCommandLine, commandLine, namespaceTypes, scanNamespaces, type NamespaceEntry, type NamespaceType, type ProcessInfo,
   type Snapshot,
 } from './inspect';
 import { ownerUidOrNull, readNamespaceLinks, readNetnsid, userNamespaceLookup } from './nslinks';
@@ -25,7 +25,7 @@ import { userName } from './users';
 
 export type ColumnName =
   | 'NS' | 'TYPE' | 'PATH' | 'NPROCS' | 'PID' | 'PPID' | 'COMMAND' | 'UID' | 'USER'
-  | 'NETNSID' | 'NSFS' | 'PNS' | 'ONS';
+  | 'NETNSID' | 'NSFS' | 'PNS' | 'ONS' | 'CGROUP';
 
 export interface ColumnInfo extends TableColumn {
   name: ColumnName;
@@ -47,6 +47,11 @@ export const COLUMNS: readonly ColumnInfo[] = [
   { name: 'NSFS', whint: 0, right: false, trunc: false, wrap: true, json: 'string', help: 'nsfs mountpoint (usually used network subsystem)' },
   { name: 'PNS', whint: 10, right: true, trunc: false, wrap: false, json: 'number', help: 'parent namespace identifier (inode number)' },
   { name: 'ONS', whint: 10, right: true, trunc: false, wrap: false, json: 'number', help: 'owner namespace identifier (inode number)' },
+];
+
+/** tsns's own columns: given with -o, left out of --output-all (which is lsns's). */
+export const EXTRA_COLUMNS: readonly ColumnInfo[] = [
+  { name: 'CGROUP', whint: 0, right: false, trunc: true, wrap: false, json: 'string', help: "cgroup of the PID (/proc/PID/cgroup; 'ctrl:path' each where hierarchies differ)" },
 ];
 
 export type TreeKind = 'process' | 'owner' | 'parent';
@@ -123,7 +128,7 @@ function related(ino: number | null | undefined): string | null {
 
 function cell(
   col: ColumnName, entry: NamespaceEntry, proc: ProcessInfo | undefined, noWrap: boolean,
-  command: (pid: number) => string | null,
+  command: (pid: number) => string | null, cgroup: (pid: number) => string | null,
 ): string | null {
   // Without a process, UID and USER stand for the namespace's owner (lsns's uid_fallback). lsns asks
   // NS_GET_OWNER_UID of the namespace itself, which only a user namespace answers (others print 0);
@@ -143,6 +148,7 @@ function cell(
     case 'PNS': return related(entry.parent);
     case 'ONS': return related(entry.owner);
     case 'NETNSID': return entry.netnsid === undefined || entry.netnsid === null ? null : String(entry.netnsid);
+    case 'CGROUP': return proc ? cgroup(proc.pid) : null;
   }
 }
 
@@ -204,6 +210,7 @@ export function relateNamespaces(
 /** The rows lsns prints, in the order it adds them, with tree parents in tree mode. */
 export function buildLines(cmd: LsCommand, snap: Snapshot, source: LinkSource = kernelLinks(snap, scanTypes(cmd))): Line[] {
   const command = cachedCommandLine();
+  const cgroup = cachedCgroup();
   const lines: Line[] = [];
   const outline = new Map<number, Line>(); // pid → the last row that process stands for
   // A column the filter reads counts as shown (lsns adds it hidden).
@@ -213,7 +220,7 @@ export function buildLines(cmd: LsCommand, snap: Snapshot, source: LinkSource = 
   const wantNetnsid = used.includes('NETNSID');
   const passes = (entry: NamespaceEntry, proc: ProcessInfo | undefined): boolean => !cmd.filter || evaluate(cmd.filter.root, {
     type: (holder) => (column(holder as ColumnName).json === 'number' ? 'u64' : 'string'),
-    cell: (holder) => cell(holder as ColumnName, entry, proc, cmd.noWrap, command),
+    cell: (holder) => cell(holder as ColumnName, entry, proc, cmd.noWrap, command, cgroup),
   });
   /** The row of a namespace, under `parent`; null when the filter leaves it out. */
   const row = (entry: NamespaceEntry, proc: ProcessInfo | undefined, parent: Line | null): Line | null => {
@@ -222,7 +229,7 @@ export function buildLines(cmd: LsCommand, snap: Snapshot, source: LinkSource = 
     if (wantUid && !proc) source.ownerUid(entry);
     if (wantNetnsid) source.netnsid(entry);
     if (!passes(entry, proc)) return null;
-    const line = newLine(cmd.columns.map((c) => cell(c, entry, proc, cmd.noWrap, command)), parent);
+    const line = newLine(cmd.columns.map((c) => cell(c, entry, proc, cmd.noWrap, command, cgroup)), parent);
     lines.push(line);
     if (proc) outline.set(proc.pid, line);
     return line;
@@ -279,7 +286,7 @@ export function buildLines(cmd: LsCommand, snap: Snapshot, source: LinkSource = 
 }
 
 export function column(name: ColumnName): ColumnInfo {
-  return COLUMNS.find((c) => c.name === name)!;
+  return COLUMNS.find((c) => c.name === name) ?? EXTRA_COLUMNS.find((c) => c.name === name)!;
 }
 
 /** lsns's output: the tree in COMMAND unless told otherwise. */

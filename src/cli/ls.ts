@@ -3,7 +3,7 @@ import { TsnsError } from '../errors';
 import { parseFilter, type Filter } from '../filter';
 import { namespaceTypes, scanNamespaces } from '../inspect';
 import {
-  buildLines, COLUMNS, defaultColumns, kernelLinks, renderLs, scanTypes, type ColumnName, type LsCommand, type TreeKind,
+  buildLines, COLUMNS, defaultColumns, EXTRA_COLUMNS, kernelLinks, renderLs, scanTypes, type ColumnName, type LsCommand, type TreeKind,
 } from '../ls';
 import { localeIsUtf8, newLine, render } from '../table';
 import { parseArgs, UsageError, type Given, type OptDef, type Parsed } from './args';
@@ -21,9 +21,9 @@ export function parseColumns(list: string, current: readonly ColumnName[] = []):
   if (body === '') throw new UsageError(`no columns in --output '${list}'`, LS_HINT);
   const out: ColumnName[] = add ? [...current] : [];
   for (const name of body.split(',')) {
-    const col = COLUMNS.find((c) => c.name === name.toUpperCase());
+    const col = [...COLUMNS, ...EXTRA_COLUMNS].find((c) => c.name === name.toUpperCase());
     if (!col) {
-      throw new UsageError(`unknown column: '${name}'`, `available columns: ${COLUMNS.map((c) => c.name).join(', ')}`);
+      throw new UsageError(`unknown column: '${name}'`, `available columns: ${[...COLUMNS, ...EXTRA_COLUMNS].map((c) => c.name).join(', ')}`);
     }
     out.push(col.name);
   }
@@ -180,7 +180,7 @@ export function lsHelp(): string {
     ...opts,
     '',
     'Available output columns:',
-    ...COLUMNS.map((c) => ` ${c.name.padStart(11)}  ${c.help}`),
+    ...[...COLUMNS, ...EXTRA_COLUMNS].map((c) => ` ${c.name.padStart(11)}  ${c.help}`),
     '',
     'Namespaces kept alive only by a bind mount of their nsfs file are listed with NPROCS 0;',
     'their UID and USER are the owner of the user namespace that is or owns them.',

@@ -193,6 +193,20 @@ describe.each(MODES)('cgroup limits as %s', (mode: Mode) => {
     }
   });
 
+  it('tsns ls shows a namespace\'s process\'s cgroup in a CGROUP column', async () => {
+    const p = startTsns(mode, ['run', '--pid', '--pids-limit=10', 'sh', '-c', 'echo ready; exec sleep 30'], { stdin: 'ignore' });
+    started.push(p.pid!);
+    await outputMatching(p, /ready\n/);
+    try {
+      const ls = await startTsns(mode, ['ls', '-t', 'pid', '-n', '-o', 'COMMAND,CGROUP']);
+      const line = String(ls.stdout).split('\n').find((l) => l.startsWith('sleep 30 '));
+      expect(line).toMatch(new RegExp(`[ :,]/tsns-${p.pid}-0( |$)`));
+    } finally {
+      await execa('pkill', ['-KILL', '-x', '-f', 'sleep 30', '-P', String(p.pid)], { reject: false });
+      await p;
+    }
+  });
+
   it('tsns killed by SIGKILL with --kill-child: the next tsns removes the cgroup it left', async () => {
     const p = startTsns(mode, ['run', '--kill-child', '--pid', '--pids-limit=10', 'sh', '-c', 'cat /proc/self/cgroup; echo ready; exec sleep 1000'], { stdin: 'ignore' });
     started.push(p.pid!);

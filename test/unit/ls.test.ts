@@ -3,7 +3,7 @@ import { UsageError } from '../../src/cli/args';
 import { parseColumns, parseLs } from '../../src/cli/ls';
 import { TsnsError } from '../../src/errors';
 import {
-  namespaceTypes, parseNsfsMounts, parseNsLink, parseStatPpid, type NamespaceEntry, type NamespaceType, type ProcessInfo,
+  cgroupCell, namespaceTypes, parseNsfsMounts, parseNsLink, parseStatPpid, type NamespaceEntry, type NamespaceType, type ProcessInfo,
   type Snapshot,
 } from '../../src/inspect';
 import {
@@ -65,6 +65,13 @@ describe('parseColumns', () => {
     usageError(() => parseColumns('NS,,TYPE'));
     usageError(() => parseColumns(''));
     usageError(() => parseColumns('+'));
+  });
+
+  it('has tsns\'s CGROUP column for -o, outside --output-all', () => {
+    expect(parseColumns('NS,cgroup')).toEqual(['NS', 'CGROUP']);
+    expect(parseLs(['--output-all']).columns).not.toContain('CGROUP');
+    expect(cgroupCell('0::/a/b\n')).toBe('/a/b');
+    expect(cgroupCell('8:pids:/x\n4:memory:/m/x\n1:cpu:/x\n0::/x\n')).toBe('pids,cpu,0:/x memory:/m/x');
   });
 
   it('knows every lsns column', () => {
