@@ -23,7 +23,7 @@ const TOOLS = [
   // Where `file` is given, it is what must exist (a header, a program outside PATH).
   { command: 'seccomp.h', file: '/usr/include/seccomp.h', packages: ['libseccomp-dev'], for: 'building the seccomp profile compiler' },
   { command: 'podman', packages: ['podman'], for: 'seccomp profiles next to podman + runc' },
-  { command: 'runc', file: '/usr/sbin/runc', packages: ['runc'], for: 'seccomp profiles next to podman + runc' },
+  { command: 'runc', file: '/usr/sbin/runc', packages: ['runc'], for: 'seccomp profiles next to podman + runc; the cgroup files runc writes' },
   { command: 'busybox', file: '/bin/busybox', packages: ['busybox-static'], for: 'root filesystems for containers' },
   { command: 'setpriv', packages: ['util-linux'], for: 'the runs as user 65534' },
   { command: 'unshare', packages: ['util-linux'], for: 'comparisons with unshare, test targets' },

@@ -16,7 +16,7 @@
  * A Cgroup is plain JSON (keep it in the container's state). With it:
  *
  *   openCgroup(layout, path)           an existing cgroup found again (no Cgroup saved)
- *   updateCgroup(cg, resources)        runc update (flags: resourcesFromLimits(flags, machine, false))
+ *   updateCgroup(cg, resources)        runc update (its flags: resourcesFromUpdate(flags); -r: checkResources(json))
  *   freezeCgroup(cg) / thawCgroup(cg)  runc pause / resume: v1 freezer.state, else v2 cgroup.freeze
  *   freezerState(cg)                   'frozen' | 'freezing' | 'thawed'
  *   cgroupStats(cg), eventJson()       runc events --stats: {"type":"stats","id":…,"data":…}
@@ -41,8 +41,8 @@ export { buildLayout, detectLayout, hierarchyOf, whyMissing } from './detect';
 export type { CgroupLayout, CgroupMode, Hierarchy } from './detect';
 export { checkResources, resourceWrites, sharesToWeight, blkioToIoWeight, swapToV2 } from './limits';
 export type { CgroupWrite } from './limits';
-export { formatCpuList, mergeResources, parseBytes, parseCpuList, resourcesFromLimits } from './resources';
-export type { CgroupLimitOptions, DeviceRule, LinuxResources, MachineLimits } from './resources';
+export { formatCpuList, mergeResources, parseBytes, parseCpuList, resourcesFromLimits, resourcesFromUpdate } from './resources';
+export type { CgroupLimitOptions, DeviceRule, LinuxResources, MachineLimits, RuncUpdateFlags } from './resources';
 export { describeCgroupPlan, isSystemdPath, planCgroup } from './plan';
 export type { CgroupPlacement, CgroupPlan, CgroupPlanInput } from './plan';
 export { applyCgroup } from './apply';

@@ -265,3 +265,52 @@ export function mergeResources(a: LinuxResources | undefined, b: LinuxResources)
   }
   return out;
 }
+
+/** `runc update`'s flags, by their names there (--cpu-share is singular in runc). */
+export interface RuncUpdateFlags {
+  memory?: string;
+  memorySwap?: string;
+  memoryReservation?: string;
+  kernelMemory?: string;
+  kernelMemoryTcp?: string;
+  cpuShare?: string;
+  cpuPeriod?: string;
+  cpuQuota?: string;
+  cpuRtPeriod?: string;
+  cpuRtRuntime?: string;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  blkioWeight?: string;
+  pidsLimit?: string;
+}
+
+/**
+ * runc update's flags → resources, as runc reads them: sizes with go-units'
+ * suffixes or -1, no defaults (memory alone leaves swap as it is, except
+ * that unlimited memory makes swap unlimited too, as runc does), and no
+ * checks beyond the numbers' form: the kernel judges the values.
+ */
+export function resourcesFromUpdate(f: RuncUpdateFlags): LinuxResources {
+  const size = (option: string, v: string | undefined) => (v === undefined ? undefined : parseBytes(option, v, true));
+  const int = (option: string, v: string | undefined, signed = false) => (v === undefined ? undefined : integer(option, v, signed));
+  const drop = <T extends object>(o: T): T | undefined => {
+    const kept = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+    return Object.keys(kept).length ? kept : undefined;
+  };
+  const memory = drop({
+    limit: size('memory', f.memory), swap: size('memory-swap', f.memorySwap), reservation: size('memory-reservation', f.memoryReservation),
+    kernel: size('kernel-memory', f.kernelMemory), kernelTCP: size('kernel-memory-tcp', f.kernelMemoryTcp),
+  });
+  if (memory?.limit === -1 && memory.swap === undefined) memory.swap = -1;
+  const cpu = drop({
+    shares: int('cpu-share', f.cpuShare), period: int('cpu-period', f.cpuPeriod), quota: int('cpu-quota', f.cpuQuota, true),
+    realtimePeriod: int('cpu-rt-period', f.cpuRtPeriod), realtimeRuntime: int('cpu-rt-runtime', f.cpuRtRuntime, true),
+    cpus: f.cpusetCpus, mems: f.cpusetMems,
+  });
+  const weight = int('blkio-weight', f.blkioWeight);
+  const pids = int('pids-limit', f.pidsLimit, true);
+  return {
+    ...(memory ? { memory } : {}), ...(cpu ? { cpu } : {}), ...(weight === undefined ? {} : { blockIO: { weight } }),
+    ...(pids === undefined ? {} : { pids: { limit: pids } }),
+  };
+}

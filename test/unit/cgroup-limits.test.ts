@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_DEVICES, deviceProgram, runDeviceProgram, v1DeviceWrites } from '../../src/cgroup/devices';
 import { blkioToIoWeight, checkResources, resourceWrites, sharesToWeight, swapToV2, type Placement } from '../../src/cgroup/limits';
-import { formatCpuList, parseBytes, parseCpuList, resourcesFromLimits, type LinuxResources } from '../../src/cgroup/resources';
+import { formatCpuList, parseBytes, parseCpuList, resourcesFromLimits, resourcesFromUpdate, type LinuxResources } from '../../src/cgroup/resources';
 
 const MACHINE = { memTotal: 24 * 2 ** 30, cpus: [0, 1], mems: [0] };
 const V1: Placement = (c) => (['memory', 'pids', 'cpu', 'cpuset', 'blkio', 'devices'].includes(c) ? 1 : c === 'hugetlb' || c === '' ? 2 : null);
@@ -62,6 +62,15 @@ describe('podman-style limit flags', () => {
     expect(message(() => resourcesFromLimits({ pidsLimit: '-5' }, MACHINE))).toBe("--pids-limit: '-5' is negative");
     expect(message(() => resourcesFromLimits({ pidsLimit: 'many' }, MACHINE))).toMatch(/not a whole number/);
     expect(message(() => resourcesFromLimits({ blkioWeight: 5 }, MACHINE))).toMatch(/from 10 to 1000/);
+  });
+
+  it('reads runc update\'s flags as runc does: no defaults, -1 for unlimited', () => {
+    expect(resourcesFromUpdate({ memory: '32M' })).toEqual({ memory: { limit: 33554432 } });
+    expect(resourcesFromUpdate({ memory: '-1' })).toEqual({ memory: { limit: -1, swap: -1 } });
+    expect(resourcesFromUpdate({ memorySwap: '128m', pidsLimit: '-1', cpuShare: '256', cpuQuota: '25000', blkioWeight: '5' })).toEqual({
+      memory: { swap: 134217728 }, cpu: { shares: 256, quota: 25000 }, blockIO: { weight: 5 }, pids: { limit: -1 },
+    });
+    expect(resourcesFromUpdate({})).toEqual({});
   });
 
   it('reads and writes CPU lists', () => {
