@@ -92,7 +92,9 @@ function closeFds(fds: Fds): void {
 /** What tsns-monitor does with the cgroup once the command ends (native/monitor.c). */
 function monitorWords(cg: Cgroup): string[] {
   const words = cg.oomFile ? [`oom=${cg.oomBefore}:${cg.oomFile}`] : [];
-  for (const d of cg.dirs) if (d.made.includes(d.dir)) words.push(`cgroup=${d.dir}`);
+  // v2 first: its cgroup.kill ends what is left at once, where v1 can only signal pid by pid.
+  const v2First = [...cg.dirs].sort((a, b) => b.version - a.version);
+  for (const d of v2First) if (d.made.includes(d.dir)) words.push(`cgroup=${d.dir}`);
   for (const d of cg.dirs) for (const p of d.made.filter((m) => m !== d.dir).reverse()) words.push(`parent=${p}`);
   return words;
 }
