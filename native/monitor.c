@@ -99,7 +99,10 @@ int main(int argc, char **argv)
 		st = cmd;
 	if (trace)
 		fprintf(stderr, "tsns-trace: wait %.3f\n", now_ms() - start);
+	double cg = trace ? now_ms() : 0;
 	end_cgroups(argc - 4, argv + 4, st);
+	if (trace && argc > 5)
+		fprintf(stderr, "tsns-trace: cgroup-end %.3f\n", now_ms() - cg);
 
 	/* As the command ended; the terminal first comes back to us (end.c). */
 	if (WIFSIGNALED(st))
