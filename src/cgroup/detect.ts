@@ -45,6 +45,8 @@ export interface Hierarchy {
   id: number;
   /** v1: the controllers mounted together (`name=systemd` for a named hierarchy); v2: those our cgroup offers */
   controllers: string[];
+  /** v2: those the mount's root offers (what a cgroup placed from the root can have); v1: as controllers */
+  rootControllers: string[];
   mountpoint: string;
   root: string;
   /** our cgroup in this hierarchy, as /proc/self/cgroup has it */
@@ -162,7 +164,7 @@ function v1Hierarchies(mounts: CgroupMount[], known: KnownController[], self: Me
     const m = pickMount(group, member?.path);
     const id = member?.id ?? known.find((k) => controllers.includes(k.name))?.hierarchy ?? -1;
     const own = member?.path ?? '/';
-    out.push({ version: 1, id, controllers, mountpoint: m.mountpoint, root: m.root, own, ownDir: dirOf(m.mountpoint, m.root, own) });
+    out.push({ version: 1, id, controllers, rootControllers: controllers, mountpoint: m.mountpoint, root: m.root, own, ownDir: dirOf(m.mountpoint, m.root, own) });
   }
   return out;
 }
@@ -174,8 +176,10 @@ function v2Hierarchy(mounts: CgroupMount[], self: Membership[], readFile: Layout
   // Several cgroup2 mounts are one hierarchy (there is only one), however mounted.
   const m = pickMount(all, own);
   const ownDir = dirOf(m.mountpoint, m.root, own);
-  const text = readFile(`${ownDir ?? m.mountpoint}/cgroup.controllers`) ?? '';
-  return { version: 2, id: 0, controllers: text.split(/\s+/).filter(Boolean), mountpoint: m.mountpoint, root: m.root, own, ownDir };
+  const words = (dir: string) => (readFile(`${dir}/cgroup.controllers`) ?? '').split(/\s+/).filter(Boolean);
+  const rootControllers = words(m.mountpoint);
+  const controllers = ownDir === null || ownDir === m.mountpoint ? rootControllers : words(ownDir);
+  return { version: 2, id: 0, controllers, rootControllers, mountpoint: m.mountpoint, root: m.root, own, ownDir };
 }
 
 /** The layout from the three files' text. */
@@ -192,22 +196,23 @@ export function buildLayout(src: LayoutSources): CgroupLayout {
 
 /**
  * The hierarchy that holds `controller`: its v1 hierarchy, else the v2 one
- * when our cgroup there offers it; null when neither does.
+ * when our cgroup there offers it (or, `fromRoot`, the v2 mount's root:
+ * for a cgroup placed by an absolute path); null when neither does.
  */
-export function hierarchyOf(layout: CgroupLayout, controller: string): Hierarchy | null {
+export function hierarchyOf(layout: CgroupLayout, controller: string, fromRoot = false): Hierarchy | null {
   const v1 = layout.hierarchies.find((h) => h.version === 1 && h.controllers.includes(controller));
   if (v1) return v1;
-  return layout.v2 && layout.v2.controllers.includes(controller) ? layout.v2 : null;
+  return layout.v2 && (fromRoot ? layout.v2.rootControllers : layout.v2.controllers).includes(controller) ? layout.v2 : null;
 }
 
 /** Why a controller cannot be used here, for an error message. */
-export function whyMissing(layout: CgroupLayout, controller: string): string {
+export function whyMissing(layout: CgroupLayout, controller: string, fromRoot = false): string {
   const k = layout.known.find((c) => c.name === controller);
   if (!k) return `the kernel has no ${controller} controller (not in /proc/cgroups)`;
   if (!k.enabled) return `the ${controller} controller is disabled (cgroup_disable= on the kernel command line)`;
   if (k.hierarchy !== 0) return `the ${controller} controller's v1 hierarchy is not mounted`;
   if (!layout.v2) return `the ${controller} controller is on no v1 hierarchy and there is no cgroup2 mount`;
-  return `the ${controller} controller is not in ${layout.v2.ownDir ?? layout.v2.mountpoint}/cgroup.controllers`;
+  return `the ${controller} controller is not in ${fromRoot ? layout.v2.mountpoint : layout.v2.ownDir ?? layout.v2.mountpoint}/cgroup.controllers`;
 }
 
 function readOrNull(path: string): string | null {

@@ -104,11 +104,11 @@ function placeIn(h: Hierarchy, placement: CgroupPlacement): CgroupDir {
   return { version: h.version, controllers: h.controllers, mountpoint: h.mountpoint, path, dir, base, levels };
 }
 
-function chooseHierarchies(layout: CgroupLayout, controllers: readonly string[], scope: CgroupPlanInput['scope']): Hierarchy[] {
+function chooseHierarchies(layout: CgroupLayout, controllers: readonly string[], scope: CgroupPlanInput['scope'], fromRoot: boolean): Hierarchy[] {
   if (scope === 'all') return layout.hierarchies;
   const chosen = new Set<Hierarchy>();
   for (const c of controllers) {
-    const h = c === '' ? layout.v2 : hierarchyOf(layout, c);
+    const h = c === '' ? layout.v2 : hierarchyOf(layout, c, fromRoot);
     if (h) chosen.add(h);
   }
   if (layout.v2) chosen.add(layout.v2);
@@ -127,18 +127,20 @@ export function planCgroup(input: CgroupPlanInput): CgroupPlan {
       : `systemd not running on this host, cannot use systemd cgroups manager (cgroup path '${givenPath}')`,
     'give a cgroupfs path instead, e.g. /tsns/NAME');
   }
-  const place = (c: string) => (c === '' ? (layout.v2 ? 2 : null) : hierarchyOf(layout, c)?.version ?? null);
-  const rw = resourceWrites(resources, place, (c) => whyMissing(layout, c));
+  // What v2 offers depends on where the cgroup goes: from our own cgroup, or from the root.
+  const fromRoot = givenPath !== undefined && givenPath.startsWith('/');
+  const place = (c: string) => (c === '' ? (layout.v2 ? 2 : null) : hierarchyOf(layout, c, fromRoot)?.version ?? null);
+  const rw = resourceWrites(resources, place, (c) => whyMissing(layout, c, fromRoot));
   const needed = controllersOf(rw.writes);
-  const hierarchies = chooseHierarchies(layout, needed, scope);
+  const hierarchies = chooseHierarchies(layout, needed, scope, fromRoot);
   const dirs = hierarchies.map((h) => placeIn(h, placement));
   const dirOf = (controller: string) => {
-    const h = controller === '' ? layout.v2 : hierarchyOf(layout, controller);
+    const h = controller === '' ? layout.v2 : hierarchyOf(layout, controller, fromRoot);
     return dirs[hierarchies.indexOf(h!)]!.dir;
   };
   const writes = rw.writes.map((w) => ({ ...w, dir: dirOf(w.controller) }));
   const v2Index = layout.v2 ? hierarchies.indexOf(layout.v2) : -1;
-  const memory = hierarchyOf(layout, 'memory');
+  const memory = hierarchyOf(layout, 'memory', fromRoot);
   // (Joined, a cgroup may turn out to exist in fewer: apply.ts keeps the ones it finds.)
   const memoryDir = memory && hierarchies.includes(memory) ? dirs[hierarchies.indexOf(memory)]!.dir : null;
   return {

@@ -239,6 +239,25 @@ describe.each(MODES)('cgroup limits as %s', (mode: Mode) => {
   });
 });
 
+/**
+ * A limit on the v2 side, set without root in the delegated subtree: here
+ * that is hugetlb (this hybrid machine's only v2 controller), through the
+ * library, since no podman flag sets it. Root enables the controller at the
+ * top, as systemd would for a delegated unit.
+ */
+async function limitedWithoutRoot(rel: string, script: string, bin: string): Promise<void> {
+  const v2 = LAYOUT.v2!;
+  if (!v2.rootControllers.includes('hugetlb')) return;
+  const lib = join(bin, '..', '..', 'dist', 'index.cjs');
+    const program = `const t = require(${JSON.stringify(lib)}); const fs = require('fs');
+      t.run(['true'], { cgroupParent: ${JSON.stringify(`${rel}/runs`)}, resources: { hugepageLimits: [{ pageSize: '2MB', limit: 2097152 }] },
+        onStart: (pid) => { const p = fs.readFileSync('/proc/' + pid + '/cgroup', 'utf8').match(/^0::(.*)$/m)[1];
+          console.log(p, fs.readFileSync(${JSON.stringify(v2.mountpoint)} + p + '/hugetlb.2MB.max', 'utf8').trim()); } })
+        .then((r) => console.log('exit', r.exitCode), (e) => console.log('error', e.message));`;
+  const res = await execa('sh', ['-c', script, 'sh', process.execPath, '-e', program], { reject: false, cwd: '/' });
+  expect(String(res.stdout)).toMatch(new RegExp(`^${rel}/runs/tsns-\\d+-0 2097152\nexit 0$`));
+}
+
 /** A seccomp program: clone3 fails with ENOSYS (as container runtimes' filters have it), all else allowed. */
 function clone3Enosys(): Buffer {
   const nr = 435; // clone3, on x86_64 and aarch64 alike
@@ -259,6 +278,10 @@ describe('cgroup limits without root, in a delegated cgroup v2 subtree', () => {
     if (!requireFeature(LAYOUT.v2?.ownDir !== undefined && LAYOUT.v2?.ownDir !== null, 'a cgroup v2 hierarchy to delegate')) return;
     // As systemd's Delegate=yes: a subtree and its control files owned by the user; tsns itself in a leaf of it.
     const top = join(LAYOUT.v2!.ownDir!, `tsns-e2e-delegated-${process.pid}`);
+    // hugetlb, this machine's one v2 controller, enabled at the top as systemd does for a delegated unit (undone below).
+    const rootControl = join(LAYOUT.v2!.mountpoint, 'cgroup.subtree_control');
+    const hugetlbBefore = readFileSync(rootControl, 'utf8').includes('hugetlb');
+    if (!hugetlbBefore && LAYOUT.v2!.rootControllers.includes('hugetlb')) writeFileSync(rootControl, '+hugetlb');
     mkdirSync(join(top, 'client'), { recursive: true });
     mkdirSync(join(top, 'runs'));
     for (const d of [top, join(top, 'client'), join(top, 'runs')]) {
@@ -275,9 +298,11 @@ describe('cgroup limits without root, in a delegated cgroup v2 subtree', () => {
       expect(parseCgroupFile(String(res.stdout))['']).toMatch(new RegExp(`^${rel}/runs/tsns-\\d+-0$`));
       const refused = await execa('sh', ['-c', script, 'sh', process.execPath, bin, 'run', '-r', '--pids-limit=5', 'true'], { reject: false, cwd: '/' });
       if (onV1('pids')) expect(String(refused.stderr)).toMatch(/on cgroup v1 only root can make cgroups/);
+      await limitedWithoutRoot(rel, script, bin);
     } finally {
       for (let i = 0; i < 50 && readFileSync(join(top, 'client', 'cgroup.procs'), 'utf8').trim(); i++) await new Promise((res) => setTimeout(res, 20));
       for (const d of [join(top, 'client'), join(top, 'runs'), top]) rmdirSync(d);
+      if (!hugetlbBefore && LAYOUT.v2!.rootControllers.includes('hugetlb')) writeFileSync(rootControl, '-hugetlb');
     }
     if (CI) expect(existsSync(top)).toBe(false);
   });

@@ -52,6 +52,7 @@ describe('cgroup layout detection', () => {
     expect(l.mode).toBe('v2');
     expect(l.nsdelegate).toBe(true);
     expect(l.systemd).toBe(true);
+    expect(l.v2!.rootControllers).toContain('io');
     expect(l.v2).toMatchObject({ controllers: ['cpu', 'memory', 'pids'], ownDir: '/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/tsns.scope' });
     expect(hierarchyOf(l, 'io')).toBeNull();
   });

@@ -85,6 +85,7 @@ io	0	152	1
 `,
   self: '0::/user.slice/user-1000.slice/user@1000.service/app.slice/tsns.scope\n',
   files: {
+    '/sys/fs/cgroup/cgroup.controllers': 'cpuset cpu io memory hugetlb pids rdma misc\n',
     '/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/tsns.scope/cgroup.controllers': 'cpu memory pids\n',
   } as Record<string, string>,
 };

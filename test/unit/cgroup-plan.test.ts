@@ -62,7 +62,11 @@ describe('cgroup plans', () => {
     expect(p.enable).toEqual(['memory', 'pids']);
     expect(p.writes.map((w) => w.file)).toEqual(['memory.max', 'pids.max']);
     expect(p.oomFile).toBe(`${own}/tsns-1-0/memory.events`);
-    expect(message(() => plan(V2_SYSTEMD, { blockIO: { weight: 100 } }, create()))).toMatch(/cannot set the block I\/O limits: .*io controller is not in/);
+    expect(message(() => plan(V2_SYSTEMD, { blockIO: { weight: 100 } }, create()))).toMatch(/cannot set the block I\/O limits: .*io controller is not in \/sys\/fs\/cgroup\/user.slice/);
+    // From the root, what the root offers.
+    const fromRoot = plan(V2_SYSTEMD, { blockIO: { weight: 100 } }, create('n', '/tsns'));
+    expect(fromRoot.dirs.map((d) => d.dir)).toEqual(['/sys/fs/cgroup/tsns/n']);
+    expect(fromRoot.enable).toEqual(['io']);
   });
 
   it('v1 only: co-mounted controllers are one directory, and there is nothing to clone into', () => {
