@@ -61,6 +61,8 @@ export interface CgroupPlanInput {
   placement: CgroupPlacement;
   /** 'needed': the hierarchies the limits use, and v2; 'all': every hierarchy (an OCI container's) */
   scope: 'needed' | 'all';
+  /** runc's --systemd-cgroup was given */
+  systemdCgroup?: boolean;
 }
 
 /** `slice:prefix:name`: systemd's form of a cgroup path (runc --systemd-cgroup). */
@@ -121,6 +123,10 @@ export function planCgroup(input: CgroupPlanInput): CgroupPlan {
   const { layout, resources, placement, scope } = input;
   if (layout.mode === 'none') throw planError('cannot use cgroups: no cgroup filesystem is mounted (none in /proc/self/mountinfo)');
   const givenPath = placement.kind === 'create' ? placement.parent : placement.path;
+  if (input.systemdCgroup && !layout.systemd) throw planError('systemd not running on this host, cannot use systemd cgroups manager', 'leave out --systemd-cgroup');
+  if (input.systemdCgroup && !isSystemdPath(givenPath ?? '')) {
+    throw planError(`expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got "${givenPath ?? ''}" instead`);
+  }
   if (givenPath !== undefined && isSystemdPath(givenPath)) {
     throw planError(layout.systemd
       ? `cgroup path '${givenPath}' is systemd's slice:prefix:name form, which tsns does not manage through systemd`

@@ -85,6 +85,9 @@ describe('cgroup plans', () => {
     expect(message(() => plan(HYBRID, {}, { kind: 'path', path: 'system.slice:tsns:x' }, 'all')))
       .toBe("systemd not running on this host, cannot use systemd cgroups manager (cgroup path 'system.slice:tsns:x')");
     expect(message(() => plan(HYBRID, {}, { kind: 'path', path: 'system.slice:tsns:x' }, 'all', true))).toMatch(/does not manage through systemd/);
+    const withFlag = (path: string, systemd: boolean) => message(() => planCgroup({ layout: layoutOf(HYBRID, systemd), resources: {}, placement: { kind: 'path', path }, scope: 'all', systemdCgroup: true }));
+    expect(withFlag('/x', false)).toBe('systemd not running on this host, cannot use systemd cgroups manager');
+    expect(withFlag('/x', true)).toBe('expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got "/x" instead');
   });
 
   it('--dry-run\'s lines', () => {
