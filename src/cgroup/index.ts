@@ -23,8 +23,9 @@
  *   oomKills(cg)                       OOM kills since it was made: poll for runc events' "oom"
  *   cgroupProcs(cg)                    runc ps: every pid in it and its sub-cgroups
  *   killCgroup(cg, signal)             runc kill --all (frozen meanwhile; SIGKILL on v2 is cgroup.kill)
- *   removeCgroup(cg)                   runc delete: what is left killed, rmdir everywhere, and the
- *                                      levels above that tsns made, if empty
+ *   removeCgroup(cg, found?)           runc delete: what is left killed, rmdir everywhere, and the
+ *                                      levels above that tsns made, if empty (found: also a cgroup
+ *                                      that was there before create, as runc removes it)
  *
  * Putting a process in before its first instruction: give the shim the fds
  * launch.ts opens (LaunchSpec.cgroupProcs: an O_WRONLY fd of each

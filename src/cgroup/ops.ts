@@ -188,10 +188,12 @@ function removeTree(dir: string): boolean {
 /**
  * Remove a cgroup tsns made: kill what is left in it, wait until it is
  * empty, rmdir it in every hierarchy, then the levels above it that tsns
- * made, where they are empty. Throws if a directory stays busy.
+ * made, where they are empty. Throws if a directory stays busy. `found`:
+ * also where tsns found it already there (runc delete removes a
+ * container's cgroup however it came to be).
  */
-export function removeCgroup(cg: Cgroup): void {
-  const own = cg.dirs.filter((d) => d.made.includes(d.dir));
+export function removeCgroup(cg: Cgroup, found = false): void {
+  const own = cg.dirs.filter((d) => found || d.made.includes(d.dir));
   if (own.length === 0) return;
   if (cgroupProcs({ dirs: own }).length) {
     killCgroup({ dirs: own });
