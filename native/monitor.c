@@ -65,7 +65,7 @@ static void end_cgroups(int n, char **words, int st)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "tsns-monitor: usage: tsns-monitor PID STATUS_FD forward|ignore [trace]\n");
+		fprintf(stderr, "tsns-monitor: usage: tsns-monitor PID STATUS_FD forward|ignore [trace] [oom=N:FILE] [cgroup=DIR] [parent=DIR]...\n");
 		return 125;
 	}
 	pid_t pid = (pid_t)atoi(argv[1]);
