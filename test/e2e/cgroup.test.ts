@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CI, IS_ROOT, MODES, requireFeature, ROOT, USER, type Mode } from './helpers';
-import { hostFile, LAYOUT, leftovers, outputMatching, parseCgroupFile, readHost, startTsns } from './cgroup-lib';
+import { hostFile, LAYOUT, leftovers, onThisLayout, outputMatching, parseCgroupFile, readHost, startTsns } from './cgroup-lib';
 
 const started: number[] = [];
 
@@ -224,7 +224,7 @@ describe.each(MODES)('cgroup limits as %s', (mode: Mode) => {
   });
 
   it('clone3 refused by a seccomp filter: the pid is written to the v2 cgroup.procs instead', async () => {
-    if (!requireFeature(LAYOUT.v2 !== null, 'a cgroup v2 hierarchy')) return;
+    if (!onThisLayout(LAYOUT.v2 !== null, 'a cgroup v2 hierarchy')) return;
     const dir = mkdtempSync(join(tmpdir(), 'tsns-cg-'));
     try {
       writeFileSync(join(dir, 'filter.bpf'), clone3Enosys());
@@ -275,7 +275,7 @@ function clone3Enosys(): Buffer {
 describe('cgroup limits without root, in a delegated cgroup v2 subtree', () => {
   it('the command goes into a cgroup of the user\'s own under it', async () => {
     if (!IS_ROOT || !MODES.includes('user')) return;
-    if (!requireFeature(LAYOUT.v2?.ownDir !== undefined && LAYOUT.v2?.ownDir !== null, 'a cgroup v2 hierarchy to delegate')) return;
+    if (!onThisLayout(LAYOUT.v2?.ownDir !== undefined && LAYOUT.v2?.ownDir !== null, 'a cgroup v2 hierarchy to delegate')) return;
     // As systemd's Delegate=yes: a subtree and its control files owned by the user; tsns itself in a leaf of it.
     const top = join(LAYOUT.v2!.ownDir!, `tsns-e2e-delegated-${process.pid}`);
     // hugetlb, this machine's one v2 controller, enabled at the top as systemd does for a delegated unit (undone below).
