@@ -27,11 +27,12 @@
  *                                      levels above that tsns made, if empty (found: also a cgroup
  *                                      that was there before create, as runc removes it)
  *
- * Putting a process in before its first instruction: give the shim the fds
- * launch.ts opens (LaunchSpec.cgroupProcs: an O_WRONLY fd of each
+ * Putting a process in before its first instruction: cgroupSpawnFds(cg)
+ * opens what the shim takes (LaunchSpec.cgroupProcs: an O_WRONLY fd of each
  * cgroup.procs; LaunchSpec.cgroupDir: an fd of the v2 directory when
- * Cgroup.fresh, for clone3 CLONE_INTO_CGROUP) — launchInCgroup() does all
- * of it around a launch, and removes the cgroup when the command ends.
+ * Cgroup.fresh, for clone3 CLONE_INTO_CGROUP); closeCgroupFds() once the
+ * spawn returned. launchInCgroup() does all of it around a launch, and
+ * removes the cgroup when the command ends.
  *
  * An OCI runtime: placement { kind: 'path', path: cgroupsPath || id },
  * scope 'all'; a `slice:prefix:name` path is refused with runc's error
@@ -55,7 +56,8 @@ export type { FreezerState } from './ops';
 export { cgroupStats, eventJson } from './stats';
 export type { RuncStats } from './stats';
 export { DEFAULT_DEVICES, deviceProgram } from './devices';
-export { launchInCgroup, sweepLeftovers, takeMonitorWords } from './launch';
+export { closeCgroupFds, cgroupSpawnFds, launchInCgroup, sweepLeftovers, takeMonitorWords } from './launch';
+export type { CgroupFds } from './launch';
 export { planRunCgroup, systemCgroupContext, systemCgroupPlanner } from './run-plan';
 export type { CgroupContext, CgroupPlanner, RunCgroup } from './run-plan';
 export { wantsCgroup } from './wants';

@@ -57,11 +57,24 @@ function ageMs(dir: string): number {
   }
 }
 
-interface Fds {
+/** What the shim needs to put a process into a cgroup before it runs (LaunchSpec.cgroupProcs, .cgroupDir). */
+export interface CgroupFds {
+  /** an O_WRONLY fd of each cgroup.procs the pid is written to */
   procs: number[];
-  /** the directories the procs fds are of, in order, then the v2 one */
+  /** the directories the procs fds are of, in order, then the v2 one (for explaining a failure by its index) */
   dirs: string[];
+  /** an fd of the v2 directory to clone3 into, when tsns has just made it; else null */
   dir: number | null;
+}
+type Fds = CgroupFds;
+
+/** The fds for a spawn into `cg`; close them with closeCgroupFds() once the spawn returned. */
+export function cgroupSpawnFds(cg: Cgroup): CgroupFds {
+  return openFds(cg);
+}
+
+export function closeCgroupFds(fds: CgroupFds): void {
+  closeFds(fds);
 }
 
 function openFds(cg: Cgroup): Fds {
