@@ -132,6 +132,9 @@ function integer(option: string, value: string | number, allowUnlimited = false)
   return n;
 }
 
+/** Above the kernel's largest NR_CPUS and MAX_NUMNODES: no list may name more, and none is expanded past it. */
+const CPU_LIST_MAX = 65535;
+
 /** A CPU or memory node list, `0-3,5`, as the kernel's cpuset files take it. */
 export function parseCpuList(option: string, text: string): number[] {
   const out = new Set<number>();
@@ -140,6 +143,7 @@ export function parseCpuList(option: string, text: string): number[] {
     if (!m) throw planError(`--${option}: invalid list '${text}'`, 'give numbers and ranges, e.g. 0-1,3');
     const [a, b] = [Number(m[1]), Number(m[2] ?? m[1])];
     if (b < a) throw planError(`--${option}: invalid range '${part.trim()}' in '${text}'`);
+    if (b > CPU_LIST_MAX) throw planError(`--${option}: ${m[2] ?? m[1]} is beyond any CPU or memory node number (at most ${CPU_LIST_MAX})`);
     for (let i = a; i <= b; i++) out.add(i);
   }
   return [...out].sort((x, y) => x - y);

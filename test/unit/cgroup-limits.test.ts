@@ -77,6 +77,9 @@ describe('podman-style limit flags', () => {
     expect(parseCpuList('x', '0-2,5,4')).toEqual([0, 1, 2, 4, 5]);
     expect(formatCpuList([0, 1, 2, 4, 5, 7])).toBe('0-2,4-5,7');
     expect(message(() => parseCpuList('cpuset-cpus', '2-1'))).toMatch(/invalid range/);
+    // A huge number must be refused, not expanded one by one.
+    expect(message(() => parseCpuList('cpuset-mems', '99999999999999999999'))).toMatch(/beyond any CPU or memory node number/);
+    expect(message(() => parseCpuList('cpuset-cpus', '0-70000'))).toMatch(/at most 65535/);
   });
 });
 
