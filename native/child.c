@@ -289,6 +289,12 @@ static void binfmt(const struct child *c, const char *dir, int mount, int load)
 static void prepare_filesystem(const struct child *c)
 {
 	const struct spec *s = c->s;
+	if (s->oci.root || s->oci.nsteps || s->oci.nrlimits) {
+		int stage, index;
+		long r = oci_filesystem(&s->oci, &stage, &index);
+		if (r < 0)
+			child_fail_at(c, stage, index, r);
+	}
 	if (s->sb.nops) {
 		int failed;
 		long r = sandbox_build(&s->sb, &failed);
@@ -320,7 +326,9 @@ static void child_identity(const struct child *c, int deathsig)
 	const struct spec *s = c->s;
 	if (s->keep_caps)
 		SYS(SYS_prctl, PR_SET_KEEPCAPS, 1);
-	if (s->gid >= 0) {
+	if (s->oci.groups_set)
+		CHECK(c, ST_GROUPS, oci_groups(&s->oci));
+	else if (s->gid >= 0) {
 		/* Denied (-r, -c, --map-group): the kernel refuses setgroups(2) in
 		 * this namespace for good, and there are no groups to drop. */
 		if (!s->setgroups || s->setgroups[0] != 'd') {
@@ -329,8 +337,9 @@ static void child_identity(const struct child *c, int deathsig)
 			if (r < 0 && s->setgroups && s->setgroups[0] == 'a')
 				child_fail(c, ST_SETGID, r);
 		}
-		CHECK(c, ST_SETGID, SYS(SYS_setresgid, s->gid, s->gid, s->gid));
 	}
+	if (s->gid >= 0)
+		CHECK(c, ST_SETGID, SYS(SYS_setresgid, s->gid, s->gid, s->gid));
 	if (s->uid >= 0)
 		CHECK(c, ST_SETUID, SYS(SYS_setresuid, s->uid, s->uid, s->uid));
 	if (s->keep_caps) {
@@ -356,9 +365,15 @@ static void drop_privileges(const struct child *c, int deathsig)
 	 * the rest after, as -G/-S need CAP_SETGID/CAP_SETUID. */
 	if (s->caps_set)
 		CHECK(c, ST_CAPS, sandbox_bound(s->caps_keep));
+	if (s->oci.caps_set) {
+		CHECK(c, ST_OCI_CAPS, sandbox_bound(s->oci.caps[0]));
+		SYS(SYS_prctl, PR_SET_KEEPCAPS, 1);
+	}
 	child_identity(c, deathsig);
 	if (s->caps_set)
 		CHECK(c, ST_CAPS, sandbox_caps(s->caps_keep));
+	if (s->oci.caps_set)
+		CHECK(c, ST_OCI_CAPS, oci_caps(&s->oci));
 	if (s->no_new_privs)
 		CHECK(c, ST_NO_NEW_PRIVS, SYS(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
 	if (s->new_session)
@@ -512,6 +527,12 @@ int child_main(void *arg)
 	unsigned long none = 0;
 	SYS(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
 
+	if (s->oci.fifo_dir >= 0 || s->oci.console >= 0) {
+		int stage;
+		long r = oci_ready(s, c->errfd, &stage);
+		if (r < 0)
+			child_fail(c, stage, r);
+	}
 	load_filters(c, 0);
 	child_fail(c, ST_EXEC, child_exec(s));
 }

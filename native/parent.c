@@ -183,7 +183,8 @@ static int64_t handshake(pid_t pid, struct spec *s, int sync, int errfd)
 	do
 		n = read(errfd, msg, sizeof msg);
 	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)sizeof msg ? fail(msg[0], msg[1]) : 0;
+	/* Stage 0 is an OCI container saying it is prepared and waits for start. */
+	return n == (ssize_t)sizeof msg && msg[0] ? fail(msg[0], msg[1]) : 0;
 }
 
 /* Child stacks are kept for the next spawn: a fresh mapping costs page
@@ -265,6 +266,9 @@ static int needs_middle(const struct spec *s)
 /* setns into a time namespace wants a process that shares no memory. */
 static int needs_own_memory(const struct spec *s)
 {
+	/* An OCI container outlives its parent (tsns-oci-init) waiting on its fifo. */
+	if (s->oci.root || s->oci.fifo_dir >= 0)
+		return 1;
 	for (int i = 0; i < s->njoins; i++)
 		if (s->joins[i].type & CLONE_NEWTIME)
 			return 1;

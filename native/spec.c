@@ -126,6 +126,11 @@ static int parse_extra(struct spec *s, const char *v)
 	case EXTRA_BINFMT: s->binfmt_dir = v + 1; break;
 	case EXTRA_INTERP: s->interp = v + 1; break;
 	case EXTRA_INTERP_EARLY: s->interp_early = 1; break;
+	case EXTRA_EXEC_FIFO:
+	case EXTRA_RLIMIT:
+	case EXTRA_GROUPS:
+	case EXTRA_CAPS:
+	case EXTRA_CONSOLE: return oci_parse_extra(&s->oci, (char *)v);
 	default: return -EINVAL;
 	}
 	return 0;
@@ -204,6 +209,9 @@ static int parse_entry(struct spec *s, char tag, char *v, int *argc, int *envc)
 		s->cgroup_procs[s->ncgroup_procs++] = (int)strtol(v, NULL, 10);
 		break;
 	case TAG_CGROUP_DIR: s->cgroup_dir = (int)strtol(v, NULL, 10); break;
+	case TAG_OCI_ROOT:
+	case TAG_OCI_MOUNT:
+	case TAG_OCI_STEP: return oci_parse(&s->oci, tag, v);
 	case TAG_ARG: s->argv[(*argc)++] = v; break;
 	case TAG_ENV: s->envp[(*envc)++] = v; break;
 	default: return -EINVAL;
@@ -241,6 +249,7 @@ int parse_spec(const uint8_t *in, int32_t len, struct spec *s)
 	int argc, envc = 0, r;
 
 	memset(s, 0, sizeof *s);
+	oci_init(&s->oci);
 	if ((r = copy_spec(in, len, s, &argc)) < 0)
 		return r;
 	const char *end = s->copy + len;
@@ -276,6 +285,7 @@ void free_spec(struct spec *s)
 	free(s->shargv);
 	free(s->envp);
 	free(s->inherited);
+	oci_free(&s->oci);
 	for (int i = 0; i < s->npersist; i++)
 		free((char *)s->persist[i].proc);
 }

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <linux/filter.h>
 
+#include "oci.h"
 #include "sandbox.h"
 #include "wire.h"
 
@@ -87,6 +88,8 @@ struct spec {
 	unsigned int seccomp_flags[MAX_SECCOMP];
 	int nseccomp, seccomp_early;
 	const char *listener_path, *listener_state;
+	/* an OCI container (tsns-oci): its rootfs, mounts, console, fifo */
+	struct oci oci;
 	char *copy;                /* the spec, split in place */
 	const char *file, *path;
 	char **argv, **envp, **shargv;

@@ -53,7 +53,10 @@
 	X(ARG, 'a')            /* one argv entry, in order */                  \
 	X(ENV, 'e')            /* one environment entry, in order */           \
 	X(SECCOMP_FLAGS, 'T')  /* the last program's seccomp(2) flags; 'e' after: load before dropping privileges */ \
-	X(SECCOMP_LISTENER, 'V') /* PATH \x01 STATE: send the listener there */
+	X(SECCOMP_LISTENER, 'V') /* PATH \x01 STATE: send the listener there */ \
+	X(OCI_ROOT, 'X')       /* tsns-oci: FLAGS:ROOTFS, see native/oci.h */   \
+	X(OCI_MOUNT, 'Y')      /* tsns-oci: DEST \x01 SRC \x01 TYPE \x01 FLAGS \x01 PROP \x01 ATTR \x01 DATA */ \
+	X(OCI_STEP, 'Z')       /* tsns-oci: a step of native/oci.h's OCI_STEP_* */
 
 /* A sandbox operation's value: CODE[TRY] \x01 A \x01 B \x01 MODE \x01 SIZE,
  * MODE octal and SIZE decimal, each empty for the default. */
@@ -80,7 +83,12 @@
 	X(NO_FORK, 'F')      /* enter -F: exec in the joining child, no fork for pid */   \
 	X(BINFMT, 'b')       /* mount binfmt_misc on this directory, after proc */        \
 	X(INTERP, 'l')       /* write this to <binfmt>/register */                        \
-	X(INTERP_EARLY, 'e') /* register before --root, in /proc/sys/fs/binfmt_misc */
+	X(INTERP_EARLY, 'e') /* register before --root, in /proc/sys/fs/binfmt_misc */   \
+	X(EXEC_FIFO, 'G')    /* tsns-oci: an fd of the state dir; wait on its exec.fifo */ \
+	X(RLIMIT, 'H')       /* tsns-oci: RESOURCE SOFT HARD */                          \
+	X(GROUPS, 'J')       /* tsns-oci: supplementary gids, comma-separated */         \
+	X(CAPS, 'K')         /* tsns-oci: bounding,effective,permitted,inheritable,ambient masks */ \
+	X(CONSOLE, 'M')      /* tsns-oci: SOCKET \x01 ROWS \x01 COLS: a pty, its master sent there */
 
 /* A --file source that is an open fd: "fd:N". */
 #define TSNS_FD_SOURCE "fd:"
@@ -143,7 +151,17 @@
 	X(CGROUPNS, 47, "cgroupns")                 \
 	X(SECCOMP_LISTENER, 50, "seccomp-listener") \
 	X(SECCOMP_HANDOFF, 51, "seccomp-handoff")   \
-	X(SECCOMP_SEND, 52, "seccomp-send")
+	X(SECCOMP_SEND, 52, "seccomp-send")         \
+	X(OCI_ROOTFS, 70, "oci-rootfs")             \
+	X(OCI_MOUNT, 71, "oci-mount")               \
+	X(OCI_PIVOT, 72, "oci-pivot")               \
+	X(OCI_STEP, 73, "oci-step")                 \
+	X(RLIMIT, 74, "rlimit")                     \
+	X(EXEC_FIFO, 75, "exec-fifo")               \
+	X(GROUPS, 76, "groups")                     \
+	X(CONSOLE, 77, "console")                   \
+	X(OCI_CAPS, 78, "oci-caps")                 \
+	X(LOOKUP, 79, "lookup")
 
 /* A failed start returns -(stage << TSNS_STAGE_SHIFT | errno).  The stages
  * that name one of several things (a persisted file, a namespace to join,
@@ -152,7 +170,7 @@
 #define TSNS_STAGE_SHIFT 16
 #define TSNS_FAILURE(stage, err) (-(int64_t)((stage) << TSNS_STAGE_SHIFT | (err)))
 #define TSNS_INDEX_SHIFT 8
-#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP) X(CGROUP_PROCS)
+#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP) X(CGROUP_PROCS) X(OCI_MOUNT) X(OCI_STEP) X(RLIMIT)
 
 /* A command's end as the shim reports it: kind << 16 | value. */
 #define TSNS_WAIT_SHIFT 16

@@ -11,7 +11,8 @@ const cc = process.env.CC || 'cc';
 const warnings = ['-O2', '-Wall', '-Wextra', '-Werror'];
 // Every C file but the monitor's own main() goes into the shim; end.c (and cgclean.c) in both.
 const MONITOR = ['monitor.c', 'end.c', 'cgclean.c'];
-const shim = readdirSync(native).filter((f) => f.endsWith('.c') && f !== 'monitor.c').sort();
+// oci-init.c is tsns-oci-init's main(): the shim's files and it make that program.
+const shim = readdirSync(native).filter((f) => f.endsWith('.c') && f !== 'monitor.c' && f !== 'oci-init.c').sort();
 mkdirSync(join(root, 'build'), { recursive: true });
 // Hidden by default: libtsns.so exports only what native/tsns.h declares.
 // Bound at load (-z now): the child may not run the dynamic linker, and
@@ -42,3 +43,6 @@ if (!compile(seccomp, true)) {
 // starts a millisecond sooner and holds about 700 KiB instead of 1.2 MiB.
 // Without a static libc (libc.a) it is linked as usual.
 if (!compile(['-static', ...monitor], true) && !compile(monitor)) process.exit(1);
+// tsns-oci-init holds a container from create to start: as small as the monitor, for the same reason.
+const ociInit = [...warnings, '-o', join(root, 'build', 'tsns-oci-init'), ...[...shim, 'oci-init.c'].map((f) => join(native, f)), '-lpthread'];
+if (!compile(['-static', ...ociInit], true) && !compile(ociInit)) process.exit(1);

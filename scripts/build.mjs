@@ -15,6 +15,7 @@ const cgroupApart = {
   setup(b) {
     b.onResolve({ filter: /cgroup\/lazy$/ }, () => ({ path: fileURLToPath(new URL('../src/cgroup/lazy-cli.ts', import.meta.url)) }));
     b.onResolve({ filter: /^\.\/cgroup\.cjs$/ }, () => ({ path: './cgroup.cjs', external: true }));
+    b.onResolve({ filter: /^\.\/oci\.cjs$/ }, () => ({ path: './oci.cjs', external: true }));
   },
 };
 await Promise.all([
@@ -22,6 +23,8 @@ await Promise.all([
   // commander (help) and chalk (colour) are loaded only when used: kept out of the CLI's bundle.
   build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.cjs', minify: true, external: ['ffi-rs', '@yuuang/*', 'commander', 'chalk'], plugins: [cgroupApart] }),
   build({ ...common, entryPoints: ['src/cgroup/index.ts'], outfile: 'dist/cgroup.cjs', minify: true }),
+  // tsns-oci (bin/tsns-oci.js, and `tsns oci`): a bundle of its own.
+  build({ ...common, entryPoints: ['src/oci/main.ts'], outfile: 'dist/oci.cjs', minify: true }),
 ]);
 // One implementation for both module systems, so TsnsError is the same class
 // in each; the ESM entry names exactly what the CommonJS one exports.

@@ -32,6 +32,8 @@ const BUILD = join(__dirname, '..', 'build');
 export const LIBRARY_PATH = join(BUILD, 'libtsns.so');
 export const MONITOR_PATH = join(BUILD, 'tsns-monitor');
 export const SECCOMP_LIBRARY_PATH = join(BUILD, 'libtsns-seccomp.so');
+/** tsns-oci's helper, which holds a container from create to start (native/oci-init.c). */
+export const OCI_INIT_PATH = join(BUILD, 'tsns-oci-init');
 
 type Ffi = typeof import('ffi-rs');
 

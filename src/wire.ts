@@ -20,11 +20,13 @@ export const TAG = {
   KEEP_CAPS: 'k', KILL_SIGNAL: 'K', INIT: 'I', UNSHARE_PID: 'Q', PERSIST: 'N', PERSIST_LATE: 'L',
   TARGET: 'y', JOIN: 'J', ROOT_FD: 'r', CWD_FD: 'c', SANDBOX_OP: 'O', HARDENING: 'H', CAP_KEEP: 'C',
   SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', EXTRA: 'v', CGROUP_PROCS: 'A', CGROUP_DIR: 'E', ARG: 'a', ENV: 'e',
-  SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V',
+  SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V', OCI_ROOT: 'X', OCI_MOUNT: 'Y', OCI_STEP: 'Z',
 } as const;
 
 /** native/wire.h TSNS_EXTRAS: an EXTRA entry's first byte. */
-export const EXTRA = { NO_FORK: 'F', BINFMT: 'b', INTERP: 'l', INTERP_EARLY: 'e' } as const;
+export const EXTRA = {
+  NO_FORK: 'F', BINFMT: 'b', INTERP: 'l', INTERP_EARLY: 'e', EXEC_FIFO: 'G', RLIMIT: 'H', GROUPS: 'J', CAPS: 'K', CONSOLE: 'M',
+} as const;
 
 /** native/wire.h TSNS_SANDBOX_OPS. */
 export const SANDBOX_OP = {
@@ -58,12 +60,15 @@ export const STAGES = [
   ['BINFMT', 43, 'binfmt'], ['LOAD_INTERP', 44, 'load-interp'],
   ['CGROUP_PROCS', 45, 'cgroup-procs'], ['CGROUP_CLONE', 46, 'cgroup-clone'], ['CGROUPNS', 47, 'cgroupns'],
   ['SECCOMP_LISTENER', 50, 'seccomp-listener'], ['SECCOMP_HANDOFF', 51, 'seccomp-handoff'], ['SECCOMP_SEND', 52, 'seccomp-send'],
+  ['OCI_ROOTFS', 70, 'oci-rootfs'], ['OCI_MOUNT', 71, 'oci-mount'], ['OCI_PIVOT', 72, 'oci-pivot'], ['OCI_STEP', 73, 'oci-step'],
+  ['RLIMIT', 74, 'rlimit'], ['EXEC_FIFO', 75, 'exec-fifo'], ['GROUPS', 76, 'groups'], ['CONSOLE', 77, 'console'],
+  ['OCI_CAPS', 78, 'oci-caps'], ['LOOKUP', 79, 'lookup'],
 ] as const;
 
 export type NativeStage = (typeof STAGES)[number][2];
 
 /** Stages whose errno carries, in its high byte, the index of the file, namespace, operation or program. */
-export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS'] as const;
+export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS', 'OCI_MOUNT', 'OCI_STEP', 'RLIMIT'] as const;
 export const STAGE_SHIFT = 16;
 export const INDEX_SHIFT = 8;
 export const WAIT_SHIFT = 16;
@@ -140,6 +145,8 @@ export interface SpawnSpec {
   /** strings, or bytes where they are not UTF-8 (the CLI passes its own argv and environment exactly) */
   argv: readonly (string | Uint8Array)[];
   env: readonly (string | Uint8Array)[];
+  /** tsns-oci: OCI_ROOT, OCI_MOUNT and OCI_STEP entries as [tag, value], in order (src/oci/plan.ts) */
+  oci?: readonly (readonly [string, string])[];
 }
 
 /** What a plan gives the shim; the process options (launch.ts) add the rest. */
@@ -308,6 +315,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   s.stdio.forEach((fd, target) => {
     if (fd !== null) add(TAG.STDIO, `${target}:${fd}`);
   });
+  for (const [tag, value] of s.oci ?? []) add(tag, value);
   for (const a of s.argv) add(TAG.ARG, a);
   for (const e of s.env) add(TAG.ENV, e);
   if (chunks.length === 0) return Buffer.from(text);

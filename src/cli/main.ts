@@ -14,6 +14,12 @@ import { RUN_HELP, runCommand } from './run';
 import { SUCCESS, type CliStatus } from './status';
 
 export type { CliStatus } from './status';
+
+async function ociCommand(rest: readonly string[]): Promise<CliStatus> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const oci = require('./oci.cjs') as { ociMain(argv: readonly string[]): Promise<CliStatus> };
+  return oci.ociMain(rest);
+}
 export { trace } from './trace';
 
 const LS_HELP = { name: 'ls', usage: '[options] [namespace]', description: "list namespaces and their processes (lsns); see 'tsns ls --help'" };
@@ -37,6 +43,8 @@ async function printError(err: TsnsError): Promise<void> {
 async function dispatch(sub: string | undefined, rest: readonly string[]): Promise<CliStatus> {
   const command = sub === undefined ? undefined : COMMANDS[sub];
   if (command) return command(rest);
+  // `tsns oci ...` is tsns-oci: its bundle, loaded only here.
+  if (sub === 'oci') return ociCommand(rest);
   switch (sub) {
     case undefined:
     case '-h':

@@ -1,0 +1,169 @@
+/*
+ * The OCI entries of a spec (wire.h TAG_OCI_*, EXTRA_EXEC_FIFO ...), read
+ * in the parent before clone, where allocating and libc are still fine.
+ * Strings point into the spec's own copy, split in place.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "oci.h"
+#include "wire.h"
+
+void oci_init(struct oci *o)
+{
+	o->fifo_dir = o->console = -1;
+}
+
+/* Splits v at each TSNS_OP_SEP into at most n fields; how many there were. */
+static int fields(char *v, char **f, int n)
+{
+	int k = 1;
+	f[0] = v;
+	for (char *p = v; *p && k < n; p++)
+		if (*p == TSNS_OP_SEP) {
+			*p = 0;
+			f[k++] = p + 1;
+		}
+	return k;
+}
+
+static int parse_root(struct oci *o, char *v)
+{
+	char *colon = strchr(v, ':');
+	if (!colon || colon[1] != '/')
+		return -EINVAL;
+	*colon = 0;
+	o->readonly = strchr(v, OCI_ROOT_READONLY) != NULL;
+	o->no_pivot = strchr(v, OCI_ROOT_NO_PIVOT) != NULL;
+	o->root = colon + 1;
+	return 0;
+}
+
+static int parse_mount(struct oci *o, char *v)
+{
+	char *f[7];
+	if (o->nmounts == OCI_MAX_MOUNTS || fields(v, f, 7) != 7 || f[0][0] != '/')
+		return -EINVAL;
+	struct oci_mount *m = &o->mounts[o->nmounts++];
+	m->dest = f[0];
+	m->src = *f[1] ? f[1] : NULL;
+	m->type = *f[2] ? f[2] : NULL;
+	m->flags = strtoul(f[3], NULL, 10);
+	m->prop = strtoul(f[4], NULL, 10);
+	m->attr = strtoull(f[5], NULL, 10);
+	m->data = *f[6] ? f[6] : NULL;
+	return 0;
+}
+
+static int parse_step(struct oci *o, char *v)
+{
+	char *f[7];
+	if (o->nsteps == OCI_MAX_STEPS || !v[0])
+		return -EINVAL;
+	struct oci_step *st = &o->steps[o->nsteps++];
+	st->code = v[0];
+	int n = fields(v + 1, f, 7);
+	st->a = f[0];
+	st->b = n > 1 ? f[1] : NULL;
+	switch (st->code) {
+	case OCI_STEP_DEVICE:
+		if (n != 7 || (f[1][0] != 'c' && f[1][0] != 'b' && f[1][0] != 'p'))
+			return -EINVAL;
+		for (int i = 0; i < 5; i++)
+			st->n[i] = strtol(f[i + 2], NULL, i == 2 ? 8 : 10);
+		break;
+	case OCI_STEP_SYMLINK:
+	case OCI_STEP_SYSCTL:
+		if (n != 2)
+			return -EINVAL;
+		break;
+	case OCI_STEP_MASK:
+	case OCI_STEP_READONLY:
+		break;
+	case OCI_STEP_UMASK: st->n[0] = strtol(f[0], NULL, 8); break;
+	case OCI_STEP_OOM:
+	case OCI_STEP_PERSONALITY: st->n[0] = strtol(f[0], NULL, 10); break;
+	default: return -EINVAL;
+	}
+	return 0;
+}
+
+int oci_parse(struct oci *o, char tag, char *v)
+{
+	switch ((enum tsns_tag)tag) {
+	case TAG_OCI_ROOT: return parse_root(o, v);
+	case TAG_OCI_MOUNT: return parse_mount(o, v);
+	case TAG_OCI_STEP: return parse_step(o, v);
+	default: return -EINVAL;
+	}
+}
+
+/* The console socket is connected here, before clone: the child only sends. */
+static int connect_console(struct oci *o, char *v)
+{
+	char *f[3];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (fields(v, f, 3) != 3 || strlen(f[0]) >= sizeof sa.sun_path)
+		return -EINVAL;
+	o->rows = (unsigned short)strtoul(f[1], NULL, 10);
+	o->cols = (unsigned short)strtoul(f[2], NULL, 10);
+	strcpy(sa.sun_path, f[0]);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	o->console = fd;
+	return 0;
+}
+
+int oci_parse_extra(struct oci *o, char *v)
+{
+	char *rest;
+	switch ((enum tsns_extra)v[0]) {
+	case EXTRA_EXEC_FIFO: o->fifo_dir = (int)strtol(v + 1, NULL, 10); return 0;
+	case EXTRA_RLIMIT:
+		if (o->nrlimits == OCI_MAX_RLIMITS)
+			return -EINVAL;
+		o->rlimits[o->nrlimits].res = (int)strtol(v + 1, &rest, 10);
+		o->rlimits[o->nrlimits].soft = strtoull(rest, &rest, 10);
+		o->rlimits[o->nrlimits++].hard = strtoull(rest, NULL, 10);
+		return 0;
+	case EXTRA_GROUPS:
+		o->groups_set = 1;
+		for (rest = v + 1; *rest;) {
+			if (o->ngroups == OCI_MAX_GROUPS)
+				return -EINVAL;
+			o->groups[o->ngroups++] = (uint32_t)strtoul(rest, &rest, 10);
+			if (*rest == ',')
+				rest++;
+		}
+		return 0;
+	case EXTRA_CAPS:
+		o->caps_set = 1;
+		rest = v + 1;
+		for (int i = 0; i < 5; i++) {
+			o->caps[i] = strtoull(rest, &rest, 10);
+			if (*rest == ',')
+				rest++;
+		}
+		return 0;
+	case EXTRA_CONSOLE: return connect_console(o, v + 1);
+	default: return -EINVAL;
+	}
+}
+
+void oci_free(struct oci *o)
+{
+	if (o->console >= 0)
+		close(o->console);
+	o->console = -1;
+}

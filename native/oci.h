@@ -1,0 +1,78 @@
+/*
+ * What an OCI container adds to a spawn (tsns-oci): the bundle's root
+ * filesystem with its mounts and a pivot into it, the paths masked or made
+ * read-only after it, devices, rlimits, supplementary groups, the five
+ * capability sets, a console, and the exec fifo the process waits on until
+ * `tsns-oci start`.  oci-spec.c reads it from the wire in the parent; oci.c
+ * acts on it in the child, with raw system calls only.
+ */
+#ifndef TSNS_OCI_H
+#define TSNS_OCI_H
+#include <stdint.h>
+
+#define OCI_MAX_MOUNTS 128
+#define OCI_MAX_STEPS 256
+#define OCI_MAX_RLIMITS 16
+#define OCI_MAX_GROUPS 64
+
+/* An OCI_STEP's first byte (wire.h TAG_OCI_STEP). */
+#define OCI_STEP_DEVICE 'n'   /* PATH \1 TYPE \1 MAJOR \1 MINOR \1 MODE \1 UID \1 GID, made in the rootfs */
+#define OCI_STEP_SYMLINK 'l'  /* TARGET \1 LINK, made in the rootfs */
+#define OCI_STEP_MASK 'm'     /* after the pivot: hidden under /dev/null or an empty tmpfs */
+#define OCI_STEP_READONLY 'r' /* after the pivot: bound read-only onto itself */
+#define OCI_STEP_SYSCTL 's'   /* after the pivot: KEY \1 VALUE, KEY with '/' */
+#define OCI_STEP_UMASK 'u'    /* octal */
+#define OCI_STEP_OOM 'o'      /* oom_score_adj */
+#define OCI_STEP_PERSONALITY 'p' /* personality(2) domain, decimal */
+
+/* An OCI_ROOT's flags before ':' */
+#define OCI_ROOT_READONLY 'r'
+#define OCI_ROOT_NO_PIVOT 'n'
+
+struct oci_mount {
+	const char *dest, *src, *type, *data;
+	unsigned long flags; /* MS_* for mount(2); MS_BIND with MS_REC for rbind */
+	unsigned long prop;  /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, with MS_REC */
+	uint64_t attr;       /* MOUNT_ATTR_* a bind mount gets through mount_setattr */
+};
+
+struct oci_step {
+	char code;
+	const char *a, *b;
+	long n[5];
+};
+
+struct oci {
+	const char *root;    /* absolute rootfs; NULL: not an OCI container */
+	int readonly, no_pivot;
+	struct oci_mount mounts[OCI_MAX_MOUNTS];
+	int nmounts;
+	struct oci_step steps[OCI_MAX_STEPS];
+	int nsteps;
+	struct { int res; uint64_t soft, hard; } rlimits[OCI_MAX_RLIMITS];
+	int nrlimits;
+	uint32_t groups[OCI_MAX_GROUPS];
+	int ngroups, groups_set;
+	uint64_t caps[5];    /* bounding, effective, permitted, inheritable, ambient */
+	int caps_set;
+	int fifo_dir;        /* the state directory: its exec.fifo is opened for writing before exec; -1 none */
+	int console;         /* connected to --console-socket: the pty master goes there; -1 none */
+	unsigned short rows, cols;
+};
+
+struct spec;
+struct child;
+/* oci-spec.c, in the parent: an OCI entry of the wire; 0 or -errno. */
+void oci_init(struct oci *o);
+int oci_parse(struct oci *o, char tag, char *v);
+int oci_parse_extra(struct oci *o, char *v);
+void oci_free(struct oci *o);
+
+/* oci.c, in the child: 0 or -errno, with *stage (and *index) set. */
+long oci_filesystem(const struct oci *o, int *stage, int *index);
+long oci_caps(const struct oci *o);
+long oci_groups(const struct oci *o);
+/* After the fds are in place: the console, the check that the command
+ * exists, "ready" to the parent on errfd, then the wait on the fifo. */
+long oci_ready(const struct spec *s, int errfd, int *stage);
+#endif

@@ -1,0 +1,184 @@
+/**
+ * create (and run): the bundle's config read and checked, the state
+ * directory made, the cgroup made with its limits, and tsns-oci-init
+ * started with the spawn: the container's process is left prepared and
+ * waiting on ROOT/ID/exec.fifo; tsns-oci writes the state and the pid file
+ * and exits (or, for run, starts it and waits).
+ */
+import { closeSync, constants, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { applyCgroup, type Cgroup } from '../cgroup/apply';
+import { detectLayout } from '../cgroup/detect';
+import { cgroupSpawnFds, closeCgroupFds, type CgroupFds } from '../cgroup/launch';
+import { checkResources } from '../cgroup/limits';
+import { removeCgroup } from '../cgroup/ops';
+import { planCgroup } from '../cgroup/plan';
+import { systemError, TsnsError } from '../errors';
+import { seccompForOci } from '../seccomp/plan';
+import { encodeSpec } from '../wire';
+import { parseConfig, readJsonFile, type OciConfig } from './config';
+import { explainStart } from './explain';
+import { runHooks, type HookState } from './hooks';
+import { runHooksInContainer } from './hooks-in';
+import { debug, warn } from './log';
+import { planOci } from './plan';
+import { fdMapper, spawnHelper, type Helper } from './spawn';
+import {
+  dirOf, makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
+} from './state';
+
+export interface Globals {
+  root: string;
+  systemdCgroup: boolean;
+  rootless: boolean;
+}
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  pidFile: string | null;
+  consoleSocket: string | null;
+  noPivot: boolean;
+  preserveFds: number;
+}
+
+/** Write a file atomically: a reader sees nothing, or all of it. */
+export function writeAtomic(path: string, text: string): void {
+  const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
+}
+
+function homeOf(c: OciConfig): string {
+  try {
+    for (const line of readFileSync(join(c.root.path, 'etc', 'passwd'), 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length >= 6 && Number(f[2]) === c.process.user.uid && f[5]) return f[5];
+    }
+  } catch {
+    // no passwd in the image
+  }
+  return '/';
+}
+
+export function hookState(s: Pick<ContainerState, 'id' | 'pid' | 'bundle' | 'annotations'>, status: string): HookState {
+  return { ociVersion: OCI_VERSION, id: s.id, status, ...(s.pid > 0 ? { pid: s.pid } : {}), bundle: s.bundle, annotations: s.annotations };
+}
+
+/** The container's cgroup, with its limits; rootless without limits asked, none where none may be made. */
+function makeCgroup(g: Globals, c: OciConfig, id: string): Cgroup | null {
+  const resources = c.linux.resources === undefined ? {} : checkResources(c.linux.resources);
+  const layout = detectLayout();
+  const plan = planCgroup({ layout, resources, placement: { kind: 'path', path: c.linux.cgroupsPath ?? id }, scope: 'all', systemdCgroup: g.systemdCgroup });
+  try {
+    const cg = applyCgroup(plan);
+    for (const w of cg.warnings) warn(w);
+    return cg;
+  } catch (e) {
+    const limits = Object.keys(resources).filter((k) => k !== 'devices').length > 0;
+    if (g.rootless && !limits && e instanceof TsnsError) {
+      debug(`no cgroup for ${id}: ${e.message}`);
+      return null;
+    }
+    throw e;
+  }
+}
+
+export interface Created {
+  state: ContainerState;
+  helper: Helper;
+}
+
+export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wait'): Promise<Created> {
+  const bundle = resolve(o.bundle);
+  const config = parseConfig(readJsonFile(join(bundle, 'config.json'), join(bundle, 'config.json')), bundle, join(bundle, 'config.json'));
+  if (!existsSync(config.root.path)) throw systemError(`cannot use the rootfs ${config.root.path}`, 2, 'plan', 'root.path in config.json is relative to the bundle');
+  const dir = makeContainerDir(g.root, o.id);
+  const opened: number[] = [];
+  let cg: Cgroup | null = null;
+  let cgFds: CgroupFds | null = null;
+  let helper: Helper | null = null;
+  let containerPid = 0;
+  const cleanup = () => {
+    if (helper?.child.pid) helper.child.kill('SIGKILL');
+    if (containerPid > 0) killQuiet(containerPid);
+    for (const fd of opened) closeSync(fd);
+    opened.length = 0;
+    if (cgFds) closeCgroupFds(cgFds);
+    cgFds = null;
+    if (cg) {
+      try {
+        removeCgroup(cg);
+      } catch (e) {
+        warn(e instanceof Error ? e.message : String(e));
+      }
+    }
+    removeContainerDir(g.root, o.id);
+  };
+  try {
+    const seccomp = seccompForOci(config.linux.seccomp, {
+      capabilities: config.process.capabilities?.bounding ?? [], noNewPrivileges: config.process.noNewPrivileges,
+      state: { ociVersion: OCI_VERSION, id: o.id, bundle, annotations: config.annotations },
+    });
+    cg = makeCgroup(g, config, o.id);
+    const stateDir = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    opened.push(stateDir);
+    const fds = { ours: [] as number[], preserveFds: o.preserveFds };
+    const fd = fdMapper(fds);
+    cgFds = cg ? cgroupSpawnFds(cg) : null;
+    const spec = planOci({
+      config, rootless: g.rootless, uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0, noPivot: o.noPivot, fd,
+      stateDirFd: fd(stateDir), consoleSocket: o.consoleSocket ? resolve(o.consoleSocket) : null, preserveFds: o.preserveFds,
+      openNs: (path) => {
+        try {
+          const n = openSync(path, constants.O_RDONLY);
+          opened.push(n);
+          return n;
+        } catch (e) {
+          throw systemError(`cannot open the namespace ${path}`, -((e as NodeJS.ErrnoException).errno ?? -2), 'setns');
+        }
+      },
+      seccomp: seccomp ? { programs: seccomp.seccomp, listener: seccomp.seccompListener ? { path: seccomp.seccompListener.path, state: seccomp.seccompListener.state } : null } : null,
+      cgroup: cgFds ? { procs: cgFds.procs.map(fd), dir: cgFds.dir === null ? null : fd(cgFds.dir) } : null,
+      home: homeOf(config),
+    }, join(bundle, 'config.json'));
+    debug(`create ${o.id}: starting tsns-oci-init`);
+    helper = spawnHelper(encodeSpec(spec), fds, mode, stateDir);
+    const started = await helper.started;
+    for (const n of opened) closeSync(n);
+    opened.length = 0;
+    if (cgFds) closeCgroupFds(cgFds);
+    cgFds = null;
+    if ('failure' in started) throw explainStart(started.failure, config, config.process.args);
+    const pid = started.pid;
+    containerPid = pid;
+    const now = Date.now();
+    const state: ContainerState = {
+      ociVersion: OCI_VERSION, id: o.id, pid, startTime: procStat(pid)?.startTime ?? 0, bundle, rootfs: config.root.path,
+      created: rfc3339Nano(now, Number(process.hrtime.bigint() % 1000000n)), annotations: config.annotations,
+      hooks: { poststart: config.hooks.poststart, poststop: config.hooks.poststop, startContainer: config.hooks.startContainer },
+      cgroup: cg, cgroupFound: cg !== null && cg.dirs.every((d) => !d.made.includes(d.dir)), rootless: g.rootless,
+      user: { uid: config.process.user.uid, gid: config.process.user.gid }, env: config.process.env, cwd: config.process.cwd,
+    };
+    writeState(g.root, state);
+    const hs = hookState(state, 'created');
+    runHooks('prestart', config.hooks.prestart, hs);
+    runHooks('createRuntime', config.hooks.createRuntime, hs);
+    await runHooksInContainer('createContainer', config.hooks.createContainer, hs, state);
+    if (o.pidFile) writeAtomic(resolve(o.pidFile), String(pid));
+    return { state, helper };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}
+
+function killQuiet(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+export { dirOf };

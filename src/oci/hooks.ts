@@ -1,0 +1,47 @@
+/**
+ * OCI hooks: each program run with the container's state on its stdin,
+ * its own args and env, killed at its timeout. prestart, createRuntime,
+ * poststart and poststop run in tsns-oci's namespaces; createContainer
+ * and startContainer in the container's (hooks-in.ts).
+ */
+import { spawnSync } from 'node:child_process';
+import { TsnsError } from '../errors';
+import type { HookName, OciHook } from './config';
+
+export interface HookState {
+  ociVersion: string;
+  id: string;
+  status: string;
+  pid?: number;
+  bundle: string;
+  annotations?: Record<string, string>;
+}
+
+export function hookEnv(env: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of env) {
+    const eq = e.indexOf('=');
+    if (eq > 0) out[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  return out;
+}
+
+export function hookFailure(name: HookName, i: number, h: OciHook, why: string, output: string): TsnsError {
+  const tail = output.trim().split('\n').slice(-1)[0] ?? '';
+  return new TsnsError(`${name} hook #${i} (${h.path}) ${why}${tail ? `: ${tail}` : ''}`, { stage: 'plan', hint: `hooks.${name}[${i}] in config.json` });
+}
+
+/** Runs the hooks in order; the first that fails (or outlives its timeout) is an error. */
+export function runHooks(name: HookName, hooks: readonly OciHook[] | undefined, state: HookState): void {
+  (hooks ?? []).forEach((h, i) => {
+    const r = spawnSync(h.path, h.args.slice(1), {
+      argv0: h.args[0] ?? h.path, input: JSON.stringify(state), env: hookEnv(h.env),
+      stdio: ['pipe', 'pipe', 'pipe'], timeout: h.timeout === null ? undefined : h.timeout * 1000, killSignal: 'SIGKILL',
+    });
+    const output = `${r.stdout?.toString() ?? ''}${r.stderr?.toString() ?? ''}`;
+    if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') throw hookFailure(name, i, h, `timed out after ${h.timeout} s`, output);
+    if (r.error) throw hookFailure(name, i, h, `could not run: ${r.error.message}`, output);
+    if (r.signal) throw hookFailure(name, i, h, `was killed by ${r.signal}`, output);
+    if (r.status !== 0) throw hookFailure(name, i, h, `exited with status ${r.status}`, output);
+  });
+}

@@ -1,0 +1,152 @@
+/**
+ * An OciConfig → the spawn the shim makes of it (wire.ts SpawnSpec): the
+ * namespaces to create or join, the maps, the rootfs with its mounts,
+ * devices and paths, the process's identity, capabilities, rlimits and
+ * seccomp, and the exec fifo it waits on. Pure, but for the fds it is
+ * handed: `fd()` gives the number tsns-oci-init will see an fd of ours as.
+ */
+import { capabilityMask } from '../capabilities';
+import { NAMESPACES } from '../namespaces';
+import type { PlanSeccomp } from '../plan/run';
+import { BARE_LAUNCH, EXTRA, HARDENING, OP_SEP, TAG, type SpawnSpec } from '../wire';
+import { ConfigError } from './check';
+import type { OciConfig, OciDevice, OciIdMapping, OciProcess } from './config';
+import { MOUNT_FLAGS as F } from './mount-options';
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const OCI_NS: Record<string, string> = { pid: 'pid', network: 'net', mount: 'mount', ipc: 'ipc', uts: 'uts', user: 'user', cgroup: 'cgroup', time: 'time' };
+const RLIMITS = ['CPU', 'FSIZE', 'DATA', 'STACK', 'CORE', 'RSS', 'NPROC', 'NOFILE', 'MEMLOCK', 'AS', 'LOCKS', 'SIGPENDING', 'MSGQUEUE', 'NICE', 'RTPRIO', 'RTTIME'];
+const PROPAGATION: Record<string, number> = {
+  shared: F.MS_SHARED, slave: F.MS_SLAVE, private: F.MS_PRIVATE, unbindable: F.MS_UNBINDABLE,
+  rshared: F.MS_SHARED, rslave: F.MS_SLAVE, rprivate: F.MS_PRIVATE, runbindable: F.MS_UNBINDABLE,
+};
+/** runc's devices, made in every container with a /dev of its own. */
+export const DEFAULT_DEVICES: OciDevice[] = [
+  ['/dev/null', 1, 3], ['/dev/zero', 1, 5], ['/dev/full', 1, 7], ['/dev/random', 1, 8], ['/dev/urandom', 1, 9], ['/dev/tty', 5, 0],
+].map(([path, major, minor]) => ({ type: 'c', path: path as string, major: major as number, minor: minor as number, fileMode: 0o666, uid: 0, gid: 0 }));
+const DEV_LINKS: [string, string][] = [['/proc/self/fd', '/dev/fd'], ['/proc/self/fd/0', '/dev/stdin'], ['/proc/self/fd/1', '/dev/stdout'], ['/proc/self/fd/2', '/dev/stderr'], ['pts/ptmx', '/dev/ptmx']];
+
+export interface OciPlanInput {
+  config: OciConfig;
+  /** the caller is not root: maps beyond itself go through newuidmap, setgroups is denied */
+  rootless: boolean;
+  uid: number;
+  gid: number;
+  noPivot: boolean;
+  /** fd of ours → the number tsns-oci-init sees it as */
+  fd: (ours: number) => number;
+  /** the state directory, open (helper's number); null: no fifo (exec) */
+  stateDirFd: number | null;
+  consoleSocket: string | null;
+  preserveFds: number;
+  /** namespace paths opened: path → our fd */
+  openNs: (path: string) => number;
+  seccomp: { programs: PlanSeccomp[]; listener: { path: string; state: string } | null } | null;
+  cgroup: { procs: number[]; dir: number | null } | null;
+  /** the container's HOME when its environment has none (its /etc/passwd, as runc reads it) */
+  home: string;
+}
+
+const mapText = (m: readonly OciIdMapping[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');
+
+function capsEntry(p: OciProcess, source: string): string | null {
+  const c = p.capabilities;
+  if (!c) return null;
+  const mask = (names: string[], set: string) => names.reduce((m, name, i) => {
+    const bit = capabilityMask(name);
+    if (bit === undefined || name.toUpperCase() === 'ALL') throw new ConfigError(source, `process.capabilities.${set}[${i}]`, `unknown capability ${name}`);
+    return m | bit;
+  }, 0n);
+  return `${EXTRA.CAPS}${[mask(c.bounding, 'bounding'), mask(c.effective, 'effective'), mask(c.permitted, 'permitted'), mask(c.inheritable, 'inheritable'), mask(c.ambient, 'ambient')].join(',')}`;
+}
+
+/** The process's own part, shared by create and exec: identity, caps, rlimits, env. */
+export function processEntries(p: OciProcess, source: string, base: string): { extras: string[]; steps: [string, string][]; env: string[]; searchPath: string } {
+  const extras: string[] = [];
+  const caps = capsEntry(p, source);
+  if (caps) extras.push(caps);
+  p.rlimits.forEach((r, i) => {
+    const res = RLIMITS.indexOf(r.type.replace(/^RLIMIT_/, ''));
+    if (!r.type.startsWith('RLIMIT_') || res < 0) throw new ConfigError(source, `${base}.rlimits[${i}].type`, `unknown rlimit ${r.type}`);
+    if (r.soft > r.hard) throw new ConfigError(source, `${base}.rlimits[${i}]`, 'soft is above hard');
+    extras.push(`${EXTRA.RLIMIT}${res} ${r.soft} ${r.hard}`);
+  });
+  const steps: [string, string][] = [];
+  if (p.user.umask !== null) steps.push([TAG.OCI_STEP, `u${p.user.umask.toString(8)}`]);
+  if (p.oomScoreAdj !== null) steps.push([TAG.OCI_STEP, `o${p.oomScoreAdj}`]);
+  const path = p.env.find((e) => e.startsWith('PATH='));
+  return { extras, steps, env: p.env, searchPath: path ? path.slice(5) : DEFAULT_PATH };
+}
+
+export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec {
+  const { config: c } = input;
+  const lin = c.linux;
+  let flags = 0;
+  const joins: SpawnSpec['joins'][number][] = [];
+  const types = new Set(lin.namespaces.map((n) => n.type));
+  // The user namespace first: it grants the rights for joining the rest.
+  const order = [...lin.namespaces].sort((a, b) => (a.type === 'user' ? -1 : 0) - (b.type === 'user' ? -1 : 0));
+  for (const ns of order) {
+    const info = NAMESPACES.find((n) => n.name === OCI_NS[ns.type])!;
+    if (ns.path === null) flags |= info.flag;
+    else joins.push({ type: info.flag, fd: input.fd(input.openNs(ns.path)), fromTarget: false });
+  }
+  const at = (i: number) => `linux.namespaces`;
+  if (!types.has('mount')) throw new ConfigError(source, at(0), 'a mount namespace is required', 'add {"type": "mount"}');
+  if ((c.hostname || c.domainname) && !types.has('uts')) throw new ConfigError(source, c.hostname ? 'hostname' : 'domainname', 'needs a UTS namespace of its own', 'add {"type": "uts"} to linux.namespaces');
+  const newUser = (flags & NAMESPACES.find((n) => n.name === 'user')!.flag) !== 0;
+  if ((lin.uidMappings.length || lin.gidMappings.length) && !newUser) throw new ConfigError(source, 'linux.uidMappings', 'id mappings need a new user namespace', 'add {"type": "user"} to linux.namespaces');
+  if (newUser && (!lin.uidMappings.length || !lin.gidMappings.length)) throw new ConfigError(source, 'linux.uidMappings', 'a new user namespace needs uidMappings and gidMappings');
+  const self = (m: readonly OciIdMapping[], id: number) => m.length === 1 && m[0]!.hostID === id && m[0]!.size === 1;
+  const helperUid = newUser && input.rootless && !self(lin.uidMappings, input.uid);
+  const helperGid = newUser && input.rootless && !self(lin.gidMappings, input.gid);
+  const setgroups = newUser && input.rootless && !helperGid ? 'deny' : null;
+  const p = c.process;
+  if (setgroups && p.user.additionalGids.length) throw new ConfigError(source, 'process.user.additionalGids', 'cannot be set in a user namespace that denies setgroups (a rootless container mapping one gid)');
+
+  const proc = processEntries(p, source, 'process');
+  const oci: [string, string][] = [[TAG.OCI_ROOT, `${c.root.readonly ? 'r' : ''}${input.noPivot ? 'n' : ''}:${c.root.path}`]];
+  for (const m of c.mounts) {
+    oci.push([TAG.OCI_MOUNT, [m.destination, m.source ?? '', m.type ?? '', m.flags, m.propagation, m.attr, m.data].join(OP_SEP)]);
+  }
+  oci.push(...proc.steps);
+  const devMount = c.mounts.find((m) => m.destination === '/dev');
+  if (devMount && (devMount.flags & F.MS_BIND) === 0) {
+    const listed = new Set(lin.devices.map((d) => d.path));
+    for (const d of [...lin.devices, ...DEFAULT_DEVICES.filter((d) => !listed.has(d.path))]) {
+      oci.push([TAG.OCI_STEP, `n${[d.path, d.type === 'u' ? 'c' : d.type, d.major, d.minor, (d.fileMode ?? 0o666).toString(8), d.uid ?? -1, d.gid ?? -1].join(OP_SEP)}`]);
+    }
+    for (const [target, link] of DEV_LINKS) oci.push([TAG.OCI_STEP, `l${target}${OP_SEP}${link}`]);
+  } else {
+    for (const d of lin.devices) oci.push([TAG.OCI_STEP, `n${[d.path, d.type === 'u' ? 'c' : d.type, d.major, d.minor, (d.fileMode ?? 0o666).toString(8), d.uid ?? -1, d.gid ?? -1].join(OP_SEP)}`]);
+  }
+  for (const path of lin.maskedPaths) oci.push([TAG.OCI_STEP, `m${path}`]);
+  for (const path of lin.readonlyPaths) oci.push([TAG.OCI_STEP, `r${path}`]);
+  for (const [k, v] of Object.entries(lin.sysctl)) oci.push([TAG.OCI_STEP, `s${k.replace(/\./g, '/')}${OP_SEP}${v}`]);
+  if (lin.personality !== null) oci.push([TAG.OCI_STEP, `p${lin.personality}`]);
+
+  const extras = [...proc.extras];
+  if (input.stateDirFd !== null) extras.push(`${EXTRA.EXEC_FIFO}${input.stateDirFd}`);
+  if (!setgroups) extras.push(`${EXTRA.GROUPS}${p.user.additionalGids.join(',')}`);
+  if (p.terminal) {
+    if (!input.consoleSocket) throw new ConfigError(source, 'process.terminal', 'a terminal needs --console-socket', 'pass --console-socket SOCKET, or set "terminal": false');
+    extras.push(`${EXTRA.CONSOLE}${[input.consoleSocket, p.consoleSize?.height ?? 0, p.consoleSize?.width ?? 0].join(OP_SEP)}`);
+  }
+  const env = proc.env.some((e) => e.startsWith('HOME=')) ? proc.env : [...proc.env, `HOME=${input.home}`];
+  const stdio: (number | null)[] = [];
+  for (let i = 0; i < input.preserveFds; i++) stdio[3 + i] = 3 + i;
+  const prop = lin.rootfsPropagation ? PROPAGATION[lin.rootfsPropagation]! : F.MS_SLAVE;
+  return {
+    ...BARE_LAUNCH,
+    flags, joins,
+    uidMap: newUser ? mapText(lin.uidMappings) : null, gidMap: newUser ? mapText(lin.gidMappings) : null,
+    uidMapHelper: helperUid, gidMapHelper: helperGid, setgroups,
+    hostname: c.hostname, domainname: c.domainname, propagation: prop,
+    wd: p.cwd, uid: p.user.uid, gid: p.user.gid,
+    // runc's init always starts a session of its own.
+    hardening: `${p.noNewPrivileges ? HARDENING.NO_NEW_PRIVS : ''}${HARDENING.NEW_SESSION}`,
+    seccomp: input.seccomp?.programs ?? [], seccompListener: input.seccomp?.listener ?? null,
+    extras, cgroupProcs: input.cgroup?.procs ?? [], cgroupDir: input.cgroup?.dir ?? null,
+    file: p.args[0]!, argv: p.args, env, searchPath: proc.searchPath, stdio, inheritFds: false, oci,
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Starting tsns-oci-init (native/oci-init.c) with a spec and the fds it
+ * names: ours at fixed places of its fd table (after stdio and the
+ * --preserve-fds ones), the spec on one pipe, its report on another.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { OCI_INIT_PATH } from '../native';
+import { decodeFailure, type NativeFailure } from '../wire';
+
+export interface HelperFds {
+  /** the fds the helper gets, in order, from 3 + preserveFds + 2 (after the spec and report pipes) */
+  ours: number[];
+  preserveFds: number;
+}
+
+/** Where an fd of ours lands in the helper; call before spawnHelper. */
+export function fdMapper(h: HelperFds): (ours: number) => number {
+  return (fd) => {
+    let i = h.ours.indexOf(fd);
+    if (i < 0) i = h.ours.push(fd) - 1;
+    return 3 + h.preserveFds + 2 + i;
+  };
+}
+
+export interface Helper {
+  child: ChildProcess;
+  /** the container's pid, or the shim's failure */
+  started: Promise<{ pid: number } | { failure: NativeFailure }>;
+  /** with 'wait': the container's raw wait status; the helper's end otherwise */
+  ended: Promise<number | null>;
+}
+
+export function spawnHelper(spec: Buffer, fds: HelperFds, mode: 'detach' | 'wait', stateDirFd: number | null, preJoin: readonly number[] = []): Helper {
+  const base = 3 + fds.preserveFds;
+  const stdio: ('inherit' | 'pipe' | number)[] = ['inherit', 'inherit', 'inherit'];
+  for (let i = 0; i < fds.preserveFds; i++) stdio.push(3 + i);
+  stdio.push('pipe', 'pipe', ...fds.ours);
+  const args = [String(base), String(base + 1), mode];
+  const helperFd = (fd: number) => String(base + 2 + fds.ours.indexOf(fd));
+  args.push(stateDirFd === null ? '-' : helperFd(stateDirFd));
+  if (preJoin.length) args.push(preJoin.map(helperFd).join(','));
+  const child = spawn(OCI_INIT_PATH, args, { stdio, detached: mode === 'wait' });
+  const specPipe = child.stdio[base] as NodeJS.WritableStream;
+  specPipe.end(spec);
+  const report = child.stdio[base + 1] as NodeJS.ReadableStream;
+  let text = '';
+  let resolveStart!: (v: { pid: number } | { failure: NativeFailure }) => void;
+  let resolveEnd!: (v: number | null) => void;
+  const started = new Promise<{ pid: number } | { failure: NativeFailure }>((r) => (resolveStart = r));
+  const ended = new Promise<number | null>((r) => (resolveEnd = r));
+  let status: number | null = null;
+  const take = () => {
+    const lines = text.split('\n');
+    if (lines.length > 1) {
+      const n = Number(lines[0]);
+      resolveStart(n > 0 ? { pid: n } : { failure: decodeFailure(n < 0 ? n : -(1 << 16 | 5)) });
+    }
+    const st = /status (-?\d+)/.exec(text);
+    if (st) status = Number(st[1]);
+  };
+  report.on('data', (d: Buffer) => {
+    text += d.toString();
+    take();
+  });
+  child.on('error', (e) => {
+    resolveStart({ failure: { stage: 'spec', code: (e as NodeJS.ErrnoException).errno ? -(e as NodeJS.ErrnoException).errno! : 2, index: 0 } });
+    resolveEnd(null);
+  });
+  // Not 'close': the container's process holds copies of the pipes until its exec.
+  child.on('exit', () => {
+    const finish = () => {
+      take();
+      // the helper died before a word: its failure is a native one
+      resolveStart({ failure: { stage: 'native', code: 5, index: 0 } });
+      resolveEnd(status);
+      (report as NodeJS.ReadableStream & { destroy(): void }).destroy();
+    };
+    // Its last line may still be in the pipe.
+    if (mode === 'wait' && status === null) setTimeout(finish, 20);
+    else setImmediate(finish);
+  });
+  return { child, started, ended };
+}
