@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/oci/config';
+import { planOci } from '../../src/oci/plan';
+import { specTemplate } from '../../src/oci/spec';
+import { parseJson } from '../../src/seccomp/json';
+
+const base = () => JSON.parse(JSON.stringify({ ...specTemplate(false, 0, 0), process: { ...(specTemplate(false, 0, 0).process as object), terminal: false } })) as Record<string, any>;
+
+describe('config.json', () => {
+  it('reads runc spec\'s template', () => {
+    const c = parseConfig(base() as never, '/b');
+    expect(c.root).toEqual({ path: '/b/rootfs', readonly: true });
+    expect(c.mounts.map((m) => m.destination)).toContain('/dev/pts');
+  });
+
+  it('names an unknown field by its JSON path', () => {
+    const c = base();
+    c.process.user.bogus = 1;
+    expect(() => parseConfig(c as never, '/b')).toThrow('config.json: process.user.bogus: unknown field');
+  });
+
+  it('names an unsupported field by its JSON path', () => {
+    const c = base();
+    c.process.apparmorProfile = 'x';
+    expect(() => parseConfig(c as never, '/b')).toThrow(/process\.apparmorProfile: AppArmor is not supported/);
+    const d = base();
+    d.linux.intelRdt = { closID: 'x' };
+    expect(() => parseConfig(d as never, '/b')).toThrow(/linux\.intelRdt: not supported/);
+  });
+
+  it('names a wrong type with its path', () => {
+    const c = base();
+    c.mounts[1].options = 'nosuid';
+    expect(() => parseConfig(c as never, '/b')).toThrow('config.json: mounts[1].options: expected an array, found a string');
+  });
+
+  it('says where malformed JSON breaks', () => {
+    expect(() => parseJson('{\n  "a": 1,\n  }')).toThrow(/line 3 column/);
+  });
+
+  it('plans namespaces, mounts and the fifo', () => {
+    const c = parseConfig(base() as never, '/b');
+    const spec = planOci({
+      config: c, rootless: false, uid: 0, gid: 0, noPivot: false, fd: (n) => n, stateDirFd: 9, consoleSocket: null, preserveFds: 0,
+      openNs: () => 0, seccomp: null, cgroup: null, home: '/',
+    });
+    expect(spec.flags).toBe(0x20000000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x00020000);
+    expect(spec.extras).toContain('G9');
+    expect(spec.oci![0]).toEqual(['X', 'r:/b/rootfs']);
+    expect(spec.env).toContain('HOME=/');
+  });
+
+  it('refuses a hostname without a UTS namespace', () => {
+    const c = base();
+    c.linux.namespaces = [{ type: 'mount' }];
+    const cfg = parseConfig(c as never, '/b');
+    expect(() => planOci({ config: cfg, rootless: false, uid: 0, gid: 0, noPivot: false, fd: (n) => n, stateDirFd: null, consoleSocket: null, preserveFds: 0, openNs: () => 0, seccomp: null, cgroup: null, home: '/' }))
+      .toThrow(/hostname: needs a UTS namespace/);
+  });
+});
