@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { inject } from 'vitest';
 import { CI, IS_ROOT, ROOT, USER } from './helpers';
+import { reaper } from './reliability-lib';
 
 export const RUNC = '/usr/sbin/runc';
 export const BUSYBOX = '/bin/busybox';
@@ -284,7 +285,10 @@ export async function startContainerd(dir: string, extraConfig = '', withCri = f
   const configPath = join(dir, 'config.toml');
   writeFileSync(configPath, `${config}\n`);
   const logPath = join(dir, 'containerd.log');
-  const child = execa('containerd', ['--config', configPath], { reject: false, stdin: 'ignore', stdout: { file: logPath }, stderr: { file: logPath } });
+  // containerd's shims outlive the process that started them and are reparented: under a child
+  // subreaper (PID 1 here reaps no orphans) they are reaped, and any left at the end are killed.
+  const child = execa(reaper(), [join(dir, 'reaper.report'), 'containerd', '--config', configPath],
+    { reject: false, stdin: 'ignore', stdout: { file: logPath }, stderr: { file: logPath } });
   const ctr = (args: readonly string[], opts: Options & { namespace?: string } = {}) => {
     const { namespace, ...o } = opts;
     return execa('ctr', ['--address', address, '--namespace', namespace ?? 'default', ...args], { reject: false, timeout: 60_000, stdin: 'ignore', ...o });
@@ -306,12 +310,21 @@ export async function startContainerd(dir: string, extraConfig = '', withCri = f
     ctr,
     log: () => readFileSync(logPath, 'utf8'),
     async stop() {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      // containerd itself gets SIGTERM (the reaper's SIGTERM would SIGKILL it); the reaper then ends.
+      for (const pid of childrenOf(child.pid!)) process.kill(pid, 'SIGTERM');
+      const t = setTimeout(() => child.kill('SIGTERM'), 10_000);
       await child;
       clearTimeout(t);
     },
   };
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
