@@ -355,12 +355,18 @@ export function processesMentioning(needle: string): string[] {
   return found;
 }
 
-/** Under CI=true the engines must be there; elsewhere their tests say why they are skipped. */
+interface ToolTable {
+  describeTools(names: readonly string[]): string;
+  packagesFor(names: readonly string[]): string[];
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const TOOL_TABLE = require('../../scripts/test-setup.cjs') as ToolTable;
+
+/** null when the engines are there; else what is missing and its packages. Under CI=true the engines must be there. */
 export function enginesPresent(...names: string[]): string | null {
-  const missing = names.filter((n) => which(n) === null);
-  if (!existsSync(BUSYBOX)) missing.push('busybox (busybox-static)');
+  const missing = [...names, 'busybox'].filter((n) => (n === 'busybox' ? !existsSync(BUSYBOX) : which(n) === null));
   if (missing.length === 0) return null;
-  const what = `needs ${missing.join(', ')} (apt-get install podman containerd runc busybox-static)`;
+  const what = `needs ${TOOL_TABLE.describeTools(missing)}: apt-get install ${TOOL_TABLE.packagesFor(missing).join(' ')}`;
   if (CI) throw new Error(`required on CI but missing: ${what}`);
   return what;
 }
