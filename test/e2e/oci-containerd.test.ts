@@ -10,15 +10,15 @@
  * dir), and the runtime command lines the shim used are recorded.
  */
 import { execa } from 'execa';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CriClient } from './cri-client';
 import { removeReaper } from './reliability-lib';
 import { IS_ROOT, ROOT } from './helpers';
 import {
-  busyboxImage, busyboxRootfs, enginesPresent, processesMentioning, recordCalls, recordedCalls, recordingWrapper, rmTree, RUNC,
+  busyboxImage, busyboxRootfs, enginesPresent, failedCalls, processesMentioning, recordCalls, recordedCalls, recordingWrapper, rmTree, RUNC,
   runtimesUnderTest, startContainerd, subcommand, waitFor, workDir, type Containerd, type Runtime,
 } from './oci-lib';
 
@@ -70,7 +70,19 @@ function criConfig(dir: string): string {
   ].join('\n');
 }
 
-afterAll(() => removeReaper());
+// containerd 1.6 puts its shims' sockets in /run/containerd/s whatever its config says: the dirs
+// that were not there before are removed again once empty.
+const HOST_DIRS = ['/run/containerd/s', '/run/containerd'].filter((d) => !existsSync(d));
+afterAll(() => {
+  removeReaper();
+  for (const d of HOST_DIRS) {
+    try {
+      rmdirSync(d);
+    } catch {
+      /* not empty: in use by another containerd */
+    }
+  }
+});
 
 describe.runIf(IS_ROOT && !missing).each(RUNTIMES)('containerd with %s', (_name, rt) => {
   let dir: string;
@@ -88,6 +100,17 @@ describe.runIf(IS_ROOT && !missing).each(RUNTIMES)('containerd with %s', (_name,
     wrapper = recordingWrapper(dir, rt);
     const config = `${readmeRuntimeClass(wrapper.path, join(dir, 'runc-cri'))}\n${criConfig(dir)}`;
     ctd = await startContainerd(join(dir, 'ctd'), config, true);
+  });
+
+  // A failing test names the runtime calls that failed and the end of containerd's log (the shim logs the runtime's errors).
+  let seen = 0;
+  beforeEach(() => {
+    seen = wrapper ? recordedCalls(wrapper.log).length : 0;
+  });
+  afterEach((ctx) => {
+    if (!wrapper || ctx.task.result?.state !== 'fail') return;
+    const errors = ctd.log().split('\n').filter((l) => /level=(error|warning)/.test(l) && !/cni/.test(l)).slice(-5).join('\n');
+    console.warn(`${ctx.task.name} with ${rt.name}: ${failedCalls(recordedCalls(wrapper.log).slice(seen), [[dir, '$T']])}\ncontainerd's last errors:\n${errors}`);
   });
 
   afterAll(async () => {
@@ -115,8 +138,8 @@ describe.runIf(IS_ROOT && !missing).each(RUNTIMES)('containerd with %s', (_name,
   it('ctr run --rm --runc-binary: exit status, output, and what the container sees', async () => {
     const before = calls().length;
     const r = await ctrRun(['--rm', '--rootfs', rootfs, 'c-run', '/bin/sh', '-c', 'echo hello; echo err >&2; echo pid=$$; exit 4']);
-    expect(r.stderr).toMatch(/^err$/m);
     expect(r.exitCode, String(r.stderr)).toBe(4);
+    expect(r.stderr).toMatch(/^err$/m);
     expect(String(r.stdout).split('\n').slice(0, 2)).toEqual(['hello', 'pid=1']);
     const mine = calls().slice(before);
     expect(mine.map(subcommand).slice(0, 2)).toEqual(['create', 'start']);
@@ -130,7 +153,7 @@ describe.runIf(IS_ROOT && !missing).each(RUNTIMES)('containerd with %s', (_name,
     expect(started.exitCode, String(started.stderr)).toBe(0);
     const ls = await ctd.ctr(['task', 'ls']);
     expect(String(ls.stdout)).toMatch(/^c-detached\s+\d+\s+RUNNING$/m);
-    const exec = await ctd.ctr(['task', 'exec', '--exec-id', 'e1', 'c-detached', '/bin/sh', '-c', 'echo exec-out; cat /proc/1/cmdline | tr "\\0" " "; exit 5']);
+    const exec = await ctd.ctr(['task', 'exec', '--fifo-dir', join(dir, 'fifo'), '--exec-id', 'e1', 'c-detached', '/bin/sh', '-c', 'echo exec-out; cat /proc/1/cmdline | tr "\\0" " "; exit 5']);
     expect(exec.exitCode, String(exec.stderr)).toBe(5);
     expect(String(exec.stdout).split('\n')).toEqual(['exec-out', '/bin/sh -c trap "exit 0" TERM; sleep 300 & wait ']);
     const kill = await ctd.ctr(['task', 'kill', 'c-detached']);

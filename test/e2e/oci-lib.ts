@@ -138,13 +138,16 @@ export function bundle(dir: string, config: Record<string, unknown>): string {
 }
 
 // ---------------------------------------------------------------- the recording wrapper
-/** One call an engine made: the runtime's arguments, as it got them. */
-export type Call = string[];
+/** One call an engine made: the runtime's arguments as it got them, and the runtime's exit status. */
+export type Call = string[] & { status: number };
 
 /**
- * A script named like the runtime, which appends its argv to a log and execs
- * the runtime. Engines that pass no --root (podman) get `--root STATE`, so
- * that the runtime's state stays in the test's temp dir.
+ * A script named like the runtime, which runs the runtime and appends its
+ * argv and exit status to a log. Engines that pass no --root (podman) get
+ * `--root STATE`, so that the runtime's state stays in the test's temp dir.
+ * The script stays the runtime's parent (no exec) to learn the status: a
+ * runtime's calls are short (create returns once the container waits), and
+ * what they leave running is reparented to the engine's subreaper as before.
  */
 export function recordingWrapper(dir: string, rt: Runtime, opts: { state?: string; forUser?: boolean } = {}): { path: string; log: string } {
   const binDir = join(dir, `bin-${rt.name}`);
@@ -152,13 +155,13 @@ export function recordingWrapper(dir: string, rt: Runtime, opts: { state?: strin
   const log = join(dir, `calls-${rt.name}.log`);
   writeFileSync(log, '');
   if (opts.forUser && IS_ROOT) chownSync(log, USER.uid, USER.gid);
-  const target = opts.forUser ? rt.userPath() : rt.path;
-  const root = opts.state
-    ? `for a in "$@"; do case $a in --root|--root=*) exec ${q(target)} "$@";; esac; done\nexec ${q(target)} --root ${q(opts.state)} "$@"`
-    : `exec ${q(target)} "$@"`;
+  const target = q(opts.forUser ? rt.userPath() : rt.path);
+  const call = opts.state
+    ? `root=(--root ${q(opts.state)})\nfor a in "$@"; do case $a in --root|--root=*) root=();; esac; done\n${target} "\${root[@]}" "$@"`
+    : `${target} "$@"`;
   const path = join(binDir, rt.name);
-  // One write per call (fields \x1f, records \x1e): calls that overlap do not interleave.
-  writeFileSync(path, `#!/bin/bash\nline=$(printf '%s\\x1f' "$@")\nprintf '%s\\x1e' "$line" >> ${q(log)}\n${root}\n`);
+  // One write per call (fields \x1f, the status after \x1d, records \x1e): calls that overlap do not interleave.
+  writeFileSync(path, `#!/bin/bash\nline=$(printf '%s\\x1f' "$@")\n${call}\nrc=$?\nprintf '%s\\x1d%s\\x1e' "$line" "$rc" >> ${q(log)}\nexit $rc\n`);
   chmodSync(path, 0o755);
   chmodSync(binDir, 0o755);
   return { path, log };
@@ -166,11 +169,20 @@ export function recordingWrapper(dir: string, rt: Runtime, opts: { state?: strin
 
 export function recordedCalls(log: string): Call[] {
   const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
-  return text.split('\x1e').filter((r) => r !== '').map((r) => r.split('\x1f').slice(0, -1));
+  return text.split('\x1e').filter((r) => r !== '').map((r) => {
+    const [fields, status] = r.split('\x1d');
+    return Object.assign(fields!.split('\x1f').slice(0, -1), { status: Number(status) });
+  });
+}
+
+/** The calls that failed, one shell line each with the status: for a failing test's message. */
+export function failedCalls(calls: readonly Call[], replace: [string, string][] = []): string {
+  const bad = calls.filter((c) => c.status !== 0);
+  return bad.length ? `runtime calls that failed:\n${bad.map((c) => `  [exit ${c.status}] ${showCall(c, replace)}`).join('\n')}` : 'no runtime call failed';
 }
 
 /** A call as a shell line, with the test's temp dirs and container ids made readable. */
-export function showCall(call: Call, replace: [string, string][] = []): string {
+export function showCall(call: readonly string[], replace: [string, string][] = []): string {
   return call.map((a) => {
     let s = a;
     for (const [from, to] of replace) s = s.split(from).join(to);
@@ -383,6 +395,6 @@ export function rmTree(dir: string): void {
 export function recordCalls(engine: string, rt: Runtime, calls: readonly Call[], replace: [string, string][] = []): void {
   const file = process.env.TSNS_OCI_RECORD;
   if (!file) return;
-  const lines = calls.map((c) => `  ${showCall([rt.name, ...c], replace)}`);
+  const lines = calls.map((c) => `  ${showCall([rt.name, ...c], replace)}${c.status === 0 ? '' : `    # exit ${c.status}`}`);
   appendFileSync(file, `# ${engine} with ${rt.name}\n${lines.join('\n')}\n`);
 }

@@ -8,9 +8,9 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { IS_ROOT, USER } from './helpers';
-import { busyboxRootfs, enginesPresent, podmanFor, processesMentioning, recordCalls, rmTree, runtimesUnderTest, subcommand, workDir, type Podman, type Runtime } from './oci-lib';
+import { busyboxRootfs, enginesPresent, failedCalls, podmanFor, processesMentioning, recordCalls, rmTree, runtimesUnderTest, subcommand, workDir, type Podman, type Runtime } from './oci-lib';
 
 const RUNTIMES = runtimesUnderTest().map((rt) => [rt.name, rt] as [string, Runtime]);
 const missing = enginesPresent('podman', 'conmon');
@@ -31,6 +31,15 @@ function lifecycle(label: string, rootless: boolean) {
       pm = podmanFor(dir, rt, { rootless });
     });
 
+    // A failing test names the runtime calls that failed (podman's stderr, in the assertion, has the runtime's error).
+    let seen = 0;
+    beforeEach(() => {
+      seen = pm?.calls().length ?? 0;
+    });
+    afterEach((ctx) => {
+      if (pm && ctx.task.result?.state === 'fail') console.warn(`${ctx.task.name} with ${rt.name}: ${failedCalls(pm.calls().slice(seen), [[dir, '$T']])}`);
+    });
+
     afterAll(async () => {
       if (!pm) return;
       await pm(['rm', '--all', '--force', '--time', '0']);
@@ -45,8 +54,8 @@ function lifecycle(label: string, rootless: boolean) {
     it('run --rm: the container\'s exit status and output, and what it sees', async () => {
       const r = await run(['--rm', '--hostname', 'box', '--rootfs', rootfs, '/bin/sh', '-c',
         'echo out; echo err >&2; echo pid=$$; hostname; cat /proc/self/uid_map; exit 3']);
-      expect(r.stderr, `podman's stderr`).toMatch(/^err$/m);
       expect(r.exitCode, String(r.stderr)).toBe(3);
+      expect(r.stderr, `podman's stderr`).toMatch(/^err$/m);
       const lines = String(r.stdout).split('\n');
       expect(lines.slice(0, 3)).toEqual(['out', 'pid=1', 'box']);
       // Root's podman keeps the host's ids; a rootless one maps 0 to the caller.
