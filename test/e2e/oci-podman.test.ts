@@ -110,6 +110,7 @@ function lifecycle(label: string, rootless: boolean) {
   });
 }
 
+if (!IS_ROOT) console.warn('skipping the tests of root\'s podman: they need root (rootless podman still runs)');
 describe.runIf(IS_ROOT && !missing)('podman as root', () => {
   lifecycle('podman', false);
 });
