@@ -11,6 +11,8 @@
 //   6. scale: 1000 concurrent commands from one process
 //   7. seccomp profiles: the start-up a profile adds (Docker's default, a tiny one)
 //   8. what a cgroup with limits adds to a run, next to runc on the same config (bench/cgroup.mjs)
+//   9. tsns-oci next to runc and crun: each call, a container's start, a whole run, podman run --rm,
+//      and what stays resident after create (bench/oci.mjs)
 //
 // It is a benchmark, not a test: it reports what it measures and never fails on
 // a threshold. Every process it starts is waited for (PID 1 on the bench machine
@@ -21,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sectionCgroup } from './cgroup.mjs';
+import { sectionOci } from './oci.mjs';
 import { childrenOf, descendantsOf, median, nowNs, nsToMs, sleep, stats, vmRssKiB } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -712,6 +715,7 @@ async function main() {
     [6, 'scale', sectionScale],
     [7, 'seccomp', sectionSeccomp],
     [8, 'cgroup', () => sectionCgroup({ out, table, heading, progress, interleaved, runWorker, CFG: { ...CFG, quick: QUICK }, IS_ROOT, NODE, BIN, which, nowNs, nsToMs, f1, f2 })],
+    [9, 'oci', () => sectionOci({ out, table, heading, progress, CFG: { ...CFG, quick: QUICK }, IS_ROOT, f1 })],
   ];
   const printed = new Map();
   let next = 1;

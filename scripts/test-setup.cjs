@@ -22,7 +22,7 @@ const TOOLS = [
   { command: 'cc', packages: ['gcc', 'libc6-dev'], for: 'building the native shim (npm ci) and the tests\' C fixtures' },
   // Where `file` is given, it is what must exist (a header, a program outside PATH).
   { command: 'seccomp.h', file: '/usr/include/seccomp.h', packages: ['libseccomp-dev'], for: 'building the seccomp profile compiler' },
-  { command: 'podman', packages: ['podman'], for: 'seccomp profiles next to podman + runc' },
+  { command: 'podman', packages: ['podman'], for: 'seccomp profiles next to podman + runc; podman driving tsns-oci' },
   { command: 'runc', file: '/usr/sbin/runc', packages: ['runc'], for: 'seccomp profiles next to podman + runc; the cgroup files runc writes' },
   { command: 'busybox', file: '/bin/busybox', packages: ['busybox-static'], for: 'root filesystems for containers' },
   { command: 'setpriv', packages: ['util-linux'], for: 'the runs as user 65534' },
@@ -35,13 +35,19 @@ const TOOLS = [
   { command: 'ip', packages: ['iproute2'], for: 'network namespace checks, NETNSID' },
   { command: 'awk', packages: ['mawk'], for: 'reading /proc in scripts' },
   { command: 'ping', packages: ['iputils-ping'], for: 'capability checks in the sandbox' },
-  { command: 'newuidmap', packages: ['uidmap'], for: 'id ranges without root' },
+  { command: 'newuidmap', packages: ['uidmap'], for: 'id ranges without root; rootless podman' },
   { command: 'newgidmap', packages: ['uidmap'], for: 'id ranges without root' },
   { command: 'tmux', packages: ['tmux'], for: 'a real terminal' },
   { command: 'script', packages: ['bsdutils'], for: 'a real terminal' },
   { command: 'bwrap', packages: ['bubblewrap'], for: 'comparisons with bwrap' },
   { command: 'mkfifo', packages: ['coreutils'], for: 'fifo targets' },
   { command: 'bash', packages: ['bash'], for: 'sockets of test targets (/dev/udp)' },
+  { command: 'conmon', packages: ['conmon'], for: 'podman driving tsns-oci and runc' },
+  { command: 'containerd', packages: ['containerd'], for: 'containerd driving tsns-oci and runc (a private containerd per test file)' },
+  { command: 'ctr', packages: ['containerd'], for: 'containerd driving tsns-oci and runc' },
+  { command: 'containerd-shim-runc-v2', packages: ['containerd'], for: 'containerd\'s runc shim, which execs tsns-oci' },
+  { command: 'tar', packages: ['tar'], for: 'images made offline from a busybox root (podman import)' },
+  { command: 'crun', packages: ['crun'], for: 'the OCI benchmark, crun next to runc and tsns-oci (where the cgroup layout lets it run)' },
 ];
 
 function hasCommand(name, path = process.env.PATH ?? '') {
