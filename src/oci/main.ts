@@ -4,6 +4,7 @@
  * ends the process.
  */
 import { TsnsError } from '../errors';
+import { readFileSync } from 'node:fs';
 import { bool, containerId, int, list as listFlag, parseFlags, str, usage, type FlagDef } from './args';
 import type { Globals } from './create';
 import { debug, logError, setLog } from './log';
@@ -149,8 +150,17 @@ const COMMANDS: Record<string, Handler> = {
   },
 };
 
+/** runc's test for --rootless=auto: root of a user namespace (rootless podman's runtime) is not the host's root. */
+function inUserNamespace(): boolean {
+  try {
+    return !/^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 function rootless(value: string | undefined): boolean {
-  if (value === undefined || value === 'auto') return process.geteuid?.() !== 0;
+  if (value === undefined || value === 'auto') return process.geteuid?.() !== 0 || inUserNamespace();
   if (value === 'true') return true;
   if (value === 'false') return false;
   throw usage(`invalid --rootless value "${value}" (auto, true or false)`);

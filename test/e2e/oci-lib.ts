@@ -63,7 +63,7 @@ function which(name: string): string | null {
   return null;
 }
 
-/** A temp dir of the test's own; `chownTo` makes it 65534's (for rootless engines). */
+/** A temp dir of the test's own, its name short (podman refuses a runroot over 50 characters); `chownTo` makes it 65534's (for rootless engines). */
 export function workDir(prefix: string, chownTo?: { uid: number; gid: number }): string {
   const dir = mkdtempSync(join(tmpdir(), `tsns-oci-${prefix}-`));
   if (chownTo) chownSync(dir, chownTo.uid, chownTo.gid);
@@ -251,7 +251,7 @@ export function podmanFor(dir: string, rt: Runtime, opts: { rootless?: boolean }
 export async function busyboxImage(dir: string, rootfs: string, ref: string, cmd: readonly string[]): Promise<string> {
   const tar = join(dir, 'rootfs.tar');
   await execa('tar', ['-C', rootfs, '-cf', tar, '.']);
-  const store = ['--root', join(dir, 'image-storage'), '--runroot', join(dir, 'image-runroot'), '--storage-driver', 'vfs'];
+  const store = ['--root', join(dir, 'image-storage'), '--runroot', join(dir, 'irun'), '--storage-driver', 'vfs'];
   const env = { CONTAINERS_CONF: join(dir, 'containers.conf') };
   if (!existsSync(env.CONTAINERS_CONF)) writeFileSync(env.CONTAINERS_CONF, `[engine]\ntmp_dir = ${JSON.stringify(join(dir, 'image-tmp'))}\nevents_logger = "none"\n`);
   await execa('podman', [...store, 'import', '--change', `CMD ${JSON.stringify(cmd)}`, tar, ref], { env });
