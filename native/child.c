@@ -285,6 +285,20 @@ static void binfmt(const struct child *c, const char *dir, int mount, int load)
 
 #define PROC_BINFMT "/proc/sys/fs/binfmt_misc"
 
+/* bwrap's directory when none is asked for: the caller's, else $HOME, else
+ * "/"; PWD says which.  The spec's env has one PWD entry for us to point. */
+static void wd_try(const struct spec *s)
+{
+	for (int i = 0; i < s->nwd_try; i++) {
+		if (SYS(SYS_chdir, s->wd_try[i] + 4) < 0)
+			continue;
+		for (char **e = s->envp; *e; e++)
+			if ((*e)[0] == 'P' && (*e)[1] == 'W' && (*e)[2] == 'D' && (*e)[3] == '=')
+				*e = (char *)s->wd_try[i];
+		return;
+	}
+}
+
 /* The sandbox's new root, the root and working directory, /proc. */
 static void prepare_filesystem(const struct child *c)
 {
@@ -306,6 +320,8 @@ static void prepare_filesystem(const struct child *c)
 	}
 	if (s->wd)
 		CHECK(c, ST_WD, SYS(SYS_chdir, s->wd));
+	else
+		wd_try(s);
 	if (s->proc_dir)
 		CHECK(c, ST_MOUNT_PROC, SYS(SYS_mount, "proc", s->proc_dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
 	if (s->binfmt_dir)

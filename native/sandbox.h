@@ -14,6 +14,8 @@ struct sb_op {
 	long size;      /* tmpfs size in bytes, -1: default */
 	const char *a;  /* source, target, lowers or file source (TSNS_FD_SOURCE N) */
 	const char *b;  /* destination */
+	const char *c;  /* an overlay's upper directory, else NULL */
+	const char *d;  /* an overlay's work directory, else NULL */
 };
 
 struct sandbox {

@@ -13,18 +13,20 @@
 #include "spec.h"
 #include "sys.h"
 
-/* CODE[TRY] SEP A SEP B SEP MODE SEP SIZE, split in place. */
+/* CODE[TRY] SEP A SEP B SEP MODE SEP SIZE [SEP C SEP D], split in place. */
 static int parse_op(char *v, struct sb_op *op)
 {
-	char *f[5] = { v, 0, 0, 0, 0 };
+	char *f[7] = { v, 0, 0, 0, 0, 0, 0 };
 	int n = 1;
-	for (char *p = v; *p && n < 5; p++)
+	for (char *p = v; *p && n < 7; p++)
 		if (*p == TSNS_OP_SEP) {
 			*p = 0;
 			f[n++] = p + 1;
 		}
-	if (n != 5)
+	if (n != 5 && n != 7)
 		return -EINVAL;
+	op->c = n == 7 ? f[5] : NULL;
+	op->d = n == 7 ? f[6] : NULL;
 	op->code = f[0][0];
 	op->try_ = f[0][1] == TSNS_OP_TRY;
 	op->a = *f[1] ? f[1] : NULL;
@@ -164,6 +166,11 @@ static int parse_entry(struct spec *s, char tag, char *v, int *argc, int *envc)
 	case TAG_PROC_DIR: s->proc_dir = v; break;
 	case TAG_ROOT: s->root = v; break;
 	case TAG_WD: s->wd = v; break;
+	case TAG_WD_TRY:
+		if (s->nwd_try == MAX_WD_TRY || v[0] != 'P' || v[1] != 'W' || v[2] != 'D' || v[3] != '=')
+			return -EINVAL;
+		s->wd_try[s->nwd_try++] = v;
+		break;
 	case TAG_MONOTONIC: s->monotonic = v; break;
 	case TAG_BOOTTIME: s->boottime = v; break;
 	case TAG_UID: s->uid = strtol(v, NULL, 10); break;

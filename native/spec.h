@@ -34,12 +34,18 @@ struct persist {
 	int bound, created;
 };
 
+#define MAX_WD_TRY 4
+
 struct spec {
 	unsigned long flags;       /* CLONE_NEW*; CLONE_NEWTIME is unshared by a middle process */
 	const char *uid_map, *gid_map, *setgroups;
 	int newuidmap, newgidmap;  /* write the maps through the setuid helpers */
 	const char *hostname, *domainname, *proc_dir, *root, *wd;
 	const char *monotonic, *boottime;
+	/* without wd, bwrap's choice of directory: the first of these "PWD=DIR"
+	 * that chdir takes, which then replaces the command's PWD entry */
+	const char *wd_try[MAX_WD_TRY];
+	int nwd_try;
 	long propagation;          /* MS_* for "/", or 0 to leave it unchanged */
 	long uid, gid;             /* -1: unchanged */
 	int keep_caps, kill_signal, init, unshare_pid;

@@ -53,12 +53,15 @@
 	X(ARG, 'a')            /* one argv entry, in order */                  \
 	X(ENV, 'e')            /* one environment entry, in order */           \
 	X(SECCOMP_FLAGS, 'T')  /* the last program's seccomp(2) flags; 'e' after: load before dropping privileges */ \
-	X(SECCOMP_LISTENER, 'V') /* PATH \x01 STATE: send the listener there */
+	X(SECCOMP_LISTENER, 'V') /* PATH \x01 STATE: send the listener there */ \
+	X(WD_TRY, 'i')         /* "PWD=DIR": without WD, the first DIR chdir takes becomes PWD */
 
 /* A sandbox operation's value: CODE[TRY] \x01 A \x01 B \x01 MODE \x01 SIZE,
- * MODE octal and SIZE decimal, each empty for the default. */
+ * MODE octal and SIZE decimal, each empty for the default; an overlay with
+ * its own upper layer adds \x01 UPPER \x01 WORK. */
 #define TSNS_OP_SEP '\x01'
 #define TSNS_OP_TRY 't' /* after the code: skip a missing source */
+#define TSNS_OP_LIST_SEP '\x02' /* between an overlay's lower directories */
 
 /* X(NAME, 'code') */
 #define TSNS_SANDBOX_OPS(X)  \
@@ -73,7 +76,12 @@
 	X(REMOUNT_RO, 'R')   \
 	X(PROC, 'p')         \
 	X(DEV, 'D')          \
-	X(OVERLAY, 'o')
+	X(OVERLAY, 'o')      /* lowers, a tmpfs upper layer */ \
+	X(BIND_DATA, 'a')    /* A: TSNS_FD_SOURCE N, bound from a file of its own */ \
+	X(RO_BIND_DATA, 'A') \
+	X(MQUEUE, 'm')       \
+	X(RO_OVERLAY, 'O')   /* lowers only */ \
+	X(RW_OVERLAY, 'w')   /* lowers, with C the upper and D the work directory */
 
 /* An EXTRA entry's first byte; the rest is its value.  X(NAME, 'code') */
 #define TSNS_EXTRAS(X)                                                              \

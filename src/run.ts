@@ -28,7 +28,9 @@ function explainer(plan: Plan, cgroupDirs: readonly string[] = []): FailureExpla
 }
 
 /** Start the command a plan describes; resolves when it has ended. */
-export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResult> {
+export function execute(plan: Plan, given: ProcessOptions = {}): Promise<RunResult> {
+  // The shim points PWD at the directory it took (plan.pwd.wdTry); this entry is the one it replaces.
+  const opts = plan.pwd ? { ...given, env: { ...given.env, PWD: plan.pwd.value } } : given;
   if (!plan.cgroup) return launch(runSpec(plan), explainer(plan), opts);
   return cgroups().launchInCgroup(plan.cgroup, runSpec(plan), opts, (spec, o, dirs) => launch(spec, explainer(plan, dirs), o));
 }

@@ -20,7 +20,7 @@ export const TAG = {
   KEEP_CAPS: 'k', KILL_SIGNAL: 'K', INIT: 'I', UNSHARE_PID: 'Q', PERSIST: 'N', PERSIST_LATE: 'L',
   TARGET: 'y', JOIN: 'J', ROOT_FD: 'r', CWD_FD: 'c', SANDBOX_OP: 'O', HARDENING: 'H', CAP_KEEP: 'C',
   SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', EXTRA: 'v', CGROUP_PROCS: 'A', CGROUP_DIR: 'E', ARG: 'a', ENV: 'e',
-  SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V',
+  SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V', WD_TRY: 'i',
 } as const;
 
 /** native/wire.h TSNS_EXTRAS: an EXTRA entry's first byte. */
@@ -29,9 +29,11 @@ export const EXTRA = { NO_FORK: 'F', BINFMT: 'b', INTERP: 'l', INTERP_EARLY: 'e'
 /** native/wire.h TSNS_SANDBOX_OPS. */
 export const SANDBOX_OP = {
   BIND: 'b', RO_BIND: 'r', DEV_BIND: 'v', TMPFS: 't', DIR: 'd', SYMLINK: 's', FILE: 'f', CHMOD: 'c',
-  REMOUNT_RO: 'R', PROC: 'p', DEV: 'D', OVERLAY: 'o',
+  REMOUNT_RO: 'R', PROC: 'p', DEV: 'D', OVERLAY: 'o', BIND_DATA: 'a', RO_BIND_DATA: 'A', MQUEUE: 'm',
+  RO_OVERLAY: 'O', RW_OVERLAY: 'w',
 } as const;
 export const OP_SEP = '\x01';
+export const OP_LIST_SEP = '\x02';
 export const OP_TRY = 't';
 export const FD_SOURCE = 'fd:';
 /** A seccomp listener's value: listenerPath, LISTENER_SEP, the state to send, PID_MARK where the command's pid goes. */
@@ -99,6 +101,8 @@ export interface SpawnSpec {
   propagation: number;
   root: string | null;
   wd: string | null;
+  /** without wd: "PWD=DIR" entries, the first directory chdir takes is the command's and its PWD */
+  wdTry: readonly string[];
   monotonic: number | null;
   boottime: number | null;
   uid: number | null;
@@ -148,7 +152,7 @@ export type LaunchSpec = Omit<SpawnSpec, 'stdio' | 'inheritFds' | 'searchPath' |
 /** A launch that creates, maps and mounts nothing: each plan fills in what it uses. */
 export const BARE_LAUNCH: LaunchSpec = {
   flags: 0, unsharePid: false, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false,
-  setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null,
+  setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null, wdTry: [],
   monotonic: null, boottime: null, uid: null, gid: null, keepCaps: false, killSignal: null, init: false,
   persist: [], filesystem: [], seccomp: [], seccompListener: null, hardening: '', capKeep: null, extras: [], target: null, joins: [], rootFd: null, cwdFd: null,
   cgroupProcs: [], cgroupDir: null, file: '', argv: [],
@@ -157,26 +161,42 @@ export const BARE_LAUNCH: LaunchSpec = {
 const OP_CODE: Record<SandboxOp['op'], string> = {
   bind: SANDBOX_OP.BIND, 'ro-bind': SANDBOX_OP.RO_BIND, 'dev-bind': SANDBOX_OP.DEV_BIND, tmpfs: SANDBOX_OP.TMPFS,
   dir: SANDBOX_OP.DIR, symlink: SANDBOX_OP.SYMLINK, file: SANDBOX_OP.FILE, chmod: SANDBOX_OP.CHMOD,
-  'remount-ro': SANDBOX_OP.REMOUNT_RO, proc: SANDBOX_OP.PROC, dev: SANDBOX_OP.DEV, overlay: SANDBOX_OP.OVERLAY,
+  'remount-ro': SANDBOX_OP.REMOUNT_RO, proc: SANDBOX_OP.PROC, dev: SANDBOX_OP.DEV, overlay: SANDBOX_OP.RW_OVERLAY,
+  'tmp-overlay': SANDBOX_OP.OVERLAY, 'ro-overlay': SANDBOX_OP.RO_OVERLAY, 'bind-fd': SANDBOX_OP.BIND, 'ro-bind-fd': SANDBOX_OP.RO_BIND,
+  'bind-data': SANDBOX_OP.BIND_DATA, 'ro-bind-data': SANDBOX_OP.RO_BIND_DATA, mqueue: SANDBOX_OP.MQUEUE,
 };
 
-/** A sandbox operation as native/sandbox.c reads it: code, a, b, mode (octal), size. */
+/**
+ * A sandbox operation as native/sandbox.c reads it: code, a, b, mode (octal),
+ * size, and for an overlay of its own upper layer, upper and work. The modes
+ * are bwrap's defaults where none is given, since the parents the shim makes
+ * follow them.
+ */
 export function encodeOp(o: SandboxOp): string {
   let a = '';
   let mode: number | undefined;
-  let size: number | undefined;
+  let size: number | bigint | undefined;
   let tryFlag = false;
+  let more: string[] = [];
+  let code = OP_CODE[o.op];
   switch (o.op) {
     case 'bind': case 'ro-bind': case 'dev-bind': a = o.src; tryFlag = o.try ?? false; break;
+    // The fd's own path through the old root's /proc, as bwrap binds it.
+    case 'bind-fd': case 'ro-bind-fd': a = `/proc/self/fd/${o.fd}`; break;
+    case 'bind-data': case 'ro-bind-data': a = `${FD_SOURCE}${o.fd}`; mode = o.perms ?? 0o600; break;
     case 'symlink': a = o.target; break;
-    case 'file': a = typeof o.src === 'number' ? `${FD_SOURCE}${o.src}` : o.src; mode = o.perms; break;
-    case 'overlay': a = o.lowers.join(','); break;
-    case 'tmpfs': mode = o.perms; size = o.size; break;
-    case 'dir': mode = o.perms; break;
+    case 'file': a = typeof o.src === 'number' ? `${FD_SOURCE}${o.src}` : o.src; mode = o.perms ?? 0o666; break;
+    case 'overlay': case 'tmp-overlay': case 'ro-overlay':
+      a = o.lowers.join(OP_LIST_SEP);
+      if (o.op === 'overlay' && o.upper !== undefined) more = [o.upper, o.work ?? ''];
+      else if (o.op === 'overlay') code = SANDBOX_OP.OVERLAY;
+      break;
+    case 'tmpfs': mode = o.perms ?? 0o755; size = o.size; break;
+    case 'dir': mode = o.perms ?? 0o755; break;
     case 'chmod': mode = o.perms; break;
   }
   const dest = 'dest' in o && o.dest !== undefined ? o.dest : '';
-  return [`${OP_CODE[o.op]}${tryFlag ? OP_TRY : ''}`, a, dest, mode === undefined ? '' : mode.toString(8), size === undefined ? '' : String(size)].join(OP_SEP);
+  return [`${code}${tryFlag ? OP_TRY : ''}`, a, dest, mode === undefined ? '' : mode.toString(8), size === undefined ? '' : String(size), ...more].join(OP_SEP);
 }
 
 /** A plan's util-linux steps as EXTRA entries. */
@@ -212,6 +232,7 @@ export function runSpec(plan: Plan): LaunchSpec {
     propagation: plan.propagation ? MS_PROPAGATION[plan.propagation] : 0,
     root: plan.root,
     wd: plan.wd,
+    wdTry: (plan.pwd?.wdTry ?? []).map((d) => `PWD=${d}`),
     monotonic: plan.monotonic,
     boottime: plan.boottime,
     uid: plan.setuid,
@@ -298,6 +319,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   for (const x of s.extras) add(TAG.EXTRA, x);
   for (const p of s.persist) add(p.late ? TAG.PERSIST_LATE : TAG.PERSIST, `${p.source}:${p.path}`);
   for (const o of s.filesystem) add(TAG.SANDBOX_OP, o);
+  for (const d of s.wdTry) add(TAG.WD_TRY, d);
   for (const p of s.seccomp) {
     add(TAG.SECCOMP, p.hex);
     if (p.flags || p.early) add(TAG.SECCOMP_FLAGS, `${p.flags ?? 0}${p.early ? SECCOMP_EARLY : ''}`);

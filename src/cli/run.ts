@@ -45,6 +45,19 @@ export function argsWords(data: Uint8Array): string[] {
   return (text.endsWith('\0') ? text.slice(0, -1) : text).split('\0');
 }
 
+/**
+ * bwrap's rules for what waits on the next option: --perms and --size apply
+ * to the one after them (either order), --overlay-src to an overlay option.
+ */
+function afterOption(s: RunState, def: RunOpt | undefined): void {
+  if (def?.modifier) return;
+  if (s.perms !== undefined) throw new UsageError('--perms must be followed by an option that creates a file (--tmpfs, --dir, --file, --bind-data, --ro-bind-data)');
+  if (s.size !== undefined) throw new UsageError('--size must be followed by --tmpfs');
+  if (def?.long !== 'overlay-src' && s.overlaySrc.length) {
+    throw new UsageError('--overlay-src must be followed by another --overlay-src or one of --overlay, --tmp-overlay, or --ro-overlay');
+  }
+}
+
 /** The checks that need every option seen. */
 function finish(s: RunState): RunCommand {
   const { out, options } = s;
@@ -53,7 +66,7 @@ function finish(s: RunState): RunCommand {
   if (s.seccompFd !== undefined && s.addSeccomp.length) throw new UsageError('--seccomp cannot be combined with --add-seccomp-fd');
   if (s.seccompFd !== undefined) options.seccomp = [s.seccompFd];
   if (s.addSeccomp.length) options.seccomp = s.addSeccomp;
-  if (s.perms !== undefined || s.size !== undefined) throw new UsageError('--perms and --size apply to a following --tmpfs, --dir or --file');
+  // A --perms or --size left before the command applies to nothing; bwrap lets it be.
   if (s.fs.length) options.filesystem = s.fs;
   return out;
 }
@@ -73,8 +86,11 @@ export function parseRun(args: readonly string[], readFd?: (fd: number) => Uint8
   };
   const { options: parsed, operands } = parseArgs(RUN_OPTIONS, args, undefined, expand);
   const options: RunAllOptions = {};
-  const state: RunState = { out: { options, command: operands, dryRun: false, json: false, help: false, argsFromFd }, options, fs: [], addSeccomp: [] };
-  for (const { def, value, words } of parsed) def.set(state, value, words);
+  const state: RunState = { out: { options, command: operands, dryRun: false, json: false, help: false, argsFromFd }, options, fs: [], addSeccomp: [], overlaySrc: [] };
+  for (const { def, value, words } of parsed) {
+    def.set(state, value, words);
+    afterOption(state, def);
+  }
   return finish(state);
 }
 

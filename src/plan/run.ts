@@ -14,6 +14,7 @@ import { normalizeOp, sandboxProfile, type SandboxOp } from '../sandbox';
 import type { SeccompListener } from '../seccomp/notify';
 import { profilePlan, wantsProfile, type PlanSeccompProfile, type SeccompProfileOption } from '../seccomp/plan';
 import { planBinfmt, type BinfmtOptions, type BinfmtPlan } from './binfmt';
+import { checkLabels, procOps, pwdOf, sandboxIds, withArgv0, type BwrapRunOptions, type PlanPwd } from './bwrap';
 import { buildIdMap, planError, resolveId, setgroupsFor, type Setgroups } from './identity';
 
 export type { Setgroups } from './identity';
@@ -23,7 +24,7 @@ export type Propagation = 'private' | 'shared' | 'slave' | 'unchanged';
 export type NamespaceOption = boolean | string;
 
 /** The long options of `tsns run`, in camelCase; one key per namespace. */
-export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions, CgroupRunOptions {
+export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions, CgroupRunOptions, BwrapRunOptions {
   /** every namespace */
   all?: boolean;
   /** map the caller to root inside (implies user) */
@@ -183,6 +184,8 @@ export interface Plan {
   argv: string[];
   /** started as a login shell because no command was given */
   loginShell: boolean;
+  /** PWD as tsns sets it (in a sandbox, and with --clear-env); null: the environment's */
+  pwd: PlanPwd | null;
   /** the command's cgroup, its limits; null: it stays in tsns's own cgroups */
   cgroup: RunCgroup | null;
 }
@@ -381,7 +384,8 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
   const wanted = namedNamespaces(options);
   const filesystem = (options.filesystem ?? []).map((o) => normalizeOp(o, ctx.cwd));
   const seccomp = seccompPrograms(options.seccomp ?? [], ctx);
-  options = sandboxImplications(options, filesystem, wanted, ctx);
+  options = sandboxIds(sandboxImplications(options, filesystem, wanted, ctx), wanted, ctx);
+  checkLabels(options, ctx);
   const ids = identity(options, wanted, ctx);
   const binfmt = planBinfmt(options, wanted);
   options = binfmt.options;
@@ -400,6 +404,7 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
   // The shim binds the early ones first, then waits for the child before the late ones.
   persist.sort((a, b) => Number(a.late) - Number(b.late));
 
+  const command0 = commandOf(command, ctx.env);
   const namespaces = NAMESPACES.filter((n) => wanted.has(n.name)).map((n) => n.name);
   const flagsOf = (list: NamespaceName[]) => list.reduce((f, n) => f | namespace(n).flag, 0) >>> 0;
   const cloneFlags = flagsOf(namespaces.filter((n) => !unshared.has(n)));
@@ -430,7 +435,7 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
     keepCaps: options.keepCaps ?? false,
     killSignal,
     supervisor,
-    filesystem,
+    filesystem: procOps(filesystem, wanted),
     noNewPrivs: options.noNewPrivs ?? (filesystem.length > 0 || seccomp.length > 0 || wantsProfile(options.seccompProfile)),
     newSession: options.newSession ?? false,
     seccomp,
@@ -439,7 +444,9 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
     capKeep: capKeep(options, filesystem.length > 0),
     loUp: wanted.has('net'),
     binfmt: binfmt.binfmt,
-    ...commandOf(command, ctx.env),
+    ...command0,
+    argv: withArgv0(command0.argv, options.argv0),
+    pwd: pwdOf({ sandboxed: filesystem.length > 0, clearEnv: options.clearEnv ?? false, wd: inner.wd, root: inner.root }, ctx),
     cgroup: wantsCgroup(options) ? cgroupOf(options, ctx) : null,
   };
   return wantsProfile(options.seccompProfile) ? { ...plan, ...profilePlan(plan, options.seccompProfile, ctx) } : plan;
