@@ -266,7 +266,7 @@ describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () =
     const file = join(dir, 'args-bwrap.bin');
     writeFileSync(file, '--unshare-uts\0--hostname\0from-fd\0');
     const theirs = await withFd3(file, 'bwrap', ['--args', '3', '--ro-bind', '/', '/', 'hostname']);
-    const ours = await withFd3(file, process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--args', '3', '--ro-bind', '/', 'hostname']);
+    const ours = await withFd3(file, process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--args', '3', '--ro-bind', '/', '/', 'hostname']);
     expect(ours.stdout).toBe(theirs.stdout);
     expect(ours.stdout).toBe('from-fd');
   });
@@ -276,7 +276,7 @@ describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () =
     writeFileSync(file, denyMkdirFilter());
     const command = ['sh', '-c', 'mkdir /tmp/a 2>/dev/null || echo denied; grep -c "^Seccomp_filters:.*1" /proc/self/status'];
     const theirs = await withFd3(file, 'bwrap', ['--unshare-all', '--ro-bind', '/', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
-    const ours = await withFd3(file, process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--unshare-all', '--ro-bind', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
+    const ours = await withFd3(file, process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--unshare-all', '--ro-bind', '/', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
     expect(ours.stdout).toBe(theirs.stdout);
     expect(ours.stdout).toBe('denied\n1');
   });
