@@ -2,7 +2,7 @@
  * What a failure the shim reported means for the user: one line naming what
  * failed and the errno, and a hint where there is something to do.
  */
-import { errnoName, systemError, type Stage, type TsnsError } from './errors';
+import { errnoName, systemError, TsnsError, type Stage } from './errors';
 import type { LifecyclePlan } from './plan/lifecycle';
 import { describeOp, type SandboxOp } from './sandbox';
 
@@ -222,8 +222,10 @@ Object.assign(EXPLAIN, {
   'userns-block-fd': (code, ctx, _name, stage) => systemError(`cannot read fd ${ctx.lifecycle?.usernsBlockFd} (--userns-block-fd)`, code, stage),
   'disable-userns': (code, _ctx, name, stage) => systemError('cannot disable user namespaces in the sandbox (user.max_user_namespaces, a nested user namespace)', code, stage,
     name === 'ENOSPC' ? 'the user namespace limit is reached already' : undefined),
-  'assert-userns-disabled': (code, _ctx, _name, stage) => systemError('creation of new user namespaces was not disabled as requested', code, stage,
-    'add --disable-userns, or run where user.max_user_namespaces is 0 for the sandbox'),
+  // The shim's EEXIST stands for "a new user namespace was made": no errno to report.
+  'assert-userns-disabled': (_code, _ctx, _name, stage) => new TsnsError(
+    'creation of new user namespaces was not disabled as requested: unshare(CLONE_NEWUSER) succeeded in the sandbox',
+    { stage, hint: 'add --disable-userns, or run where user.max_user_namespaces is 0 for the sandbox' }),
   userns: (code, ctx, name, stage) => systemError(`cannot join the user namespace on fd ${ctx.lifecycle?.userns} (--userns)`, code, stage,
     name === 'EINVAL' ? 'it might not be a descendant of the current user namespace, or the fd is not a user namespace' : name === 'EPERM' ? 'you need CAP_SYS_ADMIN in it: own it, or be root' : undefined),
   userns2: (code, ctx, name, stage) => systemError(`cannot switch to the user namespace on fd ${ctx.lifecycle?.userns2} (--userns2)`, code, stage,
