@@ -119,6 +119,8 @@ static void parse_hardening(struct spec *s, const char *v)
 	s->new_session = strchr(v, HARDEN_NEW_SESSION) != NULL;
 	s->lo_up = strchr(v, HARDEN_LO_UP) != NULL;
 	s->sb.userxattr = strchr(v, HARDEN_OVERLAY_USERXATTR) != NULL;
+	s->disable_userns = strchr(v, HARDEN_DISABLE_USERNS) != NULL;
+	s->assert_userns_disabled = strchr(v, HARDEN_ASSERT_USERNS_DISABLED) != NULL;
 }
 
 static int parse_extra(struct spec *s, const char *v)
@@ -128,6 +130,10 @@ static int parse_extra(struct spec *s, const char *v)
 	case EXTRA_BINFMT: s->binfmt_dir = v + 1; break;
 	case EXTRA_INTERP: s->interp = v + 1; break;
 	case EXTRA_INTERP_EARLY: s->interp_early = 1; break;
+	case EXTRA_SYNC_FD: s->sync_fd = (int)strtol(v + 1, NULL, 10); break;
+	case EXTRA_USERNS: s->userns_fd = (int)strtol(v + 1, NULL, 10); break;
+	case EXTRA_USERNS2: s->userns2_fd = (int)strtol(v + 1, NULL, 10); break;
+	case EXTRA_PIDNS: s->pidns_fd = (int)strtol(v + 1, NULL, 10); break;
 	default: return -EINVAL;
 	}
 	return 0;
@@ -211,6 +217,15 @@ static int parse_entry(struct spec *s, char tag, char *v, int *argc, int *envc)
 		s->cgroup_procs[s->ncgroup_procs++] = (int)strtol(v, NULL, 10);
 		break;
 	case TAG_CGROUP_DIR: s->cgroup_dir = (int)strtol(v, NULL, 10); break;
+	case TAG_LOCK_FILE:
+		if (s->nlocks == MAX_LOCKS || !*v)
+			return -EINVAL;
+		s->locks[s->nlocks++] = v;
+		break;
+	case TAG_INFO_FD: s->info_fd = (int)strtol(v, NULL, 10); break;
+	case TAG_STATUS_FD: s->status_fd = (int)strtol(v, NULL, 10); break;
+	case TAG_BLOCK_FD: s->block_fd = (int)strtol(v, NULL, 10); break;
+	case TAG_USERNS_BLOCK_FD: s->userns_block_fd = (int)strtol(v, NULL, 10); break;
 	case TAG_ARG: s->argv[(*argc)++] = v; break;
 	case TAG_ENV: s->envp[(*envc)++] = v; break;
 	default: return -EINVAL;
@@ -254,6 +269,8 @@ int parse_spec(const uint8_t *in, int32_t len, struct spec *s)
 	s->path = "/bin:/usr/bin";
 	s->uid = s->gid = -1;
 	s->pidfd = s->root_fd = s->cwd_fd = s->cgroup_dir = s->cgroup_own_fd = -1;
+	s->info_fd = s->status_fd = s->block_fd = s->userns_block_fd = s->sync_fd = -1;
+	s->userns_fd = s->userns2_fd = s->pidns_fd = -1;
 	argc = 0;
 	for (char *p = s->copy, *next; p < end; p = next) {
 		next = p + slen(p) + 1; /* before an operation is split in place */
@@ -268,6 +285,20 @@ int parse_spec(const uint8_t *in, int32_t len, struct spec *s)
 		s->flags &= ~(unsigned long)CLONE_NEWCGROUP;
 		s->cgroupns_late = 1;
 	}
+	/* Namespaces made after joining a user namespace belong to it: the
+	 * child is cloned into none and unshares them once it has joined. */
+	if (s->userns_fd >= 0) {
+		s->late_flags = s->flags & ~(unsigned long)(CLONE_NEWTIME | CLONE_NEWUSER);
+		s->flags &= (unsigned long)CLONE_NEWTIME;
+	}
+	/* With --pidns the command's new pid namespace is a child of that one. */
+	if (s->pidns_fd >= 0 && (s->flags & CLONE_NEWPID)) {
+		s->late_flags |= CLONE_NEWPID;
+		s->flags &= ~(unsigned long)CLONE_NEWPID;
+	}
+	/* A time namespace's middle unshares the new pid namespace already. */
+	if (s->unshare_pid)
+		s->late_flags &= ~(unsigned long)CLONE_NEWPID;
 	/* For a script without a #! line: sh, the script (filled in by the
 	 * child's exec), then the arguments. */
 	s->shargv[0] = "sh";

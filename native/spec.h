@@ -20,6 +20,7 @@
 #define MAX_JOINS 8
 #define MAX_FDS 256
 #define MAX_CGROUPS 16
+#define MAX_LOCKS 16
 
 /* enter: a namespace to join, by an fd src/ opened. */
 struct join {
@@ -93,6 +94,16 @@ struct spec {
 	unsigned int seccomp_flags[MAX_SECCOMP];
 	int nseccomp, seccomp_early;
 	const char *listener_path, *listener_state;
+	/* bwrap's fd protocols and process rules (lifecycle.c): -1 where not
+	 * given.  A lock file or a sync fd needs a process that lives as long
+	 * as the sandbox, the supervisor; late_flags are the namespaces
+	 * unshared only after joining userns_fd (so that it owns them). */
+	const char *locks[MAX_LOCKS];
+	int nlocks;
+	int info_fd, status_fd, block_fd, userns_block_fd, sync_fd;
+	int userns_fd, userns2_fd, pidns_fd;
+	unsigned long late_flags;
+	int disable_userns, assert_userns_disabled;
 	char *copy;                /* the spec, split in place */
 	const char *file, *path;
 	char **argv, **envp, **shargv;

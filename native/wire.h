@@ -54,7 +54,12 @@
 	X(ENV, 'e')            /* one environment entry, in order */           \
 	X(SECCOMP_FLAGS, 'T')  /* the last program's seccomp(2) flags; 'e' after: load before dropping privileges */ \
 	X(SECCOMP_LISTENER, 'V') /* PATH \x01 STATE: send the listener there */ \
-	X(WD_TRY, 'i')         /* "PWD=DIR": without WD, the first DIR chdir takes becomes PWD */
+	X(WD_TRY, 'i')         /* "PWD=DIR": without WD, the first DIR chdir takes becomes PWD */ \
+	X(LOCK_FILE, 'l')      /* bwrap --lock-file: the supervisor holds a read lock on this path in the sandbox */ \
+	X(INFO_FD, 'q')        /* bwrap --info-fd: the child's pid and namespaces, as JSON, before it goes on */ \
+	X(STATUS_FD, 't')      /* bwrap --json-status-fd: the same first object, on one line */ \
+	X(BLOCK_FD, 'z')       /* bwrap --block-fd: the command reads a byte (or EOF) here before exec */ \
+	X(USERNS_BLOCK_FD, 'o') /* bwrap --userns-block-fd: the parent reads here before releasing the child */
 
 /* A sandbox operation's value: CODE[TRY] \x01 A \x01 B \x01 MODE \x01 SIZE,
  * MODE octal and SIZE decimal, each empty for the default; an overlay with
@@ -88,7 +93,11 @@
 	X(NO_FORK, 'F')      /* enter -F: exec in the joining child, no fork for pid */   \
 	X(BINFMT, 'b')       /* mount binfmt_misc on this directory, after proc */        \
 	X(INTERP, 'l')       /* write this to <binfmt>/register */                        \
-	X(INTERP_EARLY, 'e') /* register before --root, in /proc/sys/fs/binfmt_misc */
+	X(INTERP_EARLY, 'e') /* register before --root, in /proc/sys/fs/binfmt_misc */      \
+	X(SYNC_FD, '5')      /* bwrap --sync-fd: the supervisor keeps it open, the command does not */ \
+	X(USERNS, '6')       /* bwrap --userns: join this user namespace, then unshare the rest */ \
+	X(USERNS2, '7')      /* bwrap --userns2: switch to this user namespace after the setup */ \
+	X(PIDNS, '8')        /* bwrap --pidns: the command's pid namespace (the parent of a new one) */
 
 /* A --file source that is an open fd: "fd:N". */
 #define TSNS_FD_SOURCE "fd:"
@@ -104,7 +113,9 @@
 	X(NO_NEW_PRIVS, 'n')       \
 	X(NEW_SESSION, 's')        \
 	X(LO_UP, 'l')              \
-	X(OVERLAY_USERXATTR, 'x')
+	X(OVERLAY_USERXATTR, 'x')  \
+	X(DISABLE_USERNS, 'f')     \
+	X(ASSERT_USERNS_DISABLED, 'g')
 
 /* Where a start failed: X(NAME, number, "name in src/"). */
 #define TSNS_STAGES(X)                              \
@@ -151,7 +162,16 @@
 	X(CGROUPNS, 47, "cgroupns")                 \
 	X(SECCOMP_LISTENER, 50, "seccomp-listener") \
 	X(SECCOMP_HANDOFF, 51, "seccomp-handoff")   \
-	X(SECCOMP_SEND, 52, "seccomp-send")
+	X(SECCOMP_SEND, 52, "seccomp-send")         \
+	X(LOCK_FILE, 60, "lock-file")               \
+	X(BLOCK_FD, 61, "block-fd")                 \
+	X(INFO_FD, 62, "info-fd")                   \
+	X(USERNS_BLOCK, 63, "userns-block-fd")      \
+	X(DISABLE_USERNS, 64, "disable-userns")     \
+	X(USERNS_ENABLED, 65, "assert-userns-disabled") \
+	X(USERNS_JOIN, 66, "userns")                \
+	X(USERNS2, 67, "userns2")                   \
+	X(PIDNS, 68, "pidns")
 
 /* A failed start returns -(stage << TSNS_STAGE_SHIFT | errno).  The stages
  * that name one of several things (a persisted file, a namespace to join,
@@ -160,7 +180,7 @@
 #define TSNS_STAGE_SHIFT 16
 #define TSNS_FAILURE(stage, err) (-(int64_t)((stage) << TSNS_STAGE_SHIFT | (err)))
 #define TSNS_INDEX_SHIFT 8
-#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP) X(CGROUP_PROCS)
+#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP) X(CGROUP_PROCS) X(LOCK_FILE)
 
 /* A command's end as the shim reports it: kind << 16 | value. */
 #define TSNS_WAIT_SHIFT 16

@@ -8,6 +8,7 @@ import { TsnsError, type Stage } from './errors';
 import { formatIdMap } from './idmap';
 import type { RunResult } from './launch';
 import type { EnterPlan } from './plan/enter';
+import type { LifecyclePlan } from './plan/lifecycle';
 import type { Plan, PlanSeccomp, Propagation } from './plan/run';
 import type { SandboxOp } from './sandbox';
 import { signalName } from './signals';
@@ -21,10 +22,11 @@ export const TAG = {
   TARGET: 'y', JOIN: 'J', ROOT_FD: 'r', CWD_FD: 'c', SANDBOX_OP: 'O', HARDENING: 'H', CAP_KEEP: 'C',
   SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', EXTRA: 'v', CGROUP_PROCS: 'A', CGROUP_DIR: 'E', ARG: 'a', ENV: 'e',
   SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V', WD_TRY: 'i',
+  LOCK_FILE: 'l', INFO_FD: 'q', STATUS_FD: 't', BLOCK_FD: 'z', USERNS_BLOCK_FD: 'o',
 } as const;
 
 /** native/wire.h TSNS_EXTRAS: an EXTRA entry's first byte. */
-export const EXTRA = { NO_FORK: 'F', BINFMT: 'b', INTERP: 'l', INTERP_EARLY: 'e' } as const;
+export const EXTRA = { NO_FORK: 'F', BINFMT: 'b', INTERP: 'l', INTERP_EARLY: 'e', SYNC_FD: '5', USERNS: '6', USERNS2: '7', PIDNS: '8' } as const;
 
 /** native/wire.h TSNS_SANDBOX_OPS. */
 export const SANDBOX_OP = {
@@ -43,7 +45,9 @@ export const PID_MARK = '\x02';
 export const SECCOMP_EARLY = 'e';
 
 /** native/wire.h TSNS_HARDENING. */
-export const HARDENING = { NO_NEW_PRIVS: 'n', NEW_SESSION: 's', LO_UP: 'l', OVERLAY_USERXATTR: 'x' } as const;
+export const HARDENING = {
+  NO_NEW_PRIVS: 'n', NEW_SESSION: 's', LO_UP: 'l', OVERLAY_USERXATTR: 'x', DISABLE_USERNS: 'f', ASSERT_USERNS_DISABLED: 'g',
+} as const;
 
 /** native/wire.h TSNS_STAGES: [C name, number, the stage's name here]. */
 export const STAGES = [
@@ -60,12 +64,15 @@ export const STAGES = [
   ['BINFMT', 43, 'binfmt'], ['LOAD_INTERP', 44, 'load-interp'],
   ['CGROUP_PROCS', 45, 'cgroup-procs'], ['CGROUP_CLONE', 46, 'cgroup-clone'], ['CGROUPNS', 47, 'cgroupns'],
   ['SECCOMP_LISTENER', 50, 'seccomp-listener'], ['SECCOMP_HANDOFF', 51, 'seccomp-handoff'], ['SECCOMP_SEND', 52, 'seccomp-send'],
+  ['LOCK_FILE', 60, 'lock-file'], ['BLOCK_FD', 61, 'block-fd'], ['INFO_FD', 62, 'info-fd'], ['USERNS_BLOCK', 63, 'userns-block-fd'],
+  ['DISABLE_USERNS', 64, 'disable-userns'], ['USERNS_ENABLED', 65, 'assert-userns-disabled'], ['USERNS_JOIN', 66, 'userns'],
+  ['USERNS2', 67, 'userns2'], ['PIDNS', 68, 'pidns'],
 ] as const;
 
 export type NativeStage = (typeof STAGES)[number][2];
 
 /** Stages whose errno carries, in its high byte, the index of the file, namespace, operation or program. */
-export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS'] as const;
+export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS', 'LOCK_FILE'] as const;
 export const STAGE_SHIFT = 16;
 export const INDEX_SHIFT = 8;
 export const WAIT_SHIFT = 16;
@@ -121,8 +128,10 @@ export interface SpawnSpec {
   seccompListener: { path: string; state: string } | null;
   /** capabilities to keep, decimal mask; null leaves them */
   capKeep: string | null;
-  /** util-linux's newer steps, each an EXTRA code and its value (extraEntries) */
+  /** util-linux's newer steps and bwrap's fds, each an EXTRA code and its value (extraEntries) */
   extras: readonly string[];
+  /** bwrap's fd protocols: lock files and the fds the shim itself reads or writes */
+  lifecycle: LifecyclePlan | null;
   /** enter: the target pid, pinned with a pidfd */
   target: number | null;
   /** enter: namespaces to join in order; fromTarget ones may be joined at once through the pidfd */
@@ -155,7 +164,7 @@ export const BARE_LAUNCH: LaunchSpec = {
   setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null, wdTry: [],
   monotonic: null, boottime: null, uid: null, gid: null, keepCaps: false, killSignal: null, init: false,
   persist: [], filesystem: [], seccomp: [], seccompListener: null, hardening: '', capKeep: null, extras: [], target: null, joins: [], rootFd: null, cwdFd: null,
-  cgroupProcs: [], cgroupDir: null, file: '', argv: [],
+  cgroupProcs: [], cgroupDir: null, file: '', argv: [], lifecycle: null,
 };
 
 const OP_CODE: Record<SandboxOp['op'], string> = {
@@ -199,9 +208,14 @@ export function encodeOp(o: SandboxOp): string {
   return [`${code}${tryFlag ? OP_TRY : ''}`, a, dest, mode === undefined ? '' : mode.toString(8), size === undefined ? '' : String(size), ...more].join(OP_SEP);
 }
 
-/** A plan's util-linux steps as EXTRA entries. */
-export function extraEntries(x: { noFork?: boolean; binfmt?: { dir: string; interp: string | null; early: boolean } | null }): string[] {
+/** A plan's util-linux steps and bwrap's namespace fds as EXTRA entries. */
+export function extraEntries(x: { noFork?: boolean; binfmt?: { dir: string; interp: string | null; early: boolean } | null; lifecycle?: LifecyclePlan }): string[] {
   const out: string[] = [];
+  const l = x.lifecycle;
+  if (l) {
+    const fds: [string, number | null][] = [[EXTRA.SYNC_FD, l.syncFd], [EXTRA.USERNS, l.userns], [EXTRA.USERNS2, l.userns2], [EXTRA.PIDNS, l.pidns]];
+    for (const [code, fd] of fds) if (fd !== null) out.push(`${code}${fd}`);
+  }
   if (x.noFork) out.push(EXTRA.NO_FORK);
   if (x.binfmt) {
     out.push(`${EXTRA.BINFMT}${x.binfmt.dir}`);
@@ -216,6 +230,7 @@ export function runSpec(plan: Plan): LaunchSpec {
   const hardening = [
     plan.noNewPrivs && HARDENING.NO_NEW_PRIVS, plan.newSession && HARDENING.NEW_SESSION, plan.loUp && HARDENING.LO_UP,
     plan.namespaces.includes('user') && HARDENING.OVERLAY_USERXATTR,
+    plan.lifecycle.disableUserns && HARDENING.DISABLE_USERNS, plan.lifecycle.assertUsernsDisabled && HARDENING.ASSERT_USERNS_DISABLED,
   ];
   return {
     ...BARE_LAUNCH,
@@ -247,6 +262,7 @@ export function runSpec(plan: Plan): LaunchSpec {
     hardening: hardening.filter(Boolean).join(''),
     capKeep: plan.capKeep,
     extras: extraEntries(plan),
+    lifecycle: plan.lifecycle,
     file: plan.file,
     argv: plan.argv,
   };
@@ -327,6 +343,12 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   if (s.seccompListener) add(TAG.SECCOMP_LISTENER, `${s.seccompListener.path}${LISTENER_SEP}${s.seccompListener.state}`);
   for (const j of s.joins) add(TAG.JOIN, `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
   for (const fd of s.cgroupProcs) add(TAG.CGROUP_PROCS, fd);
+  const l = s.lifecycle;
+  if (l) {
+    for (const p of l.lockFiles) add(TAG.LOCK_FILE, p);
+    const fds: [string, number | null][] = [[TAG.INFO_FD, l.infoFd], [TAG.STATUS_FD, l.jsonStatusFd], [TAG.BLOCK_FD, l.blockFd], [TAG.USERNS_BLOCK_FD, l.usernsBlockFd]];
+    for (const [tag, fd] of fds) if (fd !== null) add(tag, fd);
+  }
   s.stdio.forEach((fd, target) => {
     if (fd !== null) add(TAG.STDIO, `${target}:${fd}`);
   });

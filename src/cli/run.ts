@@ -17,6 +17,8 @@ import { UNSHARE_OPTIONS } from './run-unshare';
 import { exitFor, SUCCESS, type CliStatus } from './status';
 import { commandBytes, supervised } from './supervise';
 import { trace } from './trace';
+import { warningLine } from './level';
+import { dieWithParent } from '../native';
 
 export type { RunCommand } from './run-state';
 
@@ -109,8 +111,10 @@ export async function runCommand(args: readonly string[]): Promise<CliStatus> {
   }
   const exact = commandBytes(args, cmd.command, !cmd.argsFromFd);
   trace('plan', (process.uptime() - t) * 1e3);
-  const onWarning = (m: string) => process.stderr.write(`tsns: warning: ${m}\n`);
-  const result = await supervised((opts) => execute(plan, { ...options, ...exact, onWarning, ...opts }), options);
+  const onWarning = (m: string) => process.stderr.write(warningLine(m));
+  // bwrap's --die-with-parent binds bwrap itself too, not only the command.
+  if (options.dieWithParent) dieWithParent(process.ppid);
+  const result = await supervised((opts) => execute(plan, { ...options, ...exact, onWarning, ...opts }), options, plan.lifecycle);
   if (result.oomKills) process.stderr.write(`tsns: ${loadedCgroups()!.oomMessage(result.oomKills, result.signal)}\n`);
   return exitFor(result);
 }

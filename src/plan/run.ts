@@ -16,6 +16,7 @@ import { profilePlan, wantsProfile, type PlanSeccompProfile, type SeccompProfile
 import { planBinfmt, type BinfmtOptions, type BinfmtPlan } from './binfmt';
 import { checkLabels, procOps, pwdOf, sandboxIds, withArgv0, type BwrapRunOptions, type PlanPwd } from './bwrap';
 import { buildIdMap, planError, resolveId, setgroupsFor, type Setgroups } from './identity';
+import { mapsGiven, planLifecycle, tryNamespaces, type LifecycleOptions, type LifecyclePlan } from './lifecycle';
 
 export type { Setgroups } from './identity';
 export type Propagation = 'private' | 'shared' | 'slave' | 'unchanged';
@@ -24,7 +25,7 @@ export type Propagation = 'private' | 'shared' | 'slave' | 'unchanged';
 export type NamespaceOption = boolean | string;
 
 /** The long options of `tsns run`, in camelCase; one key per namespace. */
-export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions, CgroupRunOptions, BwrapRunOptions {
+export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions, CgroupRunOptions, BwrapRunOptions, LifecycleOptions {
   /** every namespace */
   all?: boolean;
   /** map the caller to root inside (implies user) */
@@ -93,9 +94,9 @@ export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions
   /** capabilities to drop from every set ('ALL' for all), then capAdd to keep */
   capDrop?: readonly string[];
   capAdd?: readonly string[];
-  /** bwrap's name for killChild: SIGKILL */
+  /** bwrap's --die-with-parent: killChild SIGKILL (the CLI also ties tsns itself to its parent) */
   dieWithParent?: boolean;
-  /** bwrap's --unshare-all: user, ipc, pid, net, uts, cgroup; shareNet keeps the network */
+  /** bwrap's --unshare-all: ipc, pid, net, uts, and user and cgroup where the kernel allows them; shareNet keeps the network */
   unshareAll?: boolean;
   shareNet?: boolean;
   /**
@@ -188,6 +189,8 @@ export interface Plan {
   pwd: PlanPwd | null;
   /** the command's cgroup, its limits; null: it stays in tsns's own cgroups */
   cgroup: RunCgroup | null;
+  /** bwrap's fd protocols and process rules */
+  lifecycle: LifecyclePlan;
 }
 
 /** The kernel's limit on a classic BPF program (BPF_MAXINSNS). */
@@ -251,7 +254,8 @@ function namedNamespaces(options: RunOptions): Set<NamespaceName> {
   const wanted = new Set<NamespaceName>();
   for (const ns of NAMESPACES) if (options.all || options[ns.name]) wanted.add(ns.name);
   if (options.unshareAll) {
-    for (const ns of UNSHARE_ALL) if (ns.name !== 'net' || !options.shareNet) wanted.add(ns.name);
+    // As bwrap: user and cgroup as their -try options (see tryNamespaces).
+    for (const ns of UNSHARE_ALL) if ((ns.name !== 'net' || !options.shareNet) && !ns.bwrapTry) wanted.add(ns.name);
   }
   return wanted;
 }
@@ -262,8 +266,8 @@ function sandboxImplications(options: RunOptions, filesystem: readonly SandboxOp
     wanted.add('mount');
     if (options.root !== undefined) throw planError('--root cannot be combined with a sandbox filesystem', 'bind what the command needs instead, and use --chdir');
     if (options.mountProc) throw planError('--mount-proc cannot be combined with a sandbox filesystem', 'use --proc /proc');
-    // Without setuid, as bwrap: the caller's own ids in a user namespace of its own.
-    if (!ctx.privileged) wanted.add('user');
+    // Without setuid, as bwrap: the caller's own ids in a user namespace of its own (or the one joined).
+    if (!ctx.privileged && options.userns === undefined) wanted.add('user');
   }
   const mapped = options.mapRootUser || options.mapCurrentUser || options.mapUser !== undefined || options.mapUsers?.length || options.mapAuto;
   // Files cannot be created in a user namespace whose ids are unmapped (EOVERFLOW): map the caller as itself.
@@ -382,11 +386,16 @@ function cgroupOf(options: RunOptions, ctx: PlanContext): RunCgroup | null {
 export function makePlan(command: readonly string[], input: RunOptions, ctx: PlanContext): Plan {
   let options = withProfile(input, ctx);
   const wanted = namedNamespaces(options);
+  const userAsked = wanted.has('user');
+  tryNamespaces({ ...options, unshareUserTry: options.unshareUserTry || options.unshareAll, unshareCgroupTry: options.unshareCgroupTry || options.unshareAll }, wanted, ctx);
   const filesystem = (options.filesystem ?? []).map((o) => normalizeOp(o, ctx.cwd));
   const seccomp = seccompPrograms(options.seccomp ?? [], ctx);
   options = sandboxIds(sandboxImplications(options, filesystem, wanted, ctx), wanted, ctx);
   checkLabels(options, ctx);
-  const ids = identity(options, wanted, ctx);
+  let ids = identity(options, wanted, ctx);
+  const life = planLifecycle({ ...options, unshareUserTry: options.unshareUserTry || (options.unshareAll && options.userns !== undefined) }, wanted, userAsked, mapsGiven(input));
+  // --userns-block-fd: the caller writes the maps; --userns: they are there.
+  if (life.noMaps) ids = { ...ids, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false, setgroups: null };
   const binfmt = planBinfmt(options, wanted);
   options = binfmt.options;
   const inner = inside(options, wanted);
@@ -448,6 +457,7 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
     argv: withArgv0(command0.argv, options.argv0),
     pwd: pwdOf({ sandboxed: filesystem.length > 0, clearEnv: options.clearEnv ?? false, wd: inner.wd, root: inner.root }, ctx),
     cgroup: wantsCgroup(options) ? cgroupOf(options, ctx) : null,
+    lifecycle: life.plan,
   };
   return wantsProfile(options.seccompProfile) ? { ...plan, ...profilePlan(plan, options.seccompProfile, ctx) } : plan;
 }
