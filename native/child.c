@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include "lifecycle.h"
 #include "sandbox.h"
 #include "spec.h"
 #include "sys.h"
@@ -234,13 +235,17 @@ static void unshare_time(const struct child *c)
  * a new time or pid namespace) forks the command and stays to supervise
  * it.  Returns in the command only, with the parent-death signal it is to
  * have. */
-static int fork_command(const struct child *c, int deathsig)
+static int fork_command(const struct child *c, int deathsig, int *ready)
 {
 	const struct spec *s = c->s;
 	/* pid_for_children can be bound only once its first process exists, so
 	 * the middle says so after the fork, and the command waits for the
 	 * parent's bind before going on. */
 	int late = c->sync >= 0 && s->npersist && s->persist[s->npersist - 1].late;
+	/* Lock files are taken once the command has built the sandbox they are in. */
+	int sv[2] = { -1, -1 };
+	if (s->nlocks)
+		CHECK(c, ST_FORK, SYS(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
 	/* Before the fork: setting SIGCHLD to its default (ignore) would
 	 * discard one already pending from a command that ended at once. */
 	reset_signals();
@@ -253,12 +258,29 @@ static int fork_command(const struct child *c, int deathsig)
 			char b = 'r';
 			SYS(SYS_write, c->sync, &b, 1);
 		}
+		/* As bwrap's PID 1: it needs no capability to wait and forward. */
+		lc_drop_all_caps(s);
+		if (s->nlocks) {
+			char b;
+			int failed;
+			SYS(SYS_close, sv[1]);
+			if (SYS(SYS_read, sv[0], &b, 1) == 1) {
+				long r = lc_take_locks(s, &failed);
+				if (r < 0)
+					child_fail_at(c, ST_LOCK_FILE, failed, r);
+				SYS(SYS_write, sv[0], &b, 1);
+			}
+			SYS(SYS_close, sv[0]);
+		}
 		/* Only the command's exec may close the error pipe. */
 		SYS(SYS_close, c->errfd);
 		SYS(SYS_close, c->sync);
 		supervise(c, cmd);
 	}
 	SYS(SYS_close, c->statusfd);
+	if (s->nlocks)
+		SYS(SYS_close, sv[0]);
+	*ready = sv[1];
 	if (late)
 		await_parent(c);
 	/* The command does not outlive its supervisor. */
@@ -312,6 +334,8 @@ static void prepare_filesystem(const struct child *c)
 	}
 	if (s->wd)
 		CHECK(c, ST_WD, SYS(SYS_chdir, s->wd));
+	else
+		sandbox_wd_try(s->wd_try, s->nwd_try, s->envp);
 	if (s->proc_dir)
 		CHECK(c, ST_MOUNT_PROC, SYS(SYS_mount, "proc", s->proc_dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
 	if (s->binfmt_dir)
@@ -504,6 +528,11 @@ int child_main(void *arg)
 
 	if (s->kill_signal)
 		CHECK(c, ST_PDEATHSIG, SYS(SYS_prctl, PR_SET_PDEATHSIG, s->kill_signal));
+	/* As bwrap's child: our copies would keep their readers from the end. */
+	if (s->info_fd >= 0)
+		SYS(SYS_close, s->info_fd);
+	if (s->status_fd >= 0)
+		SYS(SYS_close, s->status_fd);
 	if (c->sync >= 0) {
 		/* Our copy of the parent's end would hide the parent's death. */
 		SYS(SYS_close, c->peer);
@@ -511,16 +540,42 @@ int child_main(void *arg)
 	}
 	/* Now in the command's cgroups (cloned or moved there): the new cgroup
 	 * namespace's root is theirs. */
+	if (s->userns_fd >= 0)
+		CHECK(c, ST_USERNS_JOIN, lc_join_userns(s));
 	if (s->cgroupns_late)
 		CHECK(c, ST_CGROUPNS, SYS(SYS_unshare, CLONE_NEWCGROUP));
 	prepare_namespaces(c);
+	if (s->pidns_fd >= 0)
+		CHECK(c, ST_PIDNS, SYS(SYS_setns, s->pidns_fd, CLONE_NEWPID));
+	if (s->late_flags & CLONE_NEWPID)
+		CHECK(c, s->pidns_fd >= 0 ? ST_PIDNS : ST_USERNS_JOIN, SYS(SYS_unshare, CLONE_NEWPID));
 	if (s->flags & CLONE_NEWTIME)
 		unshare_time(c);
+	/* The host's /proc, for the nested user namespace after the new root. */
+	long procfd = -1;
+	if (s->disable_userns)
+		CHECK(c, ST_DISABLE_USERNS, procfd = SYS(SYS_openat, AT_FDCWD, "/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+	int ready = -1;
 	if (c->statusfd >= 0)
-		deathsig = fork_command(c, deathsig);
+		deathsig = fork_command(c, deathsig, &ready);
 	prepare_filesystem(c);
+	if (ready >= 0) {
+		/* The supervisor takes its locks in the sandbox, then lets us go on. */
+		char b = 'r';
+		if (SYS(SYS_write, ready, &b, 1) != 1 || SYS(SYS_read, ready, &b, 1) != 1)
+			SYS(SYS_exit_group, 127);
+		SYS(SYS_close, ready);
+	}
 	load_filters(c, 1);
+	if (s->userns2_fd >= 0)
+		CHECK(c, ST_USERNS2, SYS(SYS_setns, s->userns2_fd, CLONE_NEWUSER));
+	if (s->disable_userns)
+		CHECK(c, ST_DISABLE_USERNS, lc_disable_userns((int)procfd));
+	if (s->disable_userns || s->assert_userns_disabled)
+		CHECK(c, ST_USERNS_ENABLED, lc_userns_disabled());
 	drop_privileges(c, deathsig);
+	if (s->block_fd >= 0)
+		lc_block(s->block_fd);
 	prepare_fds(c);
 
 	reset_signals();

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "end.h"
@@ -43,8 +44,12 @@ int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_
 		return -ENOMEM;
 	if (trace)
 		argv[argc++] = (char *)"trace";
-	for (char *save, *w = strtok_r(copy, "\n", &save); w && argc < 5 + MONITOR_WORDS; w = strtok_r(NULL, "\n", &save))
+	for (char *save, *w = strtok_r(copy, "\n", &save); w && argc < 5 + MONITOR_WORDS; w = strtok_r(NULL, "\n", &save)) {
 		argv[argc++] = w;
+		/* The monitor writes bwrap's last status object there. */
+		if (strncmp(w, "json-status=", 12) == 0)
+			fcntl(atoi(w + 12), F_SETFD, 0);
+	}
 	argv[argc] = NULL;
 	int fd = take_status_fd(pid);
 	if (fd >= 0)
@@ -67,6 +72,16 @@ int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_
 	if (fd >= 0)
 		keep_status_fd(pid, fd);
 	return -err;
+}
+
+/* bwrap's --die-with-parent for tsns itself: killed when the process that
+ * started it dies (the signal survives the exec of the monitor).  Where that
+ * parent is gone already, now. */
+void tsns_die_with_parent(int32_t ppid)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != ppid)
+		raise(SIGKILL);
 }
 
 void tsns_reclaim_tty(void)

@@ -13,6 +13,7 @@
  *                  N of them before the command started
  *   cgroup=DIR     a cgroup tsns made for the command: emptied and removed
  *   parent=DIR     a directory tsns made above one: removed if empty
+ *   json-status=FD bwrap's --json-status-fd: the exit-code object goes there
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -104,6 +105,10 @@ int main(int argc, char **argv)
 	if (trace && argc > 5)
 		fprintf(stderr, "tsns-trace: cgroup-end %.3f\n", now_ms() - cg);
 
+	/* bwrap's --json-status-fd: the exit code in the shell's encoding. */
+	for (int i = 4; i < argc; i++)
+		if (strncmp(argv[i], "json-status=", 12) == 0)
+			dprintf(atoi(argv[i] + 12), "{ \"exit-code\": %d }\n", WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st));
 	/* As the command ended; the terminal first comes back to us (end.c). */
 	if (WIFSIGNALED(st))
 		end_as(0, WTERMSIG(st));

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lifecycle.h"
 #include "spec.h"
 #include "sys.h"
 #include "tsns.h"
@@ -158,7 +159,8 @@ static int64_t handshake(pid_t pid, struct spec *s, int sync, int errfd)
 	char b = 'g';
 	int64_t r = 0;
 	if (sync >= 0) {
-		if ((r = cgroup_place(pid, s)) < 0 || (r = write_maps(pid, s)) < 0 || (r = persist_all(pid, s, 0)) < 0)
+		if ((r = cgroup_place(pid, s)) < 0 || (r = write_maps(pid, s)) < 0 || (r = persist_all(pid, s, 0)) < 0 ||
+		    (r = info_handshake(pid, s)) < 0)
 			return r;
 		if (write(sync, &b, 1) != 1)
 			return fail(ST_SYNC, errno);
@@ -260,7 +262,9 @@ static int needs_middle(const struct spec *s)
 	for (int i = 0; i < s->njoins; i++)
 		joins_children |= s->joins[i].type & (CLONE_NEWPID | CLONE_NEWTIME);
 	/* nsenter -F: the command itself stays outside a joined pid namespace. */
-	return s->init || (s->flags & CLONE_NEWTIME) || (joins_children && !s->no_fork);
+	/* bwrap's lock files and sync fd are held by such a process too. */
+	return s->init || (s->flags & CLONE_NEWTIME) || (joins_children && !s->no_fork) || s->nlocks || s->sync_fd >= 0 ||
+	       s->pidns_fd >= 0 || (s->late_flags & CLONE_NEWPID);
 }
 
 /* setns into a time namespace wants a process that shares no memory. */
@@ -340,6 +344,10 @@ static int named_by_spec(const struct spec *s, int fd)
 	for (int i = 0; i < s->ncgroup_procs; i++)
 		if (s->cgroup_procs[i] == fd)
 			return 1;
+	/* bwrap's command gets none of these: the sync fd stays with the
+	 * supervisor, the others are read or written for it. */
+	if (fd == s->info_fd || fd == s->status_fd || fd == s->block_fd || fd == s->sync_fd)
+		return 1;
 	return fd == s->root_fd || fd == s->cwd_fd || fd == s->cgroup_dir;
 }
 
@@ -431,7 +439,8 @@ int64_t tsns_spawn(const uint8_t *buf, int32_t len)
 		free_spec(&s);
 		return fail(ST_STDIO, -r);
 	}
-	int need_sync = s.uid_map || s.gid_map || s.setgroups || s.npersist || s.listener_path || s.ncgroup_procs;
+	int need_sync = s.uid_map || s.gid_map || s.setgroups || s.npersist || s.listener_path || s.ncgroup_procs ||
+			s.info_fd >= 0 || s.status_fd >= 0 || s.userns_block_fd >= 0;
 	int middle = needs_middle(&s);
 	if (s.target > 0) {
 		/* Pins the target: its pid cannot be reused while we join. */

@@ -56,47 +56,52 @@ static void append_str(char **p, const char *s)
 		*(*p)++ = *s++;
 }
 
-/* mkdir -p; existing directories are fine. */
-static long mkdir_p(char *path, long mode)
+/* mkdir(2) that is content with a directory already there (bwrap's ensure_dir). */
+static long ensure_dir(const char *path, long mode)
 {
-	for (char *p = path + 1;; p++) {
-		if (*p == '/' || *p == 0) {
-			char c = *p;
-			*p = 0;
-			long r = SYS(SYS_mkdirat, AT_FDCWD, path, mode < 0 ? 0755 : mode);
-			*p = c;
-			if (r < 0 && r != -EEXIST)
-				return r;
-			if (!c)
-				return 0;
-		}
+	long r = SYS(SYS_mkdirat, AT_FDCWD, path, mode);
+	if (r == -EEXIST) {
+		struct stat st;
+		if (SYS(SYS_newfstatat, AT_FDCWD, path, &st, 0) == 0 && S_ISDIR(st.st_mode))
+			return 0;
 	}
-}
-
-static long mkdir_parent(char *path)
-{
-	char *slash = 0;
-	for (char *p = path; *p; p++)
-		if (*p == '/')
-			slash = p;
-	if (!slash || slash == path)
-		return 0;
-	*slash = 0;
-	long r = mkdir_p(path, 0755);
-	*slash = '/';
 	return r;
 }
 
-/* A mount point of the same kind as the source: a directory or an empty file. */
-static long make_mountpoint(char *dest, int dir)
+/* The parents of path, each made with mode when missing (not path itself). */
+static long mkdir_parents(char *path, long mode)
 {
-	if (dir)
-		return mkdir_p(dest, 0755);
-	long r = mkdir_parent(dest);
-	if (r < 0)
-		return r;
-	long fd = SYS(SYS_openat, AT_FDCWD, dest, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd == -EISDIR || fd == -EEXIST)
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		long r = ensure_dir(path, mode);
+		*p = '/';
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* bwrap's parents for an operation's destination: 0755, less the group's
+ * bits when the operation's own mode gives the group nothing, and the same
+ * for others.  An operation without a mode counts as mode 0 there, as in
+ * bwrap, so the parents of a bind or a symlink are 0700. */
+static long parent_mode(long perms)
+{
+	long mode = 0755, p = perms < 0 ? 0 : perms;
+	if (!(p & 070))
+		mode &= ~050L;
+	if (!(p & 07))
+		mode &= ~05L;
+	return mode;
+}
+
+/* An empty file to mount on, unless something is there already. */
+static long ensure_file(const char *path, long mode)
+{
+	long fd = SYS(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd == -EEXIST)
 		return 0;
 	if (fd < 0)
 		return fd;
@@ -104,13 +109,19 @@ static long make_mountpoint(char *dest, int dir)
 	return 0;
 }
 
-static long set_attr(const char *path, uint64_t set)
+/* A mount point of the same kind as the source: a 0755 directory or a 0444 file. */
+static long make_mountpoint(const char *dest, int dir)
 {
-	struct mount_attr attr = { .attr_set = set };
-	return SYS(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof attr);
+	return dir ? ensure_dir(dest, 0755) : ensure_file(dest, 0444);
 }
 
-static long bind_path(const char *src, char *dest, uint64_t attrs)
+static long set_attr(const char *path, uint64_t set, unsigned flags)
+{
+	struct mount_attr attr = { .attr_set = set };
+	return SYS(SYS_mount_setattr, AT_FDCWD, path, flags, &attr, sizeof attr);
+}
+
+static long bind_path(const char *src, const char *dest, uint64_t attrs)
 {
 	struct stat st;
 	long r = SYS(SYS_newfstatat, AT_FDCWD, src, &st, 0);
@@ -121,13 +132,13 @@ static long bind_path(const char *src, char *dest, uint64_t attrs)
 	if ((r = SYS(SYS_mount, src, dest, 0, MS_BIND | MS_REC, 0)) < 0)
 		return r;
 	/* Every submount too: a read-only bind must not hide a writable one. */
-	return attrs ? set_attr(dest, attrs) : 0;
+	return attrs ? set_attr(dest, attrs, AT_RECURSIVE) : 0;
 }
 
-static long mount_tmpfs(char *dest, long mode, long size, unsigned long flags)
+static long mount_tmpfs(const char *dest, long mode, long size, unsigned long flags)
 {
 	char opts[64], *p = opts;
-	long r = mkdir_p(dest, 0755);
+	long r = ensure_dir(dest, 0755);
 	if (r < 0)
 		return r;
 	append_str(&p, "mode=");
@@ -140,47 +151,84 @@ static long mount_tmpfs(char *dest, long mode, long size, unsigned long flags)
 	return SYS(SYS_mount, "tmpfs", dest, "tmpfs", MS_NOSUID | MS_NODEV | flags, opts);
 }
 
-/* A file source that names an open fd rather than a path. */
-static int is_fd_source(const char *src)
+/* A file source that names an open fd rather than a path; its number, or -1. */
+static long fd_source(const char *src)
 {
+	long fd = 0;
 	for (const char *p = TSNS_FD_SOURCE; *p; p++, src++)
 		if (*src != *p)
-			return 0;
-	return 1;
+			return -1;
+	for (; *src; src++)
+		fd = fd * 10 + (*src - '0');
+	return fd;
 }
 
-static long copy_file(const char *src, const char *dest, long mode)
+static long copy_data(long in, long out)
 {
-	long in;
-	if (is_fd_source(src)) {
-		long fd = 0;
-		for (const char *p = src + sizeof TSNS_FD_SOURCE - 1; *p; p++)
-			fd = fd * 10 + (*p - '0');
-		in = SYS(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 3);
-	} else {
-		in = SYS(SYS_openat, AT_FDCWD, src, O_RDONLY | O_CLOEXEC);
+	char buf[8192];
+	long r;
+	while ((r = SYS(SYS_read, in, buf, sizeof buf)) > 0 || r == -EINTR) {
+		for (long done = 0; done < r;) {
+			long w = SYS(SYS_write, out, buf + done, r - done);
+			if (w == -EINTR)
+				continue;
+			if (w < 0)
+				return w;
+			done += w;
+		}
 	}
+	return r;
+}
+
+/* A path's contents, or an fd's (which bwrap closes once read), into a new file. */
+static long copy_file(const char *src, const char *dest, long mode, int flags)
+{
+	long fd = fd_source(src);
+	long in = fd >= 0 ? fd : SYS(SYS_openat, AT_FDCWD, src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return in;
-	long out = SYS(SYS_openat, AT_FDCWD, dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode < 0 ? 0644 : mode);
+	long out = SYS(SYS_openat, AT_FDCWD, dest, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | flags, mode);
 	long r = out;
 	if (out >= 0) {
-		char buf[8192];
-		while ((r = SYS(SYS_read, in, buf, sizeof buf)) > 0) {
-			for (long done = 0; done < r;) {
-				long w = SYS(SYS_write, out, buf + done, r - done);
-				if (w < 0) {
-					r = w;
-					goto done;
-				}
-				done += w;
-			}
-		}
-done:
+		r = SYS(SYS_fchmod, out, mode);
+		if (r >= 0)
+			r = copy_data(in, out);
 		SYS(SYS_close, out);
 	}
 	SYS(SYS_close, in);
 	return r < 0 ? r : 0;
+}
+
+/* --bind-data: the data in a file of the base tmpfs, outside the new root,
+ * bound on dest; the file's name goes once bound, as bwrap does. */
+static long bind_data(const char *src, const char *dest, long mode, int index, uint64_t attrs)
+{
+	char tmp[32], *p = tmp;
+	append_str(&p, "/bindfile");
+	append_num(&p, (unsigned long)index, 10);
+	*p = 0;
+	long r = copy_file(src, tmp, mode, O_EXCL);
+	if (r >= 0 && (r = ensure_file(dest, 0444)) >= 0 && (r = SYS(SYS_mount, tmp, dest, 0, MS_BIND, 0)) >= 0)
+		r = set_attr(dest, attrs, 0);
+	SYS(SYS_unlinkat, AT_FDCWD, tmp, 0);
+	return r;
+}
+
+/* A symbolic link, or the same one already there (bwrap allows that). */
+static long make_symlink(const char *target, const char *dest)
+{
+	long r = SYS(SYS_symlinkat, target, AT_FDCWD, dest);
+	if (r != -EEXIST)
+		return r;
+	char have[PATHLEN];
+	long n = SYS(SYS_readlinkat, AT_FDCWD, dest, have, sizeof have - 1);
+	if (n < 0)
+		return -EEXIST;
+	have[n] = 0;
+	for (long i = 0; i <= n; i++)
+		if (have[i] != target[i])
+			return -EEXIST;
+	return 0;
 }
 
 /* A minimal /dev: the harmless devices bound from the host, a new devpts,
@@ -208,7 +256,7 @@ static long make_dev(char *dest)
 	if ((r = mount_tmpfs(path, 01777, -1, 0)) < 0)
 		return r;
 	join(path, dest, "/pts");
-	if ((r = mkdir_p(path, 0755)) < 0 ||
+	if ((r = ensure_dir(path, 0755)) < 0 ||
 	    (r = SYS(SYS_mount, "devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620")) < 0)
 		return r;
 	for (unsigned i = 0; i < sizeof links / sizeof *links; i++) {
@@ -220,49 +268,75 @@ static long make_dev(char *dest)
 	return 0;
 }
 
-/* LOWER[,LOWER…] read through the old root, with a tmpfs upper layer so that
- * writes vanish with the sandbox. */
-static long overlay(const char *lowers, char *dest, int index, int userxattr)
+/* A path of the old root into mount options: ',' ':' and '\' escaped, as
+ * overlayfs reads them.  0, or -ENAMETOOLONG. */
+static long append_escaped(char **p, const char *end, const char *path, char stop)
 {
-	char opts[PATHLEN], dir[64], *p = opts, *d = dir;
-	long r;
-	append_str(&d, "/overlay");
-	append_num(&d, (unsigned long)index, 10);
-	*d = 0;
-	if ((r = mount_tmpfs(dir, 0755, -1, 0)) < 0)
-		return r;
-	append_str(&d, "/upper");
-	*d = 0;
-	if ((r = mkdir_p(dir, 0755)) < 0)
-		return r;
-	d -= 6;
-	append_str(&d, "/work");
-	*d = 0;
-	if ((r = mkdir_p(dir, 0755)) < 0)
-		return r;
-	append_str(&p, "lowerdir=");
-	for (const char *l = lowers; *l;) {
-		if (p - opts > PATHLEN - 256)
+	append_str(p, "/oldroot");
+	for (; *path && *path != stop; path++) {
+		if (*p + 2 >= end)
 			return -ENAMETOOLONG;
-		append_str(&p, "/oldroot");
-		while (*l && *l != ',')
-			*p++ = *l++;
-		if (*l == ',') {
+		if (*path == ',' || *path == ':' || *path == '\\')
+			*(*p)++ = '\\';
+		*(*p)++ = *path;
+	}
+	return 0;
+}
+
+/* An overlay of the lowers (TSNS_OP_LIST_SEP between them) read through the
+ * old root: with the upper and work directories given (--overlay), with a
+ * tmpfs upper layer so that writes vanish with the sandbox (--tmp-overlay),
+ * or read-only (--ro-overlay). */
+static long overlay(const struct sb_op *op, const char *dest, int index)
+{
+	char opts[3 * PATHLEN], dir[64], *p = opts, *d = dir, *end = opts + sizeof opts - 64;
+	long r;
+	if (op->code == OP_OVERLAY) {
+		append_str(&d, "/overlay");
+		append_num(&d, (unsigned long)index, 10);
+		*d = 0;
+		if ((r = mount_tmpfs(dir, 0755, -1, 0)) < 0)
+			return r;
+		append_str(&d, "/upper");
+		*d = 0;
+		if ((r = ensure_dir(dir, 0755)) < 0)
+			return r;
+		d -= 6;
+		append_str(&d, "/work");
+		*d = 0;
+		if ((r = ensure_dir(dir, 0755)) < 0)
+			return r;
+		d -= 5;
+		*d = 0;
+		append_str(&p, "upperdir=");
+		append_str(&p, dir);
+		append_str(&p, "/upper,workdir=");
+		append_str(&p, dir);
+		append_str(&p, "/work,");
+	} else if (op->code == OP_RW_OVERLAY) {
+		append_str(&p, "upperdir=");
+		if ((r = append_escaped(&p, end, op->c, 0)) < 0)
+			return r;
+		append_str(&p, ",workdir=");
+		if ((r = append_escaped(&p, end, op->d, 0)) < 0)
+			return r;
+		*p++ = ',';
+	}
+	append_str(&p, "lowerdir=");
+	for (const char *l = op->a; *l;) {
+		if ((r = append_escaped(&p, end, l, TSNS_OP_LIST_SEP)) < 0)
+			return r;
+		while (*l && *l != TSNS_OP_LIST_SEP)
+			l++;
+		if (*l) {
 			*p++ = ':';
 			l++;
 		}
 	}
-	d -= 5;
-	*d = 0;
-	append_str(&p, ",upperdir=");
-	append_str(&p, dir);
-	append_str(&p, "/upper,workdir=");
-	append_str(&p, dir);
-	append_str(&p, "/work");
-	if (userxattr)
-		append_str(&p, ",userxattr");
+	/* As bwrap: overlayfs keeps its attributes in user.* xattrs, which a user namespace may write. */
+	append_str(&p, ",userxattr");
 	*p = 0;
-	if ((r = mkdir_p(dest, 0755)) < 0)
+	if ((r = ensure_dir(dest, 0755)) < 0)
 		return r;
 	return SYS(SYS_mount, "overlay", dest, "overlay", 0, opts);
 }
@@ -274,50 +348,76 @@ static long apply(const struct sandbox *sb, int i)
 	long r;
 	if ((r = join(dest, "/newroot", op->b)) < 0)
 		return r;
-	if (op->a && op->code != OP_SYMLINK && op->code != OP_OVERLAY && op->code != OP_CHMOD &&
-	    !(op->code == OP_FILE && is_fd_source(op->a)) &&
-	    (r = join(src, "/oldroot", op->a)) < 0)
+	int path_source = op->a && op->code != OP_SYMLINK && op->code != OP_OVERLAY && op->code != OP_RO_OVERLAY &&
+			  op->code != OP_RW_OVERLAY && fd_source(op->a) < 0;
+	if (path_source && (r = join(src, "/oldroot", op->a)) < 0)
+		return r;
+	if (path_source && op->try_) {
+		struct stat st;
+		if (SYS(SYS_newfstatat, AT_FDCWD, src, &st, 0) == -ENOENT)
+			return 0;
+	}
+	/* Everything but --chmod makes the parents it needs (umask 0 here). */
+	if (op->code != OP_CHMOD && (r = mkdir_parents(dest, parent_mode(op->mode))) < 0)
 		return r;
 	switch ((enum tsns_op)op->code) {
 	case OP_BIND:
 	case OP_RO_BIND:
 	case OP_DEV_BIND:
-		r = bind_path(src, dest, op->code == OP_DEV_BIND ? MOUNT_ATTR_NOSUID :
+		return bind_path(src, dest, op->code == OP_DEV_BIND ? MOUNT_ATTR_NOSUID :
 			 op->code == OP_BIND ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV :
 			 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_RDONLY);
-		return r == -ENOENT && op->try_ ? 0 : r;
+	case OP_BIND_DATA:
+	case OP_RO_BIND_DATA:
+		return bind_data(op->a, dest, op->mode, i, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+				 (op->code == OP_RO_BIND_DATA ? MOUNT_ATTR_RDONLY : 0));
 	case OP_TMPFS:
 		return mount_tmpfs(dest, op->mode, op->size, 0);
 	case OP_DIR:
-		return mkdir_p(dest, op->mode);
+		return ensure_dir(dest, op->mode < 0 ? 0755 : op->mode);
 	case OP_SYMLINK:
-		if ((r = mkdir_parent(dest)) < 0)
-			return r;
-		return SYS(SYS_symlinkat, op->a, AT_FDCWD, dest);
+		return make_symlink(op->a, dest);
 	case OP_FILE:
-		if ((r = mkdir_parent(dest)) < 0)
-			return r;
-		return copy_file(is_fd_source(op->a) ? op->a : src, dest, op->mode);
+		return copy_file(fd_source(op->a) >= 0 ? op->a : src, dest, op->mode < 0 ? 0666 : op->mode, O_TRUNC);
 	case OP_CHMOD:
 		return SYS(SYS_fchmodat, AT_FDCWD, dest, op->mode);
 	case OP_REMOUNT_RO:
-		return set_attr(dest, MOUNT_ATTR_RDONLY);
+		/* bwrap's --remount-ro: DEST itself, not its submounts. */
+		return set_attr(dest, MOUNT_ATTR_RDONLY, 0);
 	case OP_PROC:
-		if ((r = mkdir_p(dest, 0755)) < 0)
+		if ((r = ensure_dir(dest, 0755)) < 0)
 			return r;
 		return SYS(SYS_mount, "proc", dest, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
 	case OP_DEV:
 		return make_dev(dest);
+	case OP_MQUEUE:
+		if ((r = ensure_dir(dest, 0755)) < 0)
+			return r;
+		return SYS(SYS_mount, "mqueue", dest, "mqueue", 0, 0);
 	case OP_OVERLAY:
-		return overlay(op->a, dest, i, sb->userxattr);
+	case OP_RO_OVERLAY:
+	case OP_RW_OVERLAY:
+		return overlay(op, dest, i);
 	}
 	return -EINVAL;
 }
+
+static long build(const struct sandbox *sb, int *failed);
 
 long sandbox_build(const struct sandbox *sb, int *failed)
 {
 	long r;
 	*failed = -1;
+	/* As bwrap: the modes asked for are the modes made; the command gets the caller's umask back. */
+	long umask = SYS(SYS_umask, 0);
+	r = build(sb, failed);
+	SYS(SYS_umask, umask);
+	return r;
+}
+
+static long build(const struct sandbox *sb, int *failed)
+{
+	long r;
 	/* A tmpfs to stand on, holding the new root and the old one. */
 	if ((r = SYS(SYS_mount, "tmpfs", BASE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")) < 0 ||
 	    (r = SYS(SYS_chdir, BASE)) < 0 ||
@@ -395,4 +495,19 @@ long sandbox_lo_up(void)
 	}
 	SYS(SYS_close, fd);
 	return r;
+}
+
+/* bwrap's directory when none is asked for: the caller's, else $HOME, else
+ * "/"; PWD says which.  envp has one "PWD=" entry for us to point at the
+ * chosen "PWD=DIR" (each of dirs is one). */
+void sandbox_wd_try(const char *const *dirs, int n, char **envp)
+{
+	for (int i = 0; i < n; i++) {
+		if (SYS(SYS_chdir, dirs[i] + 4) < 0)
+			continue;
+		for (char **e = envp; *e; e++)
+			if ((*e)[0] == 'P' && (*e)[1] == 'W' && (*e)[2] == 'D' && (*e)[3] == '=')
+				*e = (char *)dirs[i];
+		return;
+	}
 }

@@ -14,6 +14,8 @@ struct sb_op {
 	long size;      /* tmpfs size in bytes, -1: default */
 	const char *a;  /* source, target, lowers or file source (TSNS_FD_SOURCE N) */
 	const char *b;  /* destination */
+	const char *c;  /* an overlay's upper directory, else NULL */
+	const char *d;  /* an overlay's work directory, else NULL */
 };
 
 struct sandbox {
@@ -33,4 +35,7 @@ long sandbox_caps(uint64_t keep);
 
 /* Brings lo up in a new network namespace. */
 long sandbox_lo_up(void);
+
+/* bwrap's starting directory without --chdir: the first of dirs ("PWD=DIR") chdir takes. */
+void sandbox_wd_try(const char *const *dirs, int n, char **envp);
 #endif

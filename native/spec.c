@@ -13,18 +13,20 @@
 #include "spec.h"
 #include "sys.h"
 
-/* CODE[TRY] SEP A SEP B SEP MODE SEP SIZE, split in place. */
+/* CODE[TRY] SEP A SEP B SEP MODE SEP SIZE [SEP C SEP D], split in place. */
 static int parse_op(char *v, struct sb_op *op)
 {
-	char *f[5] = { v, 0, 0, 0, 0 };
+	char *f[7] = { v, 0, 0, 0, 0, 0, 0 };
 	int n = 1;
-	for (char *p = v; *p && n < 5; p++)
+	for (char *p = v; *p && n < 7; p++)
 		if (*p == TSNS_OP_SEP) {
 			*p = 0;
 			f[n++] = p + 1;
 		}
-	if (n != 5)
+	if (n != 5 && n != 7)
 		return -EINVAL;
+	op->c = n == 7 ? f[5] : NULL;
+	op->d = n == 7 ? f[6] : NULL;
 	op->code = f[0][0];
 	op->try_ = f[0][1] == TSNS_OP_TRY;
 	op->a = *f[1] ? f[1] : NULL;
@@ -117,6 +119,8 @@ static void parse_hardening(struct spec *s, const char *v)
 	s->new_session = strchr(v, HARDEN_NEW_SESSION) != NULL;
 	s->lo_up = strchr(v, HARDEN_LO_UP) != NULL;
 	s->sb.userxattr = strchr(v, HARDEN_OVERLAY_USERXATTR) != NULL;
+	s->disable_userns = strchr(v, HARDEN_DISABLE_USERNS) != NULL;
+	s->assert_userns_disabled = strchr(v, HARDEN_ASSERT_USERNS_DISABLED) != NULL;
 }
 
 static int parse_extra(struct spec *s, const char *v)
@@ -131,6 +135,10 @@ static int parse_extra(struct spec *s, const char *v)
 	case EXTRA_GROUPS:
 	case EXTRA_CAPS:
 	case EXTRA_CONSOLE: return oci_parse_extra(&s->oci, (char *)v);
+	case EXTRA_SYNC_FD: s->sync_fd = (int)strtol(v + 1, NULL, 10); break;
+	case EXTRA_USERNS: s->userns_fd = (int)strtol(v + 1, NULL, 10); break;
+	case EXTRA_USERNS2: s->userns2_fd = (int)strtol(v + 1, NULL, 10); break;
+	case EXTRA_PIDNS: s->pidns_fd = (int)strtol(v + 1, NULL, 10); break;
 	default: return -EINVAL;
 	}
 	return 0;
@@ -169,6 +177,11 @@ static int parse_entry(struct spec *s, char tag, char *v, int *argc, int *envc)
 	case TAG_PROC_DIR: s->proc_dir = v; break;
 	case TAG_ROOT: s->root = v; break;
 	case TAG_WD: s->wd = v; break;
+	case TAG_WD_TRY:
+		if (s->nwd_try == MAX_WD_TRY || v[0] != 'P' || v[1] != 'W' || v[2] != 'D' || v[3] != '=')
+			return -EINVAL;
+		s->wd_try[s->nwd_try++] = v;
+		break;
 	case TAG_MONOTONIC: s->monotonic = v; break;
 	case TAG_BOOTTIME: s->boottime = v; break;
 	case TAG_UID: s->uid = strtol(v, NULL, 10); break;
@@ -212,6 +225,15 @@ static int parse_entry(struct spec *s, char tag, char *v, int *argc, int *envc)
 	case TAG_OCI_ROOT:
 	case TAG_OCI_MOUNT:
 	case TAG_OCI_STEP: return oci_parse(&s->oci, tag, v);
+	case TAG_LOCK_FILE:
+		if (s->nlocks == MAX_LOCKS || !*v)
+			return -EINVAL;
+		s->locks[s->nlocks++] = v;
+		break;
+	case TAG_INFO_FD: s->info_fd = (int)strtol(v, NULL, 10); break;
+	case TAG_STATUS_FD: s->status_fd = (int)strtol(v, NULL, 10); break;
+	case TAG_BLOCK_FD: s->block_fd = (int)strtol(v, NULL, 10); break;
+	case TAG_USERNS_BLOCK_FD: s->userns_block_fd = (int)strtol(v, NULL, 10); break;
 	case TAG_ARG: s->argv[(*argc)++] = v; break;
 	case TAG_ENV: s->envp[(*envc)++] = v; break;
 	default: return -EINVAL;
@@ -256,6 +278,8 @@ int parse_spec(const uint8_t *in, int32_t len, struct spec *s)
 	s->path = "/bin:/usr/bin";
 	s->uid = s->gid = -1;
 	s->pidfd = s->root_fd = s->cwd_fd = s->cgroup_dir = s->cgroup_own_fd = -1;
+	s->info_fd = s->status_fd = s->block_fd = s->userns_block_fd = s->sync_fd = -1;
+	s->userns_fd = s->userns2_fd = s->pidns_fd = -1;
 	argc = 0;
 	for (char *p = s->copy, *next; p < end; p = next) {
 		next = p + slen(p) + 1; /* before an operation is split in place */
@@ -270,6 +294,20 @@ int parse_spec(const uint8_t *in, int32_t len, struct spec *s)
 		s->flags &= ~(unsigned long)CLONE_NEWCGROUP;
 		s->cgroupns_late = 1;
 	}
+	/* Namespaces made after joining a user namespace belong to it: the
+	 * child is cloned into none and unshares them once it has joined. */
+	if (s->userns_fd >= 0) {
+		s->late_flags = s->flags & ~(unsigned long)(CLONE_NEWTIME | CLONE_NEWUSER);
+		s->flags &= (unsigned long)CLONE_NEWTIME;
+	}
+	/* With --pidns the command's new pid namespace is a child of that one. */
+	if (s->pidns_fd >= 0 && (s->flags & CLONE_NEWPID)) {
+		s->late_flags |= CLONE_NEWPID;
+		s->flags &= ~(unsigned long)CLONE_NEWPID;
+	}
+	/* A time namespace's middle unshares the new pid namespace already. */
+	if (s->unshare_pid)
+		s->late_flags &= ~(unsigned long)CLONE_NEWPID;
 	/* For a script without a #! line: sh, the script (filled in by the
 	 * child's exec), then the arguments. */
 	s->shargv[0] = "sh";

@@ -21,6 +21,7 @@
 #define MAX_JOINS 8
 #define MAX_FDS 256
 #define MAX_CGROUPS 16
+#define MAX_LOCKS 16
 
 /* enter: a namespace to join, by an fd src/ opened. */
 struct join {
@@ -35,12 +36,18 @@ struct persist {
 	int bound, created;
 };
 
+#define MAX_WD_TRY 4
+
 struct spec {
 	unsigned long flags;       /* CLONE_NEW*; CLONE_NEWTIME is unshared by a middle process */
 	const char *uid_map, *gid_map, *setgroups;
 	int newuidmap, newgidmap;  /* write the maps through the setuid helpers */
 	const char *hostname, *domainname, *proc_dir, *root, *wd;
 	const char *monotonic, *boottime;
+	/* without wd, bwrap's choice of directory: the first of these "PWD=DIR"
+	 * that chdir takes, which then replaces the command's PWD entry */
+	const char *wd_try[MAX_WD_TRY];
+	int nwd_try;
 	long propagation;          /* MS_* for "/", or 0 to leave it unchanged */
 	long uid, gid;             /* -1: unchanged */
 	int keep_caps, kill_signal, init, unshare_pid;
@@ -90,6 +97,16 @@ struct spec {
 	const char *listener_path, *listener_state;
 	/* an OCI container (tsns-oci): its rootfs, mounts, console, fifo */
 	struct oci oci;
+	/* bwrap's fd protocols and process rules (lifecycle.c): -1 where not
+	 * given.  A lock file or a sync fd needs a process that lives as long
+	 * as the sandbox, the supervisor; late_flags are the namespaces
+	 * unshared only after joining userns_fd (so that it owns them). */
+	const char *locks[MAX_LOCKS];
+	int nlocks;
+	int info_fd, status_fd, block_fd, userns_block_fd, sync_fd;
+	int userns_fd, userns2_fd, pidns_fd;
+	unsigned long late_flags;
+	int disable_userns, assert_userns_disabled;
 	char *copy;                /* the spec, split in place */
 	const char *file, *path;
 	char **argv, **envp, **shargv;

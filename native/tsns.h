@@ -38,6 +38,7 @@ TSNS_API int64_t tsns_pidfd_ino(int32_t pid);
 /* handoff.c: the Node process leaves, to the monitor or as the command ended */
 TSNS_API void tsns_block_monitor_signals(int32_t forward);
 TSNS_API int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_t trace, const char *words);
+TSNS_API void tsns_die_with_parent(int32_t ppid);
 TSNS_API void tsns_reclaim_tty(void);
 TSNS_API void tsns_die(int32_t sig);
 TSNS_API void tsns_end(int32_t code, int32_t sig);

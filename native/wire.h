@@ -56,12 +56,20 @@
 	X(SECCOMP_LISTENER, 'V') /* PATH \x01 STATE: send the listener there */ \
 	X(OCI_ROOT, 'X')       /* tsns-oci: FLAGS:ROOTFS, see native/oci.h */   \
 	X(OCI_MOUNT, 'Y')      /* tsns-oci: DEST \x01 SRC \x01 TYPE \x01 FLAGS \x01 PROP \x01 ATTR \x01 DATA */ \
-	X(OCI_STEP, 'Z')       /* tsns-oci: a step of native/oci.h's OCI_STEP_* */
+	X(OCI_STEP, 'Z')       /* tsns-oci: a step of native/oci.h's OCI_STEP_* */ \
+	X(WD_TRY, 'i')         /* "PWD=DIR": without WD, the first DIR chdir takes becomes PWD */ \
+	X(LOCK_FILE, 'l')      /* bwrap --lock-file: the supervisor holds a read lock on this path in the sandbox */ \
+	X(INFO_FD, 'q')        /* bwrap --info-fd: the child's pid and namespaces, as JSON, before it goes on */ \
+	X(STATUS_FD, 't')      /* bwrap --json-status-fd: the same first object, on one line */ \
+	X(BLOCK_FD, 'z')       /* bwrap --block-fd: the command reads a byte (or EOF) here before exec */ \
+	X(USERNS_BLOCK_FD, 'o') /* bwrap --userns-block-fd: the parent reads here before releasing the child */
 
 /* A sandbox operation's value: CODE[TRY] \x01 A \x01 B \x01 MODE \x01 SIZE,
- * MODE octal and SIZE decimal, each empty for the default. */
+ * MODE octal and SIZE decimal, each empty for the default; an overlay with
+ * its own upper layer adds \x01 UPPER \x01 WORK. */
 #define TSNS_OP_SEP '\x01'
 #define TSNS_OP_TRY 't' /* after the code: skip a missing source */
+#define TSNS_OP_LIST_SEP '\x02' /* between an overlay's lower directories */
 
 /* X(NAME, 'code') */
 #define TSNS_SANDBOX_OPS(X)  \
@@ -76,7 +84,12 @@
 	X(REMOUNT_RO, 'R')   \
 	X(PROC, 'p')         \
 	X(DEV, 'D')          \
-	X(OVERLAY, 'o')
+	X(OVERLAY, 'o')      /* lowers, a tmpfs upper layer */ \
+	X(BIND_DATA, 'a')    /* A: TSNS_FD_SOURCE N, bound from a file of its own */ \
+	X(RO_BIND_DATA, 'A') \
+	X(MQUEUE, 'm')       \
+	X(RO_OVERLAY, 'O')   /* lowers only */ \
+	X(RW_OVERLAY, 'w')   /* lowers, with C the upper and D the work directory */
 
 /* An EXTRA entry's first byte; the rest is its value.  X(NAME, 'code') */
 #define TSNS_EXTRAS(X)                                                              \
@@ -88,7 +101,11 @@
 	X(RLIMIT, 'H')       /* tsns-oci: RESOURCE SOFT HARD */                          \
 	X(GROUPS, 'J')       /* tsns-oci: supplementary gids, comma-separated */         \
 	X(CAPS, 'K')         /* tsns-oci: bounding,effective,permitted,inheritable,ambient masks */ \
-	X(CONSOLE, 'M')      /* tsns-oci: SOCKET \x01 ROWS \x01 COLS: a pty, its master sent there */
+	X(CONSOLE, 'M')      /* tsns-oci: SOCKET \x01 ROWS \x01 COLS: a pty, its master sent there */ \
+	X(SYNC_FD, '5')      /* bwrap --sync-fd: the supervisor keeps it open, the command does not */ \
+	X(USERNS, '6')       /* bwrap --userns: join this user namespace, then unshare the rest */ \
+	X(USERNS2, '7')      /* bwrap --userns2: switch to this user namespace after the setup */ \
+	X(PIDNS, '8')        /* bwrap --pidns: the command's pid namespace (the parent of a new one) */
 
 /* A --file source that is an open fd: "fd:N". */
 #define TSNS_FD_SOURCE "fd:"
@@ -104,7 +121,9 @@
 	X(NO_NEW_PRIVS, 'n')       \
 	X(NEW_SESSION, 's')        \
 	X(LO_UP, 'l')              \
-	X(OVERLAY_USERXATTR, 'x')
+	X(OVERLAY_USERXATTR, 'x')  \
+	X(DISABLE_USERNS, 'f')     \
+	X(ASSERT_USERNS_DISABLED, 'g')
 
 /* Where a start failed: X(NAME, number, "name in src/"). */
 #define TSNS_STAGES(X)                              \
@@ -161,7 +180,16 @@
 	X(GROUPS, 76, "groups")                     \
 	X(CONSOLE, 77, "console")                   \
 	X(OCI_CAPS, 78, "oci-caps")                 \
-	X(LOOKUP, 79, "lookup")
+	X(LOOKUP, 79, "lookup") \
+	X(LOCK_FILE, 60, "lock-file")               \
+	X(BLOCK_FD, 61, "block-fd")                 \
+	X(INFO_FD, 62, "info-fd")                   \
+	X(USERNS_BLOCK, 63, "userns-block-fd")      \
+	X(DISABLE_USERNS, 64, "disable-userns")     \
+	X(USERNS_ENABLED, 65, "assert-userns-disabled") \
+	X(USERNS_JOIN, 66, "userns")                \
+	X(USERNS2, 67, "userns2")                   \
+	X(PIDNS, 68, "pidns")
 
 /* A failed start returns -(stage << TSNS_STAGE_SHIFT | errno).  The stages
  * that name one of several things (a persisted file, a namespace to join,
@@ -170,7 +198,7 @@
 #define TSNS_STAGE_SHIFT 16
 #define TSNS_FAILURE(stage, err) (-(int64_t)((stage) << TSNS_STAGE_SHIFT | (err)))
 #define TSNS_INDEX_SHIFT 8
-#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP) X(CGROUP_PROCS) X(OCI_MOUNT) X(OCI_STEP) X(RLIMIT)
+#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP) X(CGROUP_PROCS) X(OCI_MOUNT) X(OCI_STEP) X(RLIMIT) X(LOCK_FILE)
 
 /* A command's end as the shim reports it: kind << 16 | value. */
 #define TSNS_WAIT_SHIFT 16

@@ -34,6 +34,8 @@ export interface PlanContext {
   seccomp?: SeccompContext;
   /** plans a cgroup, reading the machine's hierarchies only when a plan asks for one */
   cgroups?: CgroupPlanner;
+  /** bwrap's -try probes: whether this kernel lets a new namespace of the kind be made; true when absent */
+  canUnshare?(kind: 'user' | 'cgroup'): boolean;
 }
 
 /** Everything left to read on an fd the caller opened for tsns (`what` and `example` name it in an error). */
@@ -89,5 +91,22 @@ export function systemContext(env: Readonly<Record<string, string | undefined>> 
     lstat,
     seccomp: systemSeccompContext(),
     cgroups: { planRun: (o) => cgroups().systemCgroupPlanner().planRun(o) },
+    canUnshare,
   };
+}
+
+const readText = (path: string): string | null => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+};
+
+/** bwrap's probes for --unshare-user-try and --unshare-cgroup-try. */
+function canUnshare(kind: 'user' | 'cgroup'): boolean {
+  if (kind === 'cgroup') return lstat('/proc/self/ns/cgroup') !== null;
+  if (lstat('/proc/self/ns/user') === null) return false;
+  // RHEL 7's switch, and a limit of none.
+  return !readText('/sys/module/user_namespace/parameters/enable')?.startsWith('N') && readText('/proc/sys/user/max_user_namespaces') !== '0\n';
 }

@@ -2,7 +2,8 @@
  * What a failure the shim reported means for the user: one line naming what
  * failed and the errno, and a hint where there is something to do.
  */
-import { errnoName, systemError, type Stage, type TsnsError } from './errors';
+import { errnoName, systemError, TsnsError, type Stage } from './errors';
+import type { LifecyclePlan } from './plan/lifecycle';
 import { describeOp, type SandboxOp } from './sandbox';
 
 /** Enough of a plan to explain a failure; what a caller does not have is left out. */
@@ -39,6 +40,9 @@ export interface FailureContext {
   binfmt?: { dir: string; interp: string | null; early: boolean } | null;
   /** the cgroup the command could not be put in */
   cgroupDir?: string | null;
+  /** bwrap's fd protocols; the --lock-file that failed */
+  lifecycle?: LifecyclePlan;
+  lockFile?: string | null;
 }
 
 type Explainer = (code: number, ctx: FailureContext, name: string, stage: Stage) => TsnsError;
@@ -207,6 +211,27 @@ Object.assign(EXPLAIN, {
     name === 'EPERM' ? 'binfmt_misc in a user namespace needs Linux 6.7 or later' : name === 'ENOENT' ? 'the directory does not exist (with the default place, /proc must be mounted: add --pid)' : undefined),
   'load-interp': (code, ctx, name, stage) => systemError(`cannot register '${ctx.binfmt?.interp}' in ${binfmtDir(ctx)}/register`, code, stage,
     name === 'EINVAL' ? 'the rule is malformed, or the interpreter does not exist' : name === 'EEXIST' ? 'an entry of that name is registered already' : undefined),
+} satisfies Partial<Record<Stage, Explainer>>);
+
+// bwrap's fd protocols and process rules.
+Object.assign(EXPLAIN, {
+  'lock-file': (code, ctx, name, stage) => systemError(`cannot lock ${ctx.lockFile} (--lock-file)`, code, stage,
+    name === 'ENOENT' ? 'the file must exist in the sandbox: bind it there, or create it (--file)' : undefined),
+  'info-fd': (code, ctx, name, stage) => systemError(`cannot write the sandbox's information to fd ${ctx.lifecycle?.infoFd ?? ctx.lifecycle?.jsonStatusFd}`, code, stage,
+    name === 'EBADF' ? 'open that fd for writing, e.g. 5>info.json' : undefined),
+  'userns-block-fd': (code, ctx, _name, stage) => systemError(`cannot read fd ${ctx.lifecycle?.usernsBlockFd} (--userns-block-fd)`, code, stage),
+  'disable-userns': (code, _ctx, name, stage) => systemError('cannot disable user namespaces in the sandbox (user.max_user_namespaces, a nested user namespace)', code, stage,
+    name === 'ENOSPC' ? 'the user namespace limit is reached already' : undefined),
+  // The shim's EEXIST stands for "a new user namespace was made": no errno to report.
+  'assert-userns-disabled': (_code, _ctx, _name, stage) => new TsnsError(
+    'creation of new user namespaces was not disabled as requested: unshare(CLONE_NEWUSER) succeeded in the sandbox',
+    { stage, hint: 'add --disable-userns, or run where user.max_user_namespaces is 0 for the sandbox' }),
+  userns: (code, ctx, name, stage) => systemError(`cannot join the user namespace on fd ${ctx.lifecycle?.userns} (--userns)`, code, stage,
+    name === 'EINVAL' ? 'it might not be a descendant of the current user namespace, or the fd is not a user namespace' : name === 'EPERM' ? 'you need CAP_SYS_ADMIN in it: own it, or be root' : undefined),
+  userns2: (code, ctx, name, stage) => systemError(`cannot switch to the user namespace on fd ${ctx.lifecycle?.userns2} (--userns2)`, code, stage,
+    name === 'EPERM' ? 'it must be a namespace you may join from the one given to --userns' : undefined),
+  pidns: (code, ctx, name, stage) => systemError(`cannot join the pid namespace on fd ${ctx.lifecycle?.pidns} (--pidns)`, code, stage,
+    name === 'EINVAL' ? 'it is not a pid namespace, or not one below your own' : name === 'EPERM' ? 'joining needs CAP_SYS_ADMIN in its user namespace: add --userns with its owner' : undefined),
 } satisfies Partial<Record<Stage, Explainer>>);
 
 /** The one-line report of a failure in the native shim, with its hint. */

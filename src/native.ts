@@ -15,6 +15,7 @@ interface Binding {
   pipe(): number;
   close(fd: number): number;
   die(sig: number): void;
+  dieWithParent(ppid: number): void;
   reclaimTty(): void;
   nsQuery(fd: number, what: number): number;
   nsQueryVia(fd: number, path: number, depth: number, ino: number, what: number): number;
@@ -87,6 +88,7 @@ function load(): Binding {
     pipe: () => call('tsns_pipe', T.I64, [], []),
     close: (fd) => call('tsns_close', T.I32, [T.I32], [fd]),
     die: (sig) => call('tsns_die', T.Void, [T.I32], [sig]),
+    dieWithParent: (ppid) => call('tsns_die_with_parent', T.Void, [T.I32], [ppid]),
     reclaimTty: () => call('tsns_reclaim_tty', T.Void, [], []),
     nsQuery: (fd, what) => call('tsns_ns_query', T.I64, [T.I32, T.I32], [fd, what]),
     nsQueryVia: (fd, path, depth, ino, what) =>
@@ -274,6 +276,11 @@ export function netnsid(fd: number): number | 'unassigned' | null {
 }
 
 /** After a command that took the terminal's foreground (a shell in a pid namespace). */
+/** bwrap's --die-with-parent for this process: SIGKILL when the process that started it (ppid) dies, now if it has. */
+export function dieWithParent(ppid: number): void {
+  load().dieWithParent(ppid);
+}
+
 export function reclaimTty(): void {
   load().reclaimTty();
 }

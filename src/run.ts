@@ -1,5 +1,7 @@
 /** run(): options → plan → the shim, for `tsns run` and for programs. */
+import { closeSync, writeSync } from 'node:fs';
 import { cgroups } from './cgroup/lazy';
+import { signalNumber } from './signals';
 import { commandEnv, systemContext } from './context';
 import { nativeFailure } from './explain';
 import { formatIdMap } from './idmap';
@@ -23,14 +25,32 @@ function explainer(plan: Plan, cgroupDirs: readonly string[] = []): FailureExpla
       seccompIndex: stage === 'seccomp' ? index : null,
       seccompProfile: plan.seccompProfile?.source ?? null,
       seccompListener: plan.seccompListener?.path ?? null,
+      lockFile: stage === 'lock-file' ? plan.lifecycle.lockFiles[index] ?? null : null,
       cgroupDir: stage === 'cgroup-procs' ? cgroupDirs[index] ?? null : stage === 'cgroup-clone' ? cgroupDirs[cgroupDirs.length - 1] ?? null : null,
     });
 }
 
 /** Start the command a plan describes; resolves when it has ended. */
-export function execute(plan: Plan, opts: ProcessOptions = {}): Promise<RunResult> {
-  if (!plan.cgroup) return launch(runSpec(plan), explainer(plan), opts);
-  return cgroups().launchInCgroup(plan.cgroup, runSpec(plan), opts, (spec, o, dirs) => launch(spec, explainer(plan, dirs), o));
+export async function execute(plan: Plan, given: ProcessOptions = {}): Promise<RunResult> {
+  // The shim points PWD at the directory it took (plan.pwd.wdTry); this entry is the one it replaces.
+  const opts = plan.pwd ? { ...given, env: { ...given.env, PWD: plan.pwd.value } } : given;
+  const result = await (plan.cgroup
+    ? cgroups().launchInCgroup(plan.cgroup, runSpec(plan), opts, (spec, o, dirs) => launch(spec, explainer(plan, dirs), o))
+    : launch(runSpec(plan), explainer(plan), opts));
+  const fd = plan.lifecycle.jsonStatusFd;
+  if (fd !== null) writeStatus(fd, result);
+  return result;
+}
+
+/** bwrap's last --json-status-fd object: the exit code in the shell's encoding. */
+function writeStatus(fd: number, result: RunResult): void {
+  const code = result.exitCode ?? 128 + (signalNumber(result.signal ?? '') ?? 0);
+  try {
+    writeSync(fd, `{ "exit-code": ${code} }\n`);
+    closeSync(fd);
+  } catch {
+    // the reader is gone, as bwrap ignores it
+  }
 }
 
 /** The plan run() would carry out, made without creating anything (what --dry-run prints). */

@@ -8,6 +8,7 @@ import { TsnsError, type Stage } from './errors';
 import { formatIdMap } from './idmap';
 import type { RunResult } from './launch';
 import type { EnterPlan } from './plan/enter';
+import type { LifecyclePlan } from './plan/lifecycle';
 import type { Plan, PlanSeccomp, Propagation } from './plan/run';
 import type { SandboxOp } from './sandbox';
 import { signalName } from './signals';
@@ -20,20 +21,24 @@ export const TAG = {
   KEEP_CAPS: 'k', KILL_SIGNAL: 'K', INIT: 'I', UNSHARE_PID: 'Q', PERSIST: 'N', PERSIST_LATE: 'L',
   TARGET: 'y', JOIN: 'J', ROOT_FD: 'r', CWD_FD: 'c', SANDBOX_OP: 'O', HARDENING: 'H', CAP_KEEP: 'C',
   SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', EXTRA: 'v', CGROUP_PROCS: 'A', CGROUP_DIR: 'E', ARG: 'a', ENV: 'e',
-  SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V', OCI_ROOT: 'X', OCI_MOUNT: 'Y', OCI_STEP: 'Z',
+  SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V', OCI_ROOT: 'X', OCI_MOUNT: 'Y', OCI_STEP: 'Z', WD_TRY: 'i',
+  LOCK_FILE: 'l', INFO_FD: 'q', STATUS_FD: 't', BLOCK_FD: 'z', USERNS_BLOCK_FD: 'o',
 } as const;
 
 /** native/wire.h TSNS_EXTRAS: an EXTRA entry's first byte. */
 export const EXTRA = {
   NO_FORK: 'F', BINFMT: 'b', INTERP: 'l', INTERP_EARLY: 'e', EXEC_FIFO: 'G', RLIMIT: 'H', GROUPS: 'J', CAPS: 'K', CONSOLE: 'M',
+  SYNC_FD: '5', USERNS: '6', USERNS2: '7', PIDNS: '8',
 } as const;
 
 /** native/wire.h TSNS_SANDBOX_OPS. */
 export const SANDBOX_OP = {
   BIND: 'b', RO_BIND: 'r', DEV_BIND: 'v', TMPFS: 't', DIR: 'd', SYMLINK: 's', FILE: 'f', CHMOD: 'c',
-  REMOUNT_RO: 'R', PROC: 'p', DEV: 'D', OVERLAY: 'o',
+  REMOUNT_RO: 'R', PROC: 'p', DEV: 'D', OVERLAY: 'o', BIND_DATA: 'a', RO_BIND_DATA: 'A', MQUEUE: 'm',
+  RO_OVERLAY: 'O', RW_OVERLAY: 'w',
 } as const;
 export const OP_SEP = '\x01';
+export const OP_LIST_SEP = '\x02';
 export const OP_TRY = 't';
 export const FD_SOURCE = 'fd:';
 /** A seccomp listener's value: listenerPath, LISTENER_SEP, the state to send, PID_MARK where the command's pid goes. */
@@ -43,7 +48,9 @@ export const PID_MARK = '\x02';
 export const SECCOMP_EARLY = 'e';
 
 /** native/wire.h TSNS_HARDENING. */
-export const HARDENING = { NO_NEW_PRIVS: 'n', NEW_SESSION: 's', LO_UP: 'l', OVERLAY_USERXATTR: 'x' } as const;
+export const HARDENING = {
+  NO_NEW_PRIVS: 'n', NEW_SESSION: 's', LO_UP: 'l', OVERLAY_USERXATTR: 'x', DISABLE_USERNS: 'f', ASSERT_USERNS_DISABLED: 'g',
+} as const;
 
 /** native/wire.h TSNS_STAGES: [C name, number, the stage's name here]. */
 export const STAGES = [
@@ -63,12 +70,15 @@ export const STAGES = [
   ['OCI_ROOTFS', 70, 'oci-rootfs'], ['OCI_MOUNT', 71, 'oci-mount'], ['OCI_PIVOT', 72, 'oci-pivot'], ['OCI_STEP', 73, 'oci-step'],
   ['RLIMIT', 74, 'rlimit'], ['EXEC_FIFO', 75, 'exec-fifo'], ['GROUPS', 76, 'groups'], ['CONSOLE', 77, 'console'],
   ['OCI_CAPS', 78, 'oci-caps'], ['LOOKUP', 79, 'lookup'],
+  ['LOCK_FILE', 60, 'lock-file'], ['BLOCK_FD', 61, 'block-fd'], ['INFO_FD', 62, 'info-fd'], ['USERNS_BLOCK', 63, 'userns-block-fd'],
+  ['DISABLE_USERNS', 64, 'disable-userns'], ['USERNS_ENABLED', 65, 'assert-userns-disabled'], ['USERNS_JOIN', 66, 'userns'],
+  ['USERNS2', 67, 'userns2'], ['PIDNS', 68, 'pidns'],
 ] as const;
 
 export type NativeStage = (typeof STAGES)[number][2];
 
 /** Stages whose errno carries, in its high byte, the index of the file, namespace, operation or program. */
-export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS', 'OCI_MOUNT', 'OCI_STEP', 'RLIMIT'] as const;
+export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS', 'OCI_MOUNT', 'OCI_STEP', 'RLIMIT', 'LOCK_FILE'] as const;
 export const STAGE_SHIFT = 16;
 export const INDEX_SHIFT = 8;
 export const WAIT_SHIFT = 16;
@@ -104,6 +114,8 @@ export interface SpawnSpec {
   propagation: number;
   root: string | null;
   wd: string | null;
+  /** without wd: "PWD=DIR" entries, the first directory chdir takes is the command's and its PWD */
+  wdTry: readonly string[];
   monotonic: number | null;
   boottime: number | null;
   uid: number | null;
@@ -122,8 +134,10 @@ export interface SpawnSpec {
   seccompListener: { path: string; state: string } | null;
   /** capabilities to keep, decimal mask; null leaves them */
   capKeep: string | null;
-  /** util-linux's newer steps, each an EXTRA code and its value (extraEntries) */
+  /** util-linux's newer steps and bwrap's fds, each an EXTRA code and its value (extraEntries) */
   extras: readonly string[];
+  /** bwrap's fd protocols: lock files and the fds the shim itself reads or writes */
+  lifecycle: LifecyclePlan | null;
   /** enter: the target pid, pinned with a pidfd */
   target: number | null;
   /** enter: namespaces to join in order; fromTarget ones may be joined at once through the pidfd */
@@ -155,40 +169,61 @@ export type LaunchSpec = Omit<SpawnSpec, 'stdio' | 'inheritFds' | 'searchPath' |
 /** A launch that creates, maps and mounts nothing: each plan fills in what it uses. */
 export const BARE_LAUNCH: LaunchSpec = {
   flags: 0, unsharePid: false, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false,
-  setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null,
+  setgroups: null, hostname: null, domainname: null, procDir: null, propagation: 0, root: null, wd: null, wdTry: [],
   monotonic: null, boottime: null, uid: null, gid: null, keepCaps: false, killSignal: null, init: false,
   persist: [], filesystem: [], seccomp: [], seccompListener: null, hardening: '', capKeep: null, extras: [], target: null, joins: [], rootFd: null, cwdFd: null,
-  cgroupProcs: [], cgroupDir: null, file: '', argv: [],
+  cgroupProcs: [], cgroupDir: null, file: '', argv: [], lifecycle: null,
 };
 
 const OP_CODE: Record<SandboxOp['op'], string> = {
   bind: SANDBOX_OP.BIND, 'ro-bind': SANDBOX_OP.RO_BIND, 'dev-bind': SANDBOX_OP.DEV_BIND, tmpfs: SANDBOX_OP.TMPFS,
   dir: SANDBOX_OP.DIR, symlink: SANDBOX_OP.SYMLINK, file: SANDBOX_OP.FILE, chmod: SANDBOX_OP.CHMOD,
-  'remount-ro': SANDBOX_OP.REMOUNT_RO, proc: SANDBOX_OP.PROC, dev: SANDBOX_OP.DEV, overlay: SANDBOX_OP.OVERLAY,
+  'remount-ro': SANDBOX_OP.REMOUNT_RO, proc: SANDBOX_OP.PROC, dev: SANDBOX_OP.DEV, overlay: SANDBOX_OP.RW_OVERLAY,
+  'tmp-overlay': SANDBOX_OP.OVERLAY, 'ro-overlay': SANDBOX_OP.RO_OVERLAY, 'bind-fd': SANDBOX_OP.BIND, 'ro-bind-fd': SANDBOX_OP.RO_BIND,
+  'bind-data': SANDBOX_OP.BIND_DATA, 'ro-bind-data': SANDBOX_OP.RO_BIND_DATA, mqueue: SANDBOX_OP.MQUEUE,
 };
 
-/** A sandbox operation as native/sandbox.c reads it: code, a, b, mode (octal), size. */
+/**
+ * A sandbox operation as native/sandbox.c reads it: code, a, b, mode (octal),
+ * size, and for an overlay of its own upper layer, upper and work. The modes
+ * are bwrap's defaults where none is given, since the parents the shim makes
+ * follow them.
+ */
 export function encodeOp(o: SandboxOp): string {
   let a = '';
   let mode: number | undefined;
-  let size: number | undefined;
+  let size: number | bigint | undefined;
   let tryFlag = false;
+  let more: string[] = [];
+  let code = OP_CODE[o.op];
   switch (o.op) {
     case 'bind': case 'ro-bind': case 'dev-bind': a = o.src; tryFlag = o.try ?? false; break;
+    // The fd's own path through the old root's /proc, as bwrap binds it.
+    case 'bind-fd': case 'ro-bind-fd': a = `/proc/self/fd/${o.fd}`; break;
+    case 'bind-data': case 'ro-bind-data': a = `${FD_SOURCE}${o.fd}`; mode = o.perms ?? 0o600; break;
     case 'symlink': a = o.target; break;
-    case 'file': a = typeof o.src === 'number' ? `${FD_SOURCE}${o.src}` : o.src; mode = o.perms; break;
-    case 'overlay': a = o.lowers.join(','); break;
-    case 'tmpfs': mode = o.perms; size = o.size; break;
-    case 'dir': mode = o.perms; break;
+    case 'file': a = typeof o.src === 'number' ? `${FD_SOURCE}${o.src}` : o.src; mode = o.perms ?? 0o666; break;
+    case 'overlay': case 'tmp-overlay': case 'ro-overlay':
+      a = o.lowers.join(OP_LIST_SEP);
+      if (o.op === 'overlay' && o.upper !== undefined) more = [o.upper, o.work ?? ''];
+      else if (o.op === 'overlay') code = SANDBOX_OP.OVERLAY;
+      break;
+    case 'tmpfs': mode = o.perms ?? 0o755; size = o.size; break;
+    case 'dir': mode = o.perms ?? 0o755; break;
     case 'chmod': mode = o.perms; break;
   }
   const dest = 'dest' in o && o.dest !== undefined ? o.dest : '';
-  return [`${OP_CODE[o.op]}${tryFlag ? OP_TRY : ''}`, a, dest, mode === undefined ? '' : mode.toString(8), size === undefined ? '' : String(size)].join(OP_SEP);
+  return [`${code}${tryFlag ? OP_TRY : ''}`, a, dest, mode === undefined ? '' : mode.toString(8), size === undefined ? '' : String(size), ...more].join(OP_SEP);
 }
 
-/** A plan's util-linux steps as EXTRA entries. */
-export function extraEntries(x: { noFork?: boolean; binfmt?: { dir: string; interp: string | null; early: boolean } | null }): string[] {
+/** A plan's util-linux steps and bwrap's namespace fds as EXTRA entries. */
+export function extraEntries(x: { noFork?: boolean; binfmt?: { dir: string; interp: string | null; early: boolean } | null; lifecycle?: LifecyclePlan }): string[] {
   const out: string[] = [];
+  const l = x.lifecycle;
+  if (l) {
+    const fds: [string, number | null][] = [[EXTRA.SYNC_FD, l.syncFd], [EXTRA.USERNS, l.userns], [EXTRA.USERNS2, l.userns2], [EXTRA.PIDNS, l.pidns]];
+    for (const [code, fd] of fds) if (fd !== null) out.push(`${code}${fd}`);
+  }
   if (x.noFork) out.push(EXTRA.NO_FORK);
   if (x.binfmt) {
     out.push(`${EXTRA.BINFMT}${x.binfmt.dir}`);
@@ -203,6 +238,7 @@ export function runSpec(plan: Plan): LaunchSpec {
   const hardening = [
     plan.noNewPrivs && HARDENING.NO_NEW_PRIVS, plan.newSession && HARDENING.NEW_SESSION, plan.loUp && HARDENING.LO_UP,
     plan.namespaces.includes('user') && HARDENING.OVERLAY_USERXATTR,
+    plan.lifecycle.disableUserns && HARDENING.DISABLE_USERNS, plan.lifecycle.assertUsernsDisabled && HARDENING.ASSERT_USERNS_DISABLED,
   ];
   return {
     ...BARE_LAUNCH,
@@ -219,6 +255,7 @@ export function runSpec(plan: Plan): LaunchSpec {
     propagation: plan.propagation ? MS_PROPAGATION[plan.propagation] : 0,
     root: plan.root,
     wd: plan.wd,
+    wdTry: (plan.pwd?.wdTry ?? []).map((d) => `PWD=${d}`),
     monotonic: plan.monotonic,
     boottime: plan.boottime,
     uid: plan.setuid,
@@ -233,6 +270,7 @@ export function runSpec(plan: Plan): LaunchSpec {
     hardening: hardening.filter(Boolean).join(''),
     capKeep: plan.capKeep,
     extras: extraEntries(plan),
+    lifecycle: plan.lifecycle,
     file: plan.file,
     argv: plan.argv,
   };
@@ -305,6 +343,7 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   for (const x of s.extras) add(TAG.EXTRA, x);
   for (const p of s.persist) add(p.late ? TAG.PERSIST_LATE : TAG.PERSIST, `${p.source}:${p.path}`);
   for (const o of s.filesystem) add(TAG.SANDBOX_OP, o);
+  for (const d of s.wdTry) add(TAG.WD_TRY, d);
   for (const p of s.seccomp) {
     add(TAG.SECCOMP, p.hex);
     if (p.flags || p.early) add(TAG.SECCOMP_FLAGS, `${p.flags ?? 0}${p.early ? SECCOMP_EARLY : ''}`);
@@ -312,6 +351,12 @@ export function encodeSpec(s: SpawnSpec): Buffer {
   if (s.seccompListener) add(TAG.SECCOMP_LISTENER, `${s.seccompListener.path}${LISTENER_SEP}${s.seccompListener.state}`);
   for (const j of s.joins) add(TAG.JOIN, `${j.type}:${j.fd}${j.fromTarget ? 't' : ''}`);
   for (const fd of s.cgroupProcs) add(TAG.CGROUP_PROCS, fd);
+  const l = s.lifecycle;
+  if (l) {
+    for (const p of l.lockFiles) add(TAG.LOCK_FILE, p);
+    const fds: [string, number | null][] = [[TAG.INFO_FD, l.infoFd], [TAG.STATUS_FD, l.jsonStatusFd], [TAG.BLOCK_FD, l.blockFd], [TAG.USERNS_BLOCK_FD, l.usernsBlockFd]];
+    for (const [tag, fd] of fds) if (fd !== null) add(tag, fd);
+  }
   s.stdio.forEach((fd, target) => {
     if (fd !== null) add(TAG.STDIO, `${target}:${fd}`);
   });

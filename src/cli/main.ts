@@ -8,6 +8,7 @@ import { die as nativeDie } from '../native';
 import { assumeMainThread } from '../watch';
 import { UsageError } from './args';
 import { ENTER_HELP, enterCommand } from './enter';
+import { levelLines, useLevelPrefix } from './level';
 import { programHelp, version } from './help';
 import { lsCommand } from './ls';
 import { RUN_HELP, runCommand } from './run';
@@ -32,6 +33,11 @@ const COMMANDS: Record<string, (args: readonly string[]) => Promise<CliStatus>> 
 
 async function printError(err: TsnsError): Promise<void> {
   let text = formatError(err);
+  if (process.stderr.isTTY && !process.env.NO_COLOR && text !== levelLines(text)) {
+    process.stderr.write(levelLines(text));
+    return;
+  }
+  text = levelLines(text);
   if (process.stderr.isTTY && !process.env.NO_COLOR) {
     // Loaded only when colour is printed: it costs milliseconds at start-up.
     const chalk = (await import('chalk')).default;
@@ -70,6 +76,7 @@ export async function main(argv: readonly string[]): Promise<CliStatus> {
   assumeMainThread();
   try {
     const [sub, ...rest] = argv;
+    useLevelPrefix(sub, rest);
     return await dispatch(sub, rest);
   } catch (e) {
     if (!(e instanceof TsnsError)) throw e;

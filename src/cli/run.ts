@@ -17,6 +17,8 @@ import { UNSHARE_OPTIONS } from './run-unshare';
 import { exitFor, SUCCESS, type CliStatus } from './status';
 import { commandBytes, supervised } from './supervise';
 import { trace } from './trace';
+import { warningLine } from './level';
+import { dieWithParent } from '../native';
 
 export type { RunCommand } from './run-state';
 
@@ -45,6 +47,19 @@ export function argsWords(data: Uint8Array): string[] {
   return (text.endsWith('\0') ? text.slice(0, -1) : text).split('\0');
 }
 
+/**
+ * bwrap's rules for what waits on the next option: --perms and --size apply
+ * to the one after them (either order), --overlay-src to an overlay option.
+ */
+function afterOption(s: RunState, def: RunOpt | undefined): void {
+  if (def?.modifier) return;
+  if (s.perms !== undefined) throw new UsageError('--perms must be followed by an option that creates a file (--tmpfs, --dir, --file, --bind-data, --ro-bind-data)');
+  if (s.size !== undefined) throw new UsageError('--size must be followed by --tmpfs');
+  if (def?.long !== 'overlay-src' && s.overlaySrc.length) {
+    throw new UsageError('--overlay-src must be followed by another --overlay-src or one of --overlay, --tmp-overlay, or --ro-overlay');
+  }
+}
+
 /** The checks that need every option seen. */
 function finish(s: RunState): RunCommand {
   const { out, options } = s;
@@ -53,7 +68,7 @@ function finish(s: RunState): RunCommand {
   if (s.seccompFd !== undefined && s.addSeccomp.length) throw new UsageError('--seccomp cannot be combined with --add-seccomp-fd');
   if (s.seccompFd !== undefined) options.seccomp = [s.seccompFd];
   if (s.addSeccomp.length) options.seccomp = s.addSeccomp;
-  if (s.perms !== undefined || s.size !== undefined) throw new UsageError('--perms and --size apply to a following --tmpfs, --dir or --file');
+  // A --perms or --size left before the command applies to nothing; bwrap lets it be.
   if (s.fs.length) options.filesystem = s.fs;
   return out;
 }
@@ -73,8 +88,11 @@ export function parseRun(args: readonly string[], readFd?: (fd: number) => Uint8
   };
   const { options: parsed, operands } = parseArgs(RUN_OPTIONS, args, undefined, expand);
   const options: RunAllOptions = {};
-  const state: RunState = { out: { options, command: operands, dryRun: false, json: false, help: false, argsFromFd }, options, fs: [], addSeccomp: [] };
-  for (const { def, value, words } of parsed) def.set(state, value, words);
+  const state: RunState = { out: { options, command: operands, dryRun: false, json: false, help: false, argsFromFd }, options, fs: [], addSeccomp: [], overlaySrc: [] };
+  for (const { def, value, words } of parsed) {
+    def.set(state, value, words);
+    afterOption(state, def);
+  }
   return finish(state);
 }
 
@@ -93,8 +111,10 @@ export async function runCommand(args: readonly string[]): Promise<CliStatus> {
   }
   const exact = commandBytes(args, cmd.command, !cmd.argsFromFd);
   trace('plan', (process.uptime() - t) * 1e3);
-  const onWarning = (m: string) => process.stderr.write(`tsns: warning: ${m}\n`);
-  const result = await supervised((opts) => execute(plan, { ...options, ...exact, onWarning, ...opts }), options);
+  const onWarning = (m: string) => process.stderr.write(warningLine(m));
+  // bwrap's --die-with-parent binds bwrap itself too, not only the command.
+  if (options.dieWithParent) dieWithParent(process.ppid);
+  const result = await supervised((opts) => execute(plan, { ...options, ...exact, onWarning, ...opts }), options, plan.lifecycle);
   if (result.oomKills) process.stderr.write(`tsns: ${loadedCgroups()!.oomMessage(result.oomKills, result.signal)}\n`);
   return exitFor(result);
 }

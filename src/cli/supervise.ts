@@ -2,7 +2,8 @@
  * The CLI's side of running a command: hand the wait to native/monitor.c,
  * and pass the command the bytes of its arguments and environment exactly.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
+import type { LifecyclePlan } from '../plan/lifecycle';
 import type { ProcessOptions, RunResult } from '../launch';
 import { loadedCgroups } from '../cgroup/lazy';
 import { blockMonitorSignals, execMonitor, preload, reclaimTty } from '../native';
@@ -14,7 +15,7 @@ import { trace, TRACE } from './trace';
  * command is watched by a megabyte rather than a Node process. Where that
  * exec fails, Node waits as before.
  */
-export async function supervised(start: (opts: ProcessOptions) => Promise<RunResult>, opts: ProcessOptions): Promise<RunResult> {
+export async function supervised(start: (opts: ProcessOptions) => Promise<RunResult>, opts: ProcessOptions, life?: LifecyclePlan): Promise<RunResult> {
   const forward = opts.forwardSignals ?? false;
   if (!forward) {
     // As `unshare --fork` does: the terminal's ^C and a plain kill are the command's to handle.
@@ -33,11 +34,25 @@ export async function supervised(start: (opts: ProcessOptions) => Promise<RunRes
     inheritFds: true,
     onStart: (pid) => {
       trace('clone-exec', (process.uptime() - t) * 1e3);
-      execMonitor(pid, forward, TRACE, loadedCgroups()?.takeMonitorWords(pid));
+      // As bwrap's monitor: the sandbox's fds are not ours to hold (a sync fd
+      // would never close; the shim closed the info and userns-block fds); the
+      // status fd gets its last object from the monitor.
+      for (const fd of life ? [life.syncFd, life.blockFd] : []) if (fd !== null && fd > 2) closeQuietly(fd);
+      const status = life?.jsonStatusFd ?? null;
+      const words = [...(loadedCgroups()?.takeMonitorWords(pid) ?? []), ...(status === null ? [] : [`json-status=${status}`])];
+      execMonitor(pid, forward, TRACE, words.length ? words : undefined);
     },
   });
   reclaimTty();
   return result;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // not open here (it was never ours)
+  }
 }
 
 /**

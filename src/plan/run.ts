@@ -14,7 +14,9 @@ import { normalizeOp, sandboxProfile, type SandboxOp } from '../sandbox';
 import type { SeccompListener } from '../seccomp/notify';
 import { profilePlan, wantsProfile, type PlanSeccompProfile, type SeccompProfileOption } from '../seccomp/plan';
 import { planBinfmt, type BinfmtOptions, type BinfmtPlan } from './binfmt';
+import { checkLabels, procOps, pwdOf, sandboxIds, withArgv0, type BwrapRunOptions, type PlanPwd } from './bwrap';
 import { buildIdMap, planError, resolveId, setgroupsFor, type Setgroups } from './identity';
+import { mapsGiven, planLifecycle, tryNamespaces, type LifecycleOptions, type LifecyclePlan } from './lifecycle';
 
 export type { Setgroups } from './identity';
 export type Propagation = 'private' | 'shared' | 'slave' | 'unchanged';
@@ -23,7 +25,7 @@ export type Propagation = 'private' | 'shared' | 'slave' | 'unchanged';
 export type NamespaceOption = boolean | string;
 
 /** The long options of `tsns run`, in camelCase; one key per namespace. */
-export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions, CgroupRunOptions {
+export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions, CgroupRunOptions, BwrapRunOptions, LifecycleOptions {
   /** every namespace */
   all?: boolean;
   /** map the caller to root inside (implies user) */
@@ -92,9 +94,9 @@ export interface RunOptions extends PerNamespace<NamespaceOption>, BinfmtOptions
   /** capabilities to drop from every set ('ALL' for all), then capAdd to keep */
   capDrop?: readonly string[];
   capAdd?: readonly string[];
-  /** bwrap's name for killChild: SIGKILL */
+  /** bwrap's --die-with-parent: killChild SIGKILL (the CLI also ties tsns itself to its parent) */
   dieWithParent?: boolean;
-  /** bwrap's --unshare-all: user, ipc, pid, net, uts, cgroup; shareNet keeps the network */
+  /** bwrap's --unshare-all: ipc, pid, net, uts, and user and cgroup where the kernel allows them; shareNet keeps the network */
   unshareAll?: boolean;
   shareNet?: boolean;
   /**
@@ -183,8 +185,12 @@ export interface Plan {
   argv: string[];
   /** started as a login shell because no command was given */
   loginShell: boolean;
+  /** PWD as tsns sets it (in a sandbox, and with --clear-env); null: the environment's */
+  pwd: PlanPwd | null;
   /** the command's cgroup, its limits; null: it stays in tsns's own cgroups */
   cgroup: RunCgroup | null;
+  /** bwrap's fd protocols and process rules */
+  lifecycle: LifecyclePlan;
 }
 
 /** The kernel's limit on a classic BPF program (BPF_MAXINSNS). */
@@ -248,7 +254,8 @@ function namedNamespaces(options: RunOptions): Set<NamespaceName> {
   const wanted = new Set<NamespaceName>();
   for (const ns of NAMESPACES) if (options.all || options[ns.name]) wanted.add(ns.name);
   if (options.unshareAll) {
-    for (const ns of UNSHARE_ALL) if (ns.name !== 'net' || !options.shareNet) wanted.add(ns.name);
+    // As bwrap: user and cgroup as their -try options (see tryNamespaces).
+    for (const ns of UNSHARE_ALL) if ((ns.name !== 'net' || !options.shareNet) && !ns.bwrapTry) wanted.add(ns.name);
   }
   return wanted;
 }
@@ -259,8 +266,8 @@ function sandboxImplications(options: RunOptions, filesystem: readonly SandboxOp
     wanted.add('mount');
     if (options.root !== undefined) throw planError('--root cannot be combined with a sandbox filesystem', 'bind what the command needs instead, and use --chdir');
     if (options.mountProc) throw planError('--mount-proc cannot be combined with a sandbox filesystem', 'use --proc /proc');
-    // Without setuid, as bwrap: the caller's own ids in a user namespace of its own.
-    if (!ctx.privileged) wanted.add('user');
+    // Without setuid, as bwrap: the caller's own ids in a user namespace of its own (or the one joined).
+    if (!ctx.privileged && options.userns === undefined) wanted.add('user');
   }
   const mapped = options.mapRootUser || options.mapCurrentUser || options.mapUser !== undefined || options.mapUsers?.length || options.mapAuto;
   // Files cannot be created in a user namespace whose ids are unmapped (EOVERFLOW): map the caller as itself.
@@ -379,10 +386,16 @@ function cgroupOf(options: RunOptions, ctx: PlanContext): RunCgroup | null {
 export function makePlan(command: readonly string[], input: RunOptions, ctx: PlanContext): Plan {
   let options = withProfile(input, ctx);
   const wanted = namedNamespaces(options);
+  const userAsked = wanted.has('user');
+  tryNamespaces({ ...options, unshareUserTry: options.unshareUserTry || options.unshareAll, unshareCgroupTry: options.unshareCgroupTry || options.unshareAll }, wanted, ctx);
   const filesystem = (options.filesystem ?? []).map((o) => normalizeOp(o, ctx.cwd));
   const seccomp = seccompPrograms(options.seccomp ?? [], ctx);
-  options = sandboxImplications(options, filesystem, wanted, ctx);
-  const ids = identity(options, wanted, ctx);
+  options = sandboxIds(sandboxImplications(options, filesystem, wanted, ctx), wanted, ctx);
+  checkLabels(options, ctx);
+  let ids = identity(options, wanted, ctx);
+  const life = planLifecycle({ ...options, unshareUserTry: options.unshareUserTry || (options.unshareAll && options.userns !== undefined) }, wanted, userAsked, mapsGiven(input));
+  // --userns-block-fd: the caller writes the maps; --userns: they are there.
+  if (life.noMaps) ids = { ...ids, uidMap: null, gidMap: null, uidMapHelper: false, gidMapHelper: false, setgroups: null };
   const binfmt = planBinfmt(options, wanted);
   options = binfmt.options;
   const inner = inside(options, wanted);
@@ -400,6 +413,7 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
   // The shim binds the early ones first, then waits for the child before the late ones.
   persist.sort((a, b) => Number(a.late) - Number(b.late));
 
+  const command0 = commandOf(command, ctx.env);
   const namespaces = NAMESPACES.filter((n) => wanted.has(n.name)).map((n) => n.name);
   const flagsOf = (list: NamespaceName[]) => list.reduce((f, n) => f | namespace(n).flag, 0) >>> 0;
   const cloneFlags = flagsOf(namespaces.filter((n) => !unshared.has(n)));
@@ -430,7 +444,7 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
     keepCaps: options.keepCaps ?? false,
     killSignal,
     supervisor,
-    filesystem,
+    filesystem: procOps(filesystem, wanted),
     noNewPrivs: options.noNewPrivs ?? (filesystem.length > 0 || seccomp.length > 0 || wantsProfile(options.seccompProfile)),
     newSession: options.newSession ?? false,
     seccomp,
@@ -439,8 +453,11 @@ export function makePlan(command: readonly string[], input: RunOptions, ctx: Pla
     capKeep: capKeep(options, filesystem.length > 0),
     loUp: wanted.has('net'),
     binfmt: binfmt.binfmt,
-    ...commandOf(command, ctx.env),
+    ...command0,
+    argv: withArgv0(command0.argv, options.argv0),
+    pwd: pwdOf({ sandboxed: filesystem.length > 0, clearEnv: options.clearEnv ?? false, wd: inner.wd, root: inner.root }, ctx),
     cgroup: wantsCgroup(options) ? cgroupOf(options, ctx) : null,
+    lifecycle: life.plan,
   };
   return wantsProfile(options.seccompProfile) ? { ...plan, ...profilePlan(plan, options.seccompProfile, ctx) } : plan;
 }

@@ -60,7 +60,7 @@ describe.each(MODES)('the CLI as %s', (mode: Mode) => {
   it('with --pid, --init and a sandbox too', async (ctx) => {
     skipWithout(ctx, 'unshare');
     const theirs = await fdsSeen(mode, ['unshare', '--uts', ...userns, '--']);
-    for (const extra of [['--pid'], ['--init'], ['--sandbox', '--bind', `${dir}:${dir}`]]) {
+    for (const extra of [['--pid'], ['--init'], ['--sandbox', '--bind', dir, dir]]) {
       const r = await fdsSeen(mode, [...bin(mode), 'run', ...userns, ...extra, '--']);
       expect(r.fds, extra.join(' ')).toBe(theirs.fds);
       expect(r.stdout, extra.join(' ')).toBe('on fd seven\non fd twelve');
@@ -69,7 +69,7 @@ describe.each(MODES)('the CLI as %s', (mode: Mode) => {
 
   it.runIf(hasCommand('bwrap'))('the same as bwrap', async () => {
     const bw = await fdsSeen(mode, ['bwrap', '--dev-bind', '/', '/', '--unshare-uts', '--']);
-    const ours = await fdsSeen(mode, [...bin(mode), 'run', '--dev-bind', '/:/', '--unshare-uts', '--']);
+    const ours = await fdsSeen(mode, [...bin(mode), 'run', '--dev-bind', '/', '/', '--unshare-uts', '--']);
     expect(ours.fds).toBe(bw.fds);
     expect(ours.stdout).toBe(bw.stdout);
   });

@@ -8,7 +8,7 @@ import { allowAllFilter, denyMkdirFilter, hasCommand, IS_ROOT, mountinfo, MODES,
 
 const run = (mode: Mode, args: readonly string[], opts: Options = {}) => tsns(mode, ['run', ...args], opts);
 // What every sandbox here starts from: the system read-only, as the --sandbox profile has it.
-const SYSTEM = ['--ro-bind', '/usr', '--ro-bind', '/etc', '--symlink', 'usr/bin:/bin', '--symlink', 'usr/lib:/lib', '--symlink', 'usr/lib64:/lib64', '--symlink', 'usr/sbin:/sbin', '--proc', '/proc', '--dev', '/dev'];
+const SYSTEM = ['--ro-bind', '/usr', '/usr', '--ro-bind', '/etc', '/etc', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--symlink', 'usr/sbin', '/sbin', '--proc', '/proc', '--dev', '/dev'];
 let dir = '';
 let tiocsti = '';
 const HAS_CC = requireCommands('cc');
@@ -45,30 +45,30 @@ describe.each(MODES)('as %s', (mode: Mode) => {
   });
 
   it('read-only binds refuse writes, recursively, and cannot be remounted writable', async () => {
-    const r = await sb(['--ro-bind', `${dir}/data:/data`, '--', 'sh', '-c',
+    const r = await sb(['--ro-bind', `${dir}/data`, '/data', '--', 'sh', '-c',
       'echo x > /data/new 2>&1 || echo refused; echo x > /data/sub/new 2>&1 || echo refused-sub; cat /data/hello; mount -o remount,rw /data 2>/dev/null && echo remounted || echo no-remount']);
     expect(r.stdout.split('\n')).toEqual(['refused', 'refused-sub', 'hello', 'no-remount']);
     expect(existsSync(join(dir, 'data', 'new'))).toBe(false);
   });
 
   it('a --bind is writable and writes reach the host; a missing source is named', async () => {
-    const r = await sb(['--bind', `${dir}/data:/data`, '--', 'sh', '-c', 'echo from-inside > /data/written']);
+    const r = await sb(['--bind', `${dir}/data`, '/data', '--', 'sh', '-c', 'echo from-inside > /data/written']);
     expect(r.exitCode).toBe(0);
     expect(readFileSync(join(dir, 'data', 'written'), 'utf8')).toBe('from-inside\n');
     rmSync(join(dir, 'data', 'written'));
-    const missing = await sb(['--ro-bind', '/no/such/src:/x', 'true']);
+    const missing = await sb(['--ro-bind', '/no/such/src', '/x', 'true']);
     expect(missing.exitCode).toBe(125);
     expect(missing.stderr).toBe(
-      'tsns: --ro-bind /no/such/src:/x failed: No such file or directory (ENOENT)\nhint: the source /no/such/src does not exist; --ro-bind-try skips a missing one',
+      'tsns: --ro-bind /no/such/src /x failed: No such file or directory (ENOENT)\nhint: the source /no/such/src does not exist; --ro-bind-try skips a missing one',
     );
-    const tried = await sb(['--ro-bind-try', '/no/such/src:/x', 'true']);
+    const tried = await sb(['--ro-bind-try', '/no/such/src', '/x', 'true']);
     expect(tried.exitCode).toBe(0);
   });
 
   it('tmpfs writes stay inside; --size, --perms, --dir, --symlink, --file, --chmod', async () => {
     const mark = `tsns-sandbox-write-${process.pid}`;
     const r = await sb(['--size', '1048576', '--perms', '1777', '--tmpfs', '/tmp', '--perms', '0700', '--dir', '/work/a',
-      '--symlink', '/work/a:/work/link', '--file', `${dir}/data/hello:/work/motd`, '--chmod', '0600:/work/motd', '--',
+      '--symlink', '/work/a', '/work/link', '--file', `${dir}/data/hello`, '/work/motd', '--chmod', '0600', '/work/motd', '--',
       'sh', '-c', `echo x > /tmp/${mark} && df -B1 /tmp | tail -1 | awk "{print \\$2}"; stat -c "%a" /tmp /work/a /work/motd | tr "\\n" " "; echo; readlink /work/link; cat /work/motd`]);
     expect(r.stderr).toBe('');
     expect(r.stdout.split('\n')).toEqual(['1048576', '1777 700 600 ', '/work/a', 'hello']);
@@ -78,7 +78,7 @@ describe.each(MODES)('as %s', (mode: Mode) => {
   it('--file from an open file descriptor', async () => {
     const fd = openSync(join(dir, 'data', 'hello'), 'r');
     try {
-      const r = await sb(['--file', '3:/input', '--', 'cat', '/input'], { stdio: ['ignore', 'pipe', 'pipe', fd] as Options['stdio'] });
+      const r = await sb(['--file', '3', '/input', '--', 'cat', '/input'], { stdio: ['ignore', 'pipe', 'pipe', fd] as Options['stdio'] });
       expect(r.stdout).toBe('hello');
     } finally {
       closeSync(fd);
@@ -156,7 +156,7 @@ describe.each(MODES)('as %s', (mode: Mode) => {
   it('overlay writes vanish with the sandbox', async () => {
     // Copy-up keeps the owner, so the unprivileged run needs files it owns (root's would be unmapped: EOVERFLOW).
     const lower = mode === 'user' ? join(dir, 'data-user') : join(dir, 'data');
-    const r = await sb(['--overlay', `${lower}:/data`, '--', 'sh', '-c', 'echo changed > /data/hello; echo new > /data/new; cat /data/hello /data/new']);
+    const r = await sb(['--overlay-src', lower, '--tmp-overlay', '/data', '--', 'sh', '-c', 'echo changed > /data/hello; echo new > /data/new; cat /data/hello /data/new']);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('changed\nnew');
     expect(readFileSync(join(lower, 'hello'), 'utf8')).toBe('hello\n');
@@ -217,7 +217,7 @@ describe.each(MODES)('as %s', (mode: Mode) => {
   it('leaves nothing behind on the host', async () => {
     const ours = () => mountinfo().filter((l) => / - (tmpfs|overlay|devpts) /.test(l) || l.includes(dir));
     const before = ours();
-    await sb(['--tmpfs', '/tmp', '--overlay', `${dir}/data:/data`, 'true']);
+    await sb(['--tmpfs', '/tmp', '--overlay-src', `${dir}/data`, '--tmp-overlay', '/data', 'true']);
     expect(ours()).toEqual(before);
   });
 });
@@ -231,7 +231,8 @@ describe.runIf(IS_ROOT)('no new privileges: a setuid binary gains nothing', () =
     const common = ['--map-users=0:0:2000', '--map-groups=0:0:2000', '-S', '1000', '-G', '1000', '--pid'];
     const plain = await run('root', [...common, bin, '-u']);
     expect(plain.stdout).toBe('0');
-    const sandboxed = await run('root', [...common, ...SYSTEM, '--ro-bind', dir, bin, '-u']);
+    // As bwrap, the parents a bind makes are 0700: a --dir (0755) lets uid 1000 through.
+    const sandboxed = await run('root', [...common, ...SYSTEM, '--dir', tmpdir(), '--ro-bind', dir, dir, bin, '-u']);
     expect(sandboxed.stdout).toBe('1000');
   });
 });
@@ -255,7 +256,7 @@ describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () =
   ];
   it.each(cases)('%s, as bwrap has it', async (_name, command) => {
     const bwrapArgs = ['--unshare-all', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
-    const tsnsArgs = ['--unshare-all', '--ro-bind', '/usr', '--symlink', 'usr/bin:/bin', '--symlink', 'usr/lib:/lib', '--symlink', 'usr/lib64:/lib64', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+    const tsnsArgs = ['--unshare-all', '--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib', '--symlink', 'usr/lib64', '/lib64', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
     const theirs = await execa('bwrap', [...bwrapArgs, ...command], { reject: false, cwd: '/' });
     const ours = await run(MODES[0]!, [...tsnsArgs, ...command]);
     expect(ours.stdout).toBe(theirs.stdout);
@@ -266,7 +267,7 @@ describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () =
     const file = join(dir, 'args-bwrap.bin');
     writeFileSync(file, '--unshare-uts\0--hostname\0from-fd\0');
     const theirs = await withFd3(file, 'bwrap', ['--args', '3', '--ro-bind', '/', '/', 'hostname']);
-    const ours = await withFd3(file, process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--args', '3', '--ro-bind', '/', 'hostname']);
+    const ours = await withFd3(file, process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--args', '3', '--ro-bind', '/', '/', 'hostname']);
     expect(ours.stdout).toBe(theirs.stdout);
     expect(ours.stdout).toBe('from-fd');
   });
@@ -276,7 +277,7 @@ describe.runIf(hasCommand('bwrap'))('against bwrap, where it is installed', () =
     writeFileSync(file, denyMkdirFilter());
     const command = ['sh', '-c', 'mkdir /tmp/a 2>/dev/null || echo denied; grep -c "^Seccomp_filters:.*1" /proc/self/status'];
     const theirs = await withFd3(file, 'bwrap', ['--unshare-all', '--ro-bind', '/', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
-    const ours = await withFd3(file, process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--unshare-all', '--ro-bind', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
+    const ours = await withFd3(file, process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--unshare-all', '--ro-bind', '/', '/', '--tmpfs', '/tmp', '--seccomp', '3', ...command]);
     expect(ours.stdout).toBe(theirs.stdout);
     expect(ours.stdout).toBe('denied\n1');
   });

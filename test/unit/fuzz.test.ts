@@ -265,7 +265,8 @@ function checkOutcome(o: Outcome): void {
   expect([0, 125], `${where}\n${o.stderr}`).toContain(o.code);
   expect(o.stderr, where).not.toMatch(/\n\s+at /);
   expect(o.stderr, where).not.toMatch(/internal error/);
-  if (o.code === 125) expect(o.stderr.startsWith('tsns: '), `${where}\n${o.stderr}`).toBe(true);
+  // --level-prefix puts bwrap's syslog level in front of each line.
+  if (o.code === 125) expect(/^(<\d>)?tsns: /.test(o.stderr), `${where}\n${o.stderr}`).toBe(true);
 }
 
 const built = existsSync(join(ROOT, 'dist', 'cli.cjs'));
