@@ -18,7 +18,7 @@ import { CriClient } from './cri-client';
 import { removeReaper } from './reliability-lib';
 import { IS_ROOT, ROOT } from './helpers';
 import {
-  busyboxImage, busyboxRootfs, enginesPresent, failedCalls, processesMentioning, recordCalls, recordedCalls, recordingWrapper, rmTree, RUNC,
+  busyboxImage, busyboxRootfs, enginesPresent, failedCalls, itOn, processesMentioning, recordCalls, recordedCalls, recordingWrapper, rmTree, RUNC,
   runtimesUnderTest, startContainerd, subcommand, waitFor, workDir, type Containerd, type Runtime,
 } from './oci-lib';
 
@@ -186,7 +186,7 @@ describe.runIf(IS_ROOT && !missing).each(RUNTIMES)('containerd with %s', (_name,
     expect(String(r.stdout).split('\n')[0]).toBe('from-image');
   });
 
-  it('a pod through the CRI with RuntimeClass handler `tsns` (README\'s config): a container\'s exit code and log, exec in another', async () => {
+  itOn(rt, 'containerd', 'a pod through the CRI with RuntimeClass handler `tsns` (README\'s config): a container\'s exit code and log, exec in another', async () => {
     // The pause image and the workload's, into the CRI's namespace.
     const pause = await busyboxImage(dir, rootfs, PAUSE, ['/bin/sleep', '3600']);
     const image = await busyboxImage(dir, rootfs, IMAGE, ['/bin/sh']);

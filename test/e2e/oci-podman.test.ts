@@ -10,7 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { IS_ROOT, USER } from './helpers';
-import { busyboxRootfs, enginesPresent, failedCalls, podmanFor, processesMentioning, recordCalls, rmTree, runtimesUnderTest, subcommand, workDir, type Podman, type Runtime } from './oci-lib';
+import { busyboxRootfs, enginesPresent, itOn, failedCalls, podmanFor, processesMentioning, recordCalls, rmTree, runtimesUnderTest, subcommand, workDir, type Podman, type Runtime } from './oci-lib';
 
 const RUNTIMES = runtimesUnderTest().map((rt) => [rt.name, rt] as [string, Runtime]);
 const missing = enginesPresent('podman', 'conmon');
@@ -18,6 +18,7 @@ if (missing) console.warn(`skipping the podman tests: they ${missing}`);
 
 /** The same checks for root's podman and a rootless one. */
 function lifecycle(label: string, rootless: boolean) {
+  const where = rootless ? 'rootless podman' : 'podman as root';
   describe.each(RUNTIMES)(`${label} --runtime %s`, (_name, rt) => {
     let dir: string;
     let rootfs: string;
@@ -51,7 +52,7 @@ function lifecycle(label: string, rootless: boolean) {
       rmTree(dir);
     });
 
-    it('run --rm: the container\'s exit status and output, and what it sees', async () => {
+    itOn(rt, where, 'run --rm: the container\'s exit status and output, and what it sees', async () => {
       const r = await run(['--rm', '--hostname', 'box', '--rootfs', rootfs, '/bin/sh', '-c',
         'echo out; echo err >&2; echo pid=$$; hostname; cat /proc/self/uid_map; exit 3']);
       expect(r.exitCode, String(r.stderr)).toBe(3);
@@ -65,7 +66,7 @@ function lifecycle(label: string, rootless: boolean) {
       expect(ok.exitCode, String(ok.stderr)).toBe(0);
     });
 
-    it('run -d, exec, stop, rm', async () => {
+    itOn(rt, where, 'run -d, exec, stop, rm', async () => {
       const before = pm.calls().length;
       // PID 1 ignores SIGTERM unless it handles it: the trap lets `stop` end it without SIGKILL.
       const started = await run(['-d', '--rootfs', rootfs, '/bin/sh', '-c', 'trap "exit 0" TERM; echo ready; sleep 300 & wait']);
@@ -99,7 +100,7 @@ function lifecycle(label: string, rootless: boolean) {
       expect(subs.at(-1)).toBe('delete');
     });
 
-    it('--tty: the container\'s stdio is a terminal (the console socket)', async () => {
+    itOn(rt, where, '--tty: the container\'s stdio is a terminal (the console socket)', async () => {
       const before = pm.calls().length;
       const r = await run(['--rm', '--tty', '--rootfs', rootfs, '/bin/sh', '-c', 'test -t 0 && test -t 1 && tty; exit 5']);
       expect(r.exitCode, String(r.stderr)).toBe(5);

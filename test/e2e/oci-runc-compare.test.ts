@@ -10,7 +10,7 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IS_ROOT } from './helpers';
-import { bundle, enginesPresent, rmTree, runcSpec, runtimesUnderTest, waitFor, workDir, type Runtime } from './oci-lib';
+import { bundle, enginesPresent, itOn, rmTree, runcSpec, runtimesUnderTest, waitFor, workDir, type Runtime } from './oci-lib';
 
 const RUNTIMES = runtimesUnderTest();
 const missing = enginesPresent('runc');
@@ -117,7 +117,7 @@ describe.runIf(IS_ROOT && !missing && RUNTIMES[0]?.name === 'runc')('the OCI lif
     expect(reference.view).toContain('root ro');
   });
 
-  it.each(RUNTIMES.slice(1).map((rt) => [rt.name, rt] as [string, Runtime]))('%s: the same exit statuses, state JSON and view as runc', async (_name, rt) => {
+  for (const rt of RUNTIMES.slice(1)) itOn(rt, 'compare', `${rt.name}: the same exit statuses, state JSON and view as runc`, async () => {
     const dir = workDir(`compare-${rt.name}`);
     dirs.push(dir);
     const o = await observe(rt, dir);
