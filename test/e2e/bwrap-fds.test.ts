@@ -28,14 +28,14 @@ type Tool = 'tsns' | 'bwrap';
 function toolWords(tool: Tool, mode: Mode): string {
   if (tool === 'bwrap') return 'bwrap --dev-bind / /';
   const bin = mode === 'user' && IS_ROOT ? join(inject('stagedRoot'), 'bin', 'tsns.js') : join(ROOT, 'bin', 'tsns.js');
-  return `${process.execPath} ${bin} run --bind /`;
+  return `${process.execPath} ${bin} run --bind / /`;
 }
 
 /** bash -c SCRIPT as the mode's user, with $TOOL, $BARE (tsns without a sandbox), $INIT (tsns's --init) and $D (a fresh directory). */
 async function sh(tool: Tool, mode: Mode, script: string, timeout = 30_000): Promise<Run> {
   const d = mkdtempSync(join(dir, `${tool}-`));
   chmodSync(d, 0o777);
-  const env = { ...process.env, INIT: tool === 'tsns' ? '--init' : '', TOOL: toolWords(tool, mode), BARE: toolWords(tool, mode).replace(/ --bind \/$/, '').replace(/ --dev-bind \/ \/$/, ' --dev-bind / /'), D: d };
+  const env = { ...process.env, INIT: tool === 'tsns' ? '--init' : '', TOOL: toolWords(tool, mode), BARE: toolWords(tool, mode).replace(/ --bind \/ \/$/, '').replace(/ --dev-bind \/ \/$/, ' --dev-bind / /'), D: d };
   const command = ['bash', '-c', script];
   const as = mode === 'user' && IS_ROOT ? ['setpriv', `--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', ...command] : command;
   const r = await execa(as[0]!, as.slice(1), { reject: false, env, cwd: '/', timeout, stdin: 'ignore' });
