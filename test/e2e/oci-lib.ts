@@ -384,6 +384,19 @@ export function enginesPresent(...names: string[]): string | null {
 }
 
 export function rmTree(dir: string): void {
+  // An engine that gave up half-way (a pod whose runtime failed) can leave
+  // mounts below its state dir, such as a sandbox's shm: the deepest first.
+  const below = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of below) {
+    try {
+      execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+    } catch {
+      // gone already, or not ours to unmount: rmSync says so
+    }
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 
