@@ -471,21 +471,7 @@ static void prepare_fds(struct child *c)
 static void hand_over_listener(const struct child *c, long fd)
 {
 	char byte = 'l';
-	struct iovec iov = { &byte, 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr m = { 0 };
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = u.buf;
-	m.msg_controllen = sizeof u.buf;
-	u.h.cmsg_level = SOL_SOCKET;
-	u.h.cmsg_type = SCM_RIGHTS;
-	u.h.cmsg_len = CMSG_LEN(sizeof(int));
-	*(int *)CMSG_DATA(&u.h) = (int)fd;
-	long r = SYS(SYS_sendmsg, c->sync, &m, MSG_NOSIGNAL);
+	long r = sys_send_fd(c->sync, (int)fd, &byte, 1);
 	if (r < 0)
 		child_fail(c, ST_SECCOMP_HANDOFF, r);
 	do

@@ -355,21 +355,7 @@ long oci_caps(const struct oci *o)
  * ("/dev/pts/N") with the fd attached. */
 static long send_fd(int sock, int fd, const char *name)
 {
-	struct iovec iov = { (void *)name, slen(name) };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr m = { 0 };
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = u.buf;
-	m.msg_controllen = sizeof u.buf;
-	u.h.cmsg_level = SOL_SOCKET;
-	u.h.cmsg_type = SCM_RIGHTS;
-	u.h.cmsg_len = CMSG_LEN(sizeof(int));
-	*(int *)CMSG_DATA(&u.h) = fd;
-	long r = SYS(SYS_sendmsg, sock, &m, MSG_NOSIGNAL);
+	long r = sys_send_fd(sock, fd, (void *)name, slen(name));
 	return r < 0 ? r : 0;
 }
 

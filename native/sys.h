@@ -3,7 +3,9 @@
 #ifndef TSNS_SYS_H
 #define TSNS_SYS_H
 #include <errno.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #if defined(__x86_64__)
@@ -71,4 +73,25 @@ static inline size_t slen(const char *s)
 	}
 	return n;
 }
+/* Send DATA (LEN bytes) with FD attached (SCM_RIGHTS) on the socket SOCK:
+ * the listener to tsns, the console master to an engine. */
+static inline long sys_send_fd(int sock, int fd, void *data, size_t len)
+{
+	struct iovec iov = { data, len };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr m = { 0 };
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.buf;
+	m.msg_controllen = sizeof u.buf;
+	u.h.cmsg_level = SOL_SOCKET;
+	u.h.cmsg_type = SCM_RIGHTS;
+	u.h.cmsg_len = CMSG_LEN(sizeof(int));
+	*(int *)CMSG_DATA(&u.h) = fd;
+	return SYS(SYS_sendmsg, sock, &m, MSG_NOSIGNAL);
+}
+
 #endif
