@@ -132,16 +132,6 @@ static void await_parent(const struct child *c)
 		SYS(SYS_exit_group, 127);
 }
 
-static long write_file(const char *path, const char *text)
-{
-	long fd = SYS(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fd;
-	long w = SYS(SYS_write, fd, text, slen(text));
-	SYS(SYS_close, fd);
-	return w < 0 ? w : 0;
-}
-
 static void append(char **p, const char *s)
 {
 	while (*s)
@@ -228,7 +218,7 @@ static void unshare_time(const struct child *c)
 	}
 	*p = 0;
 	if (p != text)
-		CHECK(c, ST_TIME_OFFSETS, write_file("/proc/self/timens_offsets", text));
+		CHECK(c, ST_TIME_OFFSETS, sys_write_file("/proc/self/timens_offsets", text));
 }
 
 /* A process that outlives the exec (an init, or the parent of a command in
@@ -302,7 +292,7 @@ static void binfmt(const struct child *c, const char *dir, int mount, int load)
 	append(&p, dir);
 	append(&p, "/register");
 	*p = 0;
-	CHECK(c, ST_LOAD_INTERP, write_file(path, s->interp));
+	CHECK(c, ST_LOAD_INTERP, sys_write_file(path, s->interp));
 }
 
 #define PROC_BINFMT "/proc/sys/fs/binfmt_misc"

@@ -183,16 +183,6 @@ static long make_device(const char *root, const struct oci_step *st)
 	return r < 0 ? r : SYS(SYS_fchmodat, AT_FDCWD, dest, st->n[2] & 07777);
 }
 
-static long write_text(const char *path, const char *text)
-{
-	long fd = SYS(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fd;
-	long w = SYS(SYS_write, fd, text, slen(text));
-	SYS(SYS_close, fd);
-	return w < 0 ? w : 0;
-}
-
 static long num_text(char *buf, long v)
 {
 	char tmp[24];
@@ -223,7 +213,7 @@ static long step(const char *root, const struct oci_step *st, int phase)
 		return 0;
 	case 0 * 256 + OCI_STEP_OOM:
 		num_text(path, st->n[0]);
-		return write_text("/proc/self/oom_score_adj", path);
+		return sys_write_file("/proc/self/oom_score_adj", path);
 	case 0 * 256 + OCI_STEP_PERSONALITY: return SYS(SYS_personality, st->n[0]);
 	case 1 * 256 + OCI_STEP_DEVICE: return make_device(root, st);
 	case 1 * 256 + OCI_STEP_SYMLINK:
@@ -250,7 +240,7 @@ static long step(const char *root, const struct oci_step *st, int phase)
 	case 2 * 256 + OCI_STEP_SYSCTL:
 		if ((r = cat3(path, "/proc/sys/", st->a, 0)) < 0)
 			return r;
-		return write_text(path, st->b);
+		return sys_write_file(path, st->b);
 	}
 	return 0;
 }

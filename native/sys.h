@@ -3,6 +3,7 @@
 #ifndef TSNS_SYS_H
 #define TSNS_SYS_H
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -73,6 +74,17 @@ static inline size_t slen(const char *s)
 	}
 	return n;
 }
+/* Write TEXT to the existing file PATH (a /proc or /sys control file). */
+static inline long sys_write_file(const char *path, const char *text)
+{
+	long fd = SYS(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fd;
+	long w = SYS(SYS_write, fd, text, slen(text));
+	SYS(SYS_close, fd);
+	return w < 0 ? w : 0;
+}
+
 /* Send DATA (LEN bytes) with FD attached (SCM_RIGHTS) on the socket SOCK:
  * the listener to tsns, the console master to an engine. */
 static inline long sys_send_fd(int sock, int fd, void *data, size_t len)
