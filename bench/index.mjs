@@ -18,13 +18,13 @@
 // a threshold. Every process it starts is waited for (PID 1 on the bench machine
 // does not reap orphans).
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sectionCgroup } from './cgroup.mjs';
 import { sectionOci } from './oci.mjs';
-import { childrenOf, descendantsOf, median, nowNs, nsToMs, sleep, stats, vmRssKiB } from './lib.mjs';
+import { childrenOf, descendantsOf, median, nowNs, nsToMs, sleep, stats, vmRssKiB, which } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -106,19 +106,6 @@ function heading(title) {
 }
 
 // ---------------------------------------------------------------- machine
-function which(name) {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    try {
-      accessSync(p, fsConstants.X_OK);
-      return p;
-    } catch {
-      /* not here */
-    }
-  }
-  return null;
-}
 
 function machine() {
   let model = 'unknown';

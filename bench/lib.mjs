@@ -1,5 +1,6 @@
 // Small helpers shared by the bench orchestrator (index.mjs) and its worker (worker.mjs).
-import { readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 
 export const nowNs = () => process.hrtime.bigint();
 export const nsToMs = (ns) => Number(ns) / 1e6;
@@ -90,3 +91,18 @@ export function vmRssKiB(pid = 'self') {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The first executable NAME on PATH, or null. */
+export function which(name) {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      accessSync(p, fsConstants.X_OK);
+      return p;
+    } catch {
+      /* not here */
+    }
+  }
+  return null;
+}

@@ -13,29 +13,16 @@
 // crun, runc, …) so that drift of the machine spreads over all of them. Also runs alone:
 // `node bench/oci.mjs [--quick] [--json]`.
 import { spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, closeSync, openSync, constants as fsConstants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { descendantsOf, median, nowNs, nsToMs, stats, vmRssKiB } from './lib.mjs';
+import { descendantsOf, median, nowNs, nsToMs, stats, vmRssKiB, which } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
 const NODE = process.execPath;
 
-function which(name) {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    try {
-      accessSync(p, fsConstants.X_OK);
-      return p;
-    } catch {
-      /* not here */
-    }
-  }
-  return null;
-}
 
 /** The runtimes to compare: runc first (the reference), tsns-oci, crun. */
 export function ociRuntimes() {
