@@ -9,10 +9,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specTemplate } from '../../src/oci/spec';
 import { IS_ROOT, ROOT } from './helpers';
+import { enginesPresent } from './oci-lib';
 
 const RUNC = '/usr/sbin/runc';
 const BUSYBOX = '/bin/busybox';
-const have = existsSync(RUNC) && existsSync(BUSYBOX) && IS_ROOT;
+// runc and busybox are probed (on CI their absence fails the run); the
+// bundle's root filesystem is root's, so without root the file says so.
+const missing = enginesPresent('runc');
+if (missing) console.warn(`skipping tsns-oci beside runc: it ${missing}`);
+if (!IS_ROOT) console.warn('skipping tsns-oci beside runc: it needs root (its bundle is root\'s)');
+const have = missing === null && IS_ROOT;
 let dir = '';
 
 function bundle(args: string[]): string {
