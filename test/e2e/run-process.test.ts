@@ -251,9 +251,12 @@ describe('bad ranges are refused before anything is made', () => {
 
 describe.runIf(IS_ROOT)('--kill-child', () => {
   // Inside a pid namespace whose init reaps, so that killed processes leave no zombies behind.
-  const scenario = (flag: string) => `
-    node ${join(ROOT, 'bin', 'tsns.js')} run ${flag} sleep 1000 & t=$!
-    for i in $(seq 50); do c=$(echo $(cat /proc/$t/task/$t/children 2>/dev/null)); [ -n "$c" ] && break; sleep 0.05; done
+  // With `ready`, tsns is killed only once the command has a child of its own: a shell that
+  // forks has set its traps, so the signal cannot arrive before the handler does.
+  const scenario = (flag: string, cmd = 'sleep 1000', ready = false) => `
+    node ${join(ROOT, 'bin', 'tsns.js')} run ${flag} ${cmd} & t=$!
+    for i in $(seq 100); do c=$(echo $(cat /proc/$t/task/$t/children 2>/dev/null)); [ -n "$c" ] && break; sleep 0.05; done
+    ${ready ? 'for i in $(seq 100); do [ -n "$(cat /proc/$c/task/$c/children 2>/dev/null)" ] && break; sleep 0.05; done' : ''}
     kill -KILL $t; sleep 0.3
     s=$(awk '{print $3}' /proc/$c/stat 2>/dev/null)
     if [ -z "$s" ] || [ "$s" = Z ]; then echo dead; else echo alive; kill -KILL $c; fi`;
@@ -269,7 +272,7 @@ describe.runIf(IS_ROOT)('--kill-child', () => {
   });
 
   it('--kill-child=SIGTERM sends that signal', async () => {
-    const r = await run('root', ['--init', '--mount-proc', 'sh', '-c', scenario('--kill-child=SIGTERM').replace('sleep 1000', "sh -c 'trap \"echo term; exit\" TERM; while :; do sleep 0.05; done'")]);
+    const r = await run('root', ['--init', '--mount-proc', 'sh', '-c', scenario('--kill-child=SIGTERM', "sh -c 'trap \"echo term; exit\" TERM; while :; do sleep 0.05; done'", true)]);
     expect(r.stdout.split('\n')).toContain('term');
   });
 });
