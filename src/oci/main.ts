@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { bool, containerId, int, list as listFlag, parseFlags, str, usage, type FlagDef } from './args';
 import type { Globals } from './create';
 import { debug, logError, setLog } from './log';
-import { defaultRoot } from './state';
+import { defaultRoot, ociExitStatus } from './state';
 
 export interface OciStatus {
   code: number;
@@ -194,7 +194,7 @@ export async function ociMain(argv: readonly string[]): Promise<OciStatus> {
     if (!(e instanceof TsnsError)) throw e;
     if (process.env.TSNS_DEBUG) process.stderr.write(`${e.stack}\n`);
     logError(e);
-    return { code: e.exitCode, signal: null };
+    return { code: ociExitStatus(e), signal: null };
   }
 }
 

@@ -56,8 +56,18 @@ function fsError(what: string, e: unknown, hint?: string): TsnsError {
   return systemError(what, err.errno ? -err.errno : 5, 'plan', hint);
 }
 
+/**
+ * runc exits 1 for a container that does not exist (scripts and engines
+ * test `state ID` for it), where tsns's own failures exit 125: this one
+ * carries runc's status.
+ */
 export function notExist(id: string): TsnsError {
-  return new TsnsError(`container ${id} does not exist`, { stage: 'plan', hint: "see 'tsns-oci list'" });
+  return Object.assign(new TsnsError(`container ${id} does not exist`, { stage: 'plan', hint: "see 'tsns-oci list'" }), { ociStatus: 1 });
+}
+
+/** The status tsns-oci exits with for this failure: runc's where it has one (notExist), else tsns's. */
+export function ociExitStatus(e: TsnsError): number {
+  return (e as TsnsError & { ociStatus?: number }).ociStatus ?? e.exitCode;
 }
 
 /** ROOT/ID, made for a new container: an existing one is an error. */
