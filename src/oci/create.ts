@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { applyCgroup, type Cgroup } from '../cgroup/apply';
 import { detectLayout } from '../cgroup/detect';
 import { cgroupSpawnFds, closeCgroupFds, type CgroupFds } from '../cgroup/launch';
+import { DEFAULT_DEVICES } from '../cgroup/devices';
 import { checkResources } from '../cgroup/limits';
 import { removeCgroup } from '../cgroup/ops';
 import { planCgroup } from '../cgroup/plan';
@@ -68,6 +69,10 @@ export function hookState(s: Pick<ContainerState, 'id' | 'pid' | 'bundle' | 'ann
 /** The container's cgroup, with its limits; rootless without limits asked, none where none may be made. */
 function makeCgroup(g: Globals, c: OciConfig, id: string): Cgroup | null {
   const resources = c.linux.resources === undefined ? {} : checkResources(c.linux.resources);
+  // runc appends its allowed devices (/dev/null, zero, full, tty, random, urandom, ptys, tun, mknod
+  // of any) to the config's rules: engines' configs deny all and count on them. Where a config has
+  // no rules at all, nothing is restricted and there is nothing to write.
+  if (resources.devices?.length) resources.devices = [...resources.devices, ...DEFAULT_DEVICES];
   const layout = detectLayout();
   const plan = planCgroup({ layout, resources, placement: { kind: 'path', path: c.linux.cgroupsPath ?? id }, scope: 'all', systemdCgroup: g.systemdCgroup });
   try {
