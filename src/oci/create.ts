@@ -16,14 +16,15 @@ import { removeCgroup } from '../cgroup/ops';
 import { planCgroup } from '../cgroup/plan';
 import { systemError, TsnsError } from '../errors';
 import { seccompForOci } from '../seccomp/plan';
-import { encodeSpec } from '../wire';
+import { NAMESPACES } from '../namespaces';
+import { encodeSpec, type SpawnSpec } from '../wire';
 import { parseConfig, readJsonFile, type OciConfig } from './config';
 import { explainStart } from './explain';
 import { runHooks, type HookState } from './hooks';
 import { runHooksInContainer } from './hooks-in';
 import { debug, warn } from './log';
 import { planOci } from './plan';
-import { fdMapper, spawnHelper, type Helper } from './spawn';
+import { fdMapper, spawnHelper, type Helper, type HelperFds } from './spawn';
 import {
   dirOf, makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
 } from './state';
@@ -147,8 +148,9 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       cgroup: cgFds ? { procs: cgFds.procs.map(fd), dir: cgFds.dir === null ? null : fd(cgFds.dir) } : null,
       home: homeOf(config),
     }, join(bundle, 'config.json'));
+    const preJoin = pidJoinForHelper(spec, fds);
     debug(`create ${o.id}: starting tsns-oci-init`);
-    helper = spawnHelper(encodeSpec(spec), fds, mode, stateDir);
+    helper = spawnHelper(encodeSpec(preJoin.spec), fds, mode, stateDir, preJoin.fds);
     const started = await helper.started;
     for (const n of opened) closeSync(n);
     opened.length = 0;
@@ -176,6 +178,27 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     cleanup();
     throw e;
   }
+}
+
+const CLONE_NEWPID = NAMESPACES.find((n) => n.name === 'pid')!.flag;
+const CLONE_NEWUSER = NAMESPACES.find((n) => n.name === 'user')!.flag;
+
+/**
+ * A pid namespace joined by path (a pod's, through the CRI) is entered by
+ * tsns-oci-init itself, before the spawn: setns(2) moves only a process's
+ * children into a pid namespace, so joined in the shim it would need a
+ * middle process that forks the command and stays its parent. That middle
+ * would be the pid in --pid-file, and the engine's shim, which reaps the
+ * container as subreaper, would see the middle's exit instead of the
+ * command's (runc's init is the container's process itself). Not with a
+ * user namespace joined by path too: the helper would then make the exec
+ * fifo as that namespace's user, so that case keeps the middle.
+ */
+function pidJoinForHelper(spec: SpawnSpec, fds: HelperFds): { spec: SpawnSpec; fds: number[] } {
+  const pid = spec.joins.find((j) => j.type === CLONE_NEWPID);
+  if (!pid || spec.joins.some((j) => j.type === CLONE_NEWUSER)) return { spec, fds: [] };
+  const ours = fds.ours[pid.fd - (3 + fds.preserveFds + 2)]!;
+  return { spec: { ...spec, joins: spec.joins.filter((j) => j !== pid) }, fds: [ours] };
 }
 
 function killQuiet(pid: number): void {

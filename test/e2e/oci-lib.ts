@@ -422,7 +422,6 @@ const KNOWN_GAPS: Record<string, Record<string, string>> = {
     'rootless podman/run --rm': 'additionalGids in a user namespace whose setgroups is deny',
     'rootless podman/run -d, exec, stop, rm': 'additionalGids in a user namespace whose setgroups is deny',
     'rootless podman/--tty': 'additionalGids in a user namespace whose setgroups is deny',
-    'containerd/a pod through the CRI': 'the CRI container exits 0 instead of its status',
   },
 };
 
