@@ -312,8 +312,21 @@ long oci_filesystem(const struct oci *o, int *stage, int *index)
 	return o->readonly ? set_attr("/", MOUNT_ATTR_RDONLY, 0) : 0;
 }
 
+/* As runc: where the process's user namespace denies setgroups(2) (a
+ * rootless engine's, mapping one gid), the groups are left as they are,
+ * silently; a namespace without that file (no /proc in the container) or
+ * one that allows it gets them set, and a refusal is an error. */
 long oci_groups(const struct oci *o)
 {
+	char text[8];
+	long fd = SYS(SYS_openat, AT_FDCWD, "/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		long n = SYS(SYS_read, fd, text, sizeof text);
+		SYS(SYS_close, fd);
+		if (n >= 4 && text[0] == 'd' && text[1] == 'e' && text[2] == 'n' && text[3] == 'y')
+			return 0;
+	} else if (fd != -ENOENT)
+		return fd;
 	return SYS(SYS_setgroups, o->ngroups, o->groups);
 }
 

@@ -89,6 +89,9 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
     proc = withFlags({ ...config.process, terminal: false }, flags, operands.slice(1));
   }
   if (proc.terminal && !str(flags, 'console-socket')) throw usage('--tty needs --console-socket SOCKET', 'exec');
+  // As create's (plan.ts): no groups from a runtime that is not root; as root, unless the container's user namespace denies setgroups.
+  const rootlessEuid = process.geteuid?.() !== 0;
+  if (rootlessEuid && proc.user.additionalGids.length) throw new TsnsError('cannot set any additional groups in a rootless container', { stage: 'plan', hint: 'leave additionalGids out, or run tsns-oci as root' });
   const preserveFds = int(flags, 'preserve-fds', 'exec');
   const fds = { ours: [] as number[], preserveFds };
   const fd = fdMapper(fds);
@@ -103,7 +106,7 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
     });
     const inUserNs = ns.some((n) => n.name === 'user');
     const extras = [...entries.extras];
-    if (!(inUserNs && s.rootless)) extras.push(`${EXTRA.GROUPS}${proc.user.additionalGids.join(',')}`);
+    if (!rootlessEuid) extras.push(`${EXTRA.GROUPS}${proc.user.additionalGids.join(',')}`);
     if (proc.terminal) extras.push(`${EXTRA.CONSOLE}${[resolve(str(flags, 'console-socket')!), proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0].join(OP_SEP)}`);
     const stdio: (number | null)[] = [];
     for (let i = 0; i < preserveFds; i++) stdio[3 + i] = 3 + i;

@@ -102,7 +102,11 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   const helperGid = newUser && input.rootless && !self(lin.gidMappings, input.gid);
   const setgroups = newUser && input.rootless && !helperGid ? 'deny' : null;
   const p = c.process;
-  if (setgroups && p.user.additionalGids.length) throw new ConfigError(source, 'process.user.additionalGids', 'cannot be set in a user namespace that denies setgroups (a rootless container mapping one gid)');
+  // runc's rule: a runtime that is not root sets no groups, and refuses to be asked for some; as
+  // root (also root of a rootless engine's user namespace) they are set unless the process's user
+  // namespace denies setgroups, which the shim finds out in the container (native/oci.c).
+  const rootlessEuid = input.uid !== 0;
+  if (rootlessEuid && p.user.additionalGids.length) throw new ConfigError(source, 'process.user.additionalGids', 'cannot set any additional groups in a rootless container', 'leave additionalGids out, or run tsns-oci as root');
 
   const proc = processEntries(p, source, 'process');
   const oci: [string, string][] = [[TAG.OCI_ROOT, `${c.root.readonly ? 'r' : ''}${input.noPivot ? 'n' : ''}:${c.root.path}`]];
@@ -127,7 +131,7 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
 
   const extras = [...proc.extras];
   if (input.stateDirFd !== null) extras.push(`${EXTRA.EXEC_FIFO}${input.stateDirFd}`);
-  if (!setgroups) extras.push(`${EXTRA.GROUPS}${p.user.additionalGids.join(',')}`);
+  if (!rootlessEuid) extras.push(`${EXTRA.GROUPS}${p.user.additionalGids.join(',')}`);
   if (p.terminal) {
     if (!input.consoleSocket) throw new ConfigError(source, 'process.terminal', 'a terminal needs --console-socket', 'pass --console-socket SOCKET, or set "terminal": false');
     extras.push(`${EXTRA.CONSOLE}${[input.consoleSocket, p.consoleSize?.height ?? 0, p.consoleSize?.width ?? 0].join(OP_SEP)}`);

@@ -419,9 +419,6 @@ export function recordCalls(engine: string, rt: Runtime, calls: readonly Call[],
  */
 const KNOWN_GAPS: Record<string, Record<string, string>> = {
   'tsns-oci': {
-    'rootless podman/run --rm': 'additionalGids in a user namespace whose setgroups is deny',
-    'rootless podman/run -d, exec, stop, rm': 'additionalGids in a user namespace whose setgroups is deny',
-    'rootless podman/--tty': 'additionalGids in a user namespace whose setgroups is deny',
   },
 };
 
