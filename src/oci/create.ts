@@ -18,7 +18,8 @@ import { systemError, TsnsError } from '../errors';
 import { seccompForOci } from '../seccomp/plan';
 import { NAMESPACES } from '../namespaces';
 import { encodeSpec, type SpawnSpec } from '../wire';
-import { parseConfig, readJsonFile, type OciConfig } from './config';
+import { callerCgroups, cgroupV1Mount, hostV1Hierarchies } from './cgroup-mount';
+import { parseConfig, readJsonFile, type OciConfig, type OciMount } from './config';
 import { explainStart } from './explain';
 import { runHooks, type HookState } from './hooks';
 import { runHooksInContainer } from './hooks-in';
@@ -131,6 +132,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     opened.push(stateDir);
     const fds = { ours: [] as number[], preserveFds: o.preserveFds };
     const fd = fdMapper(fds);
+    const v1 = config.mounts.some((m) => m.type === 'cgroup') ? hostV1Hierarchies() : [];
     cgFds = cg ? cgroupSpawnFds(cg) : null;
     const spec = planOci({
       config, rootless: g.rootless, uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0, noPivot: o.noPivot, fd,
@@ -147,6 +149,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       seccomp: seccomp ? { programs: seccomp.seccomp, listener: seccomp.seccompListener ? { path: seccomp.seccompListener.path, state: seccomp.seccompListener.state } : null } : null,
       cgroup: cgFds ? { procs: cgFds.procs.map(fd), dir: cgFds.dir === null ? null : fd(cgFds.dir) } : null,
       home: homeOf(config),
+      ...(v1.length ? { cgroupV1: (m: OciMount) => cgroupV1Mount(m, cg, v1, callerCgroups()) } : {}),
     }, join(bundle, 'config.json'));
     const preJoin = pidJoinForHelper(spec, fds);
     debug(`create ${o.id}: starting tsns-oci-init`);

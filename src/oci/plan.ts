@@ -10,7 +10,8 @@ import { NAMESPACES } from '../namespaces';
 import type { PlanSeccomp } from '../plan/run';
 import { BARE_LAUNCH, EXTRA, HARDENING, OP_SEP, TAG, type SpawnSpec } from '../wire';
 import { ConfigError } from './check';
-import type { OciConfig, OciDevice, OciIdMapping, OciProcess } from './config';
+import type { CgroupMountPlan } from './cgroup-mount';
+import type { OciConfig, OciDevice, OciIdMapping, OciMount, OciProcess } from './config';
 import { MOUNT_FLAGS as F } from './mount-options';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -45,6 +46,8 @@ export interface OciPlanInput {
   cgroup: { procs: number[]; dir: number | null } | null;
   /** the container's HOME when its environment has none (its /etc/passwd, as runc reads it) */
   home: string;
+  /** on a host with v1 hierarchies: what stands for a `cgroup` mount without a cgroup namespace (cgroup-mount.ts) */
+  cgroupV1?: (m: OciMount) => CgroupMountPlan;
 }
 
 const mapText = (m: readonly OciIdMapping[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');
@@ -110,9 +113,13 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
 
   const proc = processEntries(p, source, 'process');
   const oci: [string, string][] = [[TAG.OCI_ROOT, `${c.root.readonly ? 'r' : ''}${input.noPivot ? 'n' : ''}:${c.root.path}`]];
-  for (const m of c.mounts) {
-    oci.push([TAG.OCI_MOUNT, [m.destination, m.source ?? '', m.type ?? '', m.flags, m.propagation, m.attr, m.data].join(OP_SEP)]);
+  const links: [string, string][] = [];
+  for (const m0 of c.mounts) {
+    const expanded = m0.type === 'cgroup' && input.cgroupV1 && !types.has('cgroup') ? input.cgroupV1(m0) : { mounts: [m0], links: [] };
+    links.push(...expanded.links);
+    for (const m of expanded.mounts) oci.push([TAG.OCI_MOUNT, [m.destination, m.source ?? '', m.type ?? '', m.flags, m.propagation, m.attr, m.data].join(OP_SEP)]);
   }
+  for (const [target, link] of links) oci.push([TAG.OCI_STEP, `l${target}${OP_SEP}${link}`]);
   oci.push(...proc.steps);
   const devMount = c.mounts.find((m) => m.destination === '/dev');
   if (devMount && (devMount.flags & F.MS_BIND) === 0) {
