@@ -3,7 +3,7 @@
  * the state JSON field by field, run's exit status and what the process sees.
  */
 import { execa } from 'execa';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,16 +21,23 @@ if (!IS_ROOT) console.warn('skipping tsns-oci beside runc: it needs root (its bu
 const have = missing === null && IS_ROOT;
 let dir = '';
 
-function bundle(args: string[]): string {
+function bundle(args: string[], edit: (c: Record<string, any>) => void = () => {}): string {
   const b = mkdtempSync(join(dir, 'b-'));
   const bin = join(b, 'rootfs', 'bin');
   mkdirSync(bin, { recursive: true });
   cpSync(BUSYBOX, join(bin, 'busybox'));
-  for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep']) symlinkSync('busybox', join(bin, name));
+  for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep', 'ps', 'tr']) symlinkSync('busybox', join(bin, name));
   const c = specTemplate(false, 0, 0) as Record<string, any>;
   c.process = { ...c.process, terminal: false, args };
+  edit(c);
   writeFileSync(join(b, 'config.json'), JSON.stringify(c));
   return b;
+}
+
+async function waitUntil(ok: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; !(await ok()); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+  }
 }
 
 const runtimes = () => [
@@ -79,6 +86,83 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     expect(seen[1]!.map(shape)).toEqual(seen[0]!.map(shape));
     expect(seen[1]!.map((s) => s.status)).toEqual(['created', 'running', 'stopped']);
     expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
+  });
+
+  it('joins a pid namespace by path (a pod\'s) with the command itself in --pid-file and run exiting with its status', async () => {
+    const pause = bundle(['sleep', '100']);
+    const out = [];
+    for (const rt of runtimes()) {
+      const x = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdio: 'ignore' });
+      const state = async (id: string) => JSON.parse((await execa(rt.cmd, [...rt.pre, 'state', id], { reject: false })).stdout) as { pid: number };
+      try {
+        expect((await x('run', '--detach', '--bundle', pause, 'pause')).exitCode).toBe(0);
+        const ns = `/proc/${(await state('pause')).pid}/ns/pid`;
+        const joining = (args: string[]) => bundle(args, (c) => {
+          c.linux.namespaces = c.linux.namespaces.map((n: { type: string }) => (n.type === 'pid' ? { type: 'pid', path: ns } : n));
+        });
+        const once = await execa(rt.cmd, [...rt.pre, 'run', '--bundle', joining(['sh', '-c', 'echo "pid $$"; exit 6']), 'once'], { reject: false });
+        // The engine's shim waits for the pid in --pid-file: it must be the container's process, not a parent of it.
+        const pidFile = join(dir, `${rt.name}-joined.pid`);
+        expect((await x('create', '--bundle', joining(['sleep', '100']), '--pid-file', pidFile, 'joined')).exitCode).toBe(0);
+        const pid = Number(readFileSync(pidFile, 'utf8'));
+        expect((await x('start', 'joined')).exitCode).toBe(0);
+        await waitUntil(() => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep', 3000).catch(() => {});
+        out.push({ code: once.exitCode, stdout: once.stdout, comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), statePid: (await state('joined')).pid === pid });
+      } finally {
+        await x('delete', '--force', 'joined');
+        await x('delete', '--force', 'once');
+        await x('delete', '--force', 'pause');
+      }
+    }
+    // (its pid there is not 1, the pause's; which number is each runtime's own: runc's stages take some)
+    expect(out.map((o) => ({ ...o, stdout: /^pid ([2-9]|\d\d+)$/.test(o.stdout) }))).toEqual([0, 1].map(() => ({ code: 6, stdout: true, comm: 'sleep', statePid: true })));
+  });
+
+  it('kill --all signals every process of the container, as runc\'s', async () => {
+    // Once both children are gone the shell (PID 1 there, which TERM without a handler does not end) goes on.
+    const b = bundle(['sh', '-c', 'sleep 100 & sleep 101 & wait; exec sleep 102']);
+    const left = [];
+    for (const rt of runtimes()) {
+      const x = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdio: 'ignore' });
+      try {
+        expect((await x('run', '--detach', '--bundle', b, 'all')).exitCode).toBe(0);
+        const pid = JSON.parse((await execa(rt.cmd, [...rt.pre, 'state', 'all'])).stdout).pid as number;
+        await waitUntil(() => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').length === 2);
+        const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').map(Number);
+        expect((await x('kill', '--all', 'all', 'TERM')).exitCode).toBe(0);
+        await waitUntil(() => children.every((c) => !existsSync(`/proc/${c}/stat`) || readFileSync(`/proc/${c}/stat`, 'utf8').split(') ')[1]!.startsWith('Z')));
+        left.push((await execa(rt.cmd, [...rt.pre, 'state', 'all'])).stdout.includes('"running"'));
+        expect((await x('kill', '--all', 'all', 'KILL')).exitCode).toBe(0);
+        await waitUntil(async () => (await execa(rt.cmd, [...rt.pre, 'state', 'all'])).stdout.includes('"stopped"'));
+        expect((await x('delete', 'all')).exitCode).toBe(0);
+      } finally {
+        await x('delete', '--force', 'all');
+      }
+    }
+    expect(left).toEqual([true, true]);
+  });
+
+  it('features: valid JSON with runc\'s fields; namespaces and capabilities this kernel has, and mount options config.json takes', async () => {
+    const [runc, t] = runtimes();
+    const mine = JSON.parse((await execa(t!.cmd, [...t!.pre, 'features'])).stdout) as Record<string, any>;
+    const theirs = JSON.parse((await execa(runc!.cmd, [...runc!.pre, 'features'], { reject: false })).stdout || '{}') as Record<string, any>;
+    for (const k of Object.keys(theirs)) if (k !== 'annotations' && k !== 'potentiallyUnsafeConfigAnnotations') expect(mine, `features.${k}`).toHaveProperty(k);
+    expect(mine.ociVersionMin).toMatch(/^1\.0\./);
+    expect(mine.ociVersionMax).toMatch(/^1\.\d+\.\d+/);
+    // Each namespace it claims is one this kernel has.
+    for (const ns of mine.linux.namespaces as string[]) {
+      const proc = { network: 'net', mount: 'mnt' }[ns] ?? ns;
+      expect(existsSync(`/proc/self/ns/${proc}`), `namespace ${ns}`).toBe(true);
+    }
+    // Each capability it claims, this kernel has.
+    expect(mine.linux.capabilities.length).toBeLessThanOrEqual(Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')) + 1);
+    // Each mount option it claims, it takes: a config with each (a tmpfs apiece) is not refused for one.
+    const opts = mine.mountOptions as string[];
+    const b = bundle(['true'], (c) => c.mounts.push(...opts.map((opt, i) => ({ destination: `/mnt/o${i}`, type: 'tmpfs', source: 'tmpfs', options: [opt] }))));
+    const r = await execa(t!.cmd, [...t!.pre, 'create', '--bundle', b, 'opt'], { reject: false, stdin: 'ignore', stdout: 'ignore' });
+    await execa(t!.cmd, [...t!.pre, 'delete', '--force', 'opt'], { reject: false });
+    const refused = /not supported|unknown mount option/i.test(r.stderr) ? [r.stderr] : [];
+    expect(refused).toEqual([]);
   });
 
   it('fails create for a missing command, leaving nothing behind', async () => {
