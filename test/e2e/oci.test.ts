@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specTemplate } from '../../src/oci/spec';
-import { IS_ROOT, ROOT } from './helpers';
+import { IS_ROOT, requireFeature, ROOT, unprivilegedUserns } from './helpers';
 import { enginesPresent } from './oci-lib';
 
 const RUNC = '/usr/sbin/runc';
@@ -17,17 +17,18 @@ const BUSYBOX = '/bin/busybox';
 // bundle's root filesystem is root's, so without root the file says so.
 const missing = enginesPresent('runc');
 if (missing) console.warn(`skipping tsns-oci beside runc: it ${missing}`);
-if (!IS_ROOT) console.warn('skipping tsns-oci beside runc: it needs root (its bundle is root\'s)');
+if (!IS_ROOT) console.warn('skipping tsns-oci beside runc as root: it needs root (its bundle is root\'s); the rootless comparison runs');
 const have = missing === null && IS_ROOT;
 let dir = '';
 
-function bundle(args: string[], edit: (c: Record<string, any>) => void = () => {}): string {
+function bundle(args: string[], edit: (c: Record<string, any>) => void = () => {}, rootless = false): string {
   const b = mkdtempSync(join(dir, 'b-'));
   const bin = join(b, 'rootfs', 'bin');
   mkdirSync(bin, { recursive: true });
   cpSync(BUSYBOX, join(bin, 'busybox'));
   for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep', 'ps', 'tr']) symlinkSync('busybox', join(bin, name));
-  const c = specTemplate(false, 0, 0) as Record<string, any>;
+  // rootless: `tsns-oci spec --rootless`'s, a user namespace mapping the caller to root
+  const c = specTemplate(rootless, process.geteuid!(), process.getegid!()) as Record<string, any>;
   c.process = { ...c.process, terminal: false, args };
   edit(c);
   writeFileSync(join(b, 'config.json'), JSON.stringify(c));
@@ -172,5 +173,71 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     expect(r.exitCode).toBe(125);
     expect(r.stderr).toMatch(/^tsns: cannot start container process: exec: "no-such-command": executable file not found in \$PATH: No such file or directory \(ENOENT\)/);
     expect(existsSync(join(dir, 'tsns-root', 'missing'))).toBe(false);
+  });
+});
+
+// Without root: the bundle is the caller's, with a user namespace mapping it (as `spec --rootless`
+// writes), each runtime's state in a private --root; runc is rootless too, beside it.
+const rootlessOk = !IS_ROOT && missing === null && requireFeature(unprivilegedUserns(), 'unprivileged user namespaces (tsns-oci rootless needs one)');
+describe.runIf(rootlessOk)('tsns-oci beside runc (rootless)', () => {
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tsns-oci-e2e-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // No XDG_RUNTIME_DIR of the caller's: every state dir is the test's own.
+  const env = { XDG_RUNTIME_DIR: '' };
+
+  it('runs a command with the same output and exit status', async () => {
+    const b = bundle(['sh', '-c', 'echo hi; id; cat /proc/self/uid_map; hostname; exit 3'], () => {}, true);
+    const out = [];
+    for (const rt of runtimes()) {
+      const r = await execa(rt.cmd, [...rt.pre, 'run', '--bundle', b, `x-${rt.name}`], { reject: false, env });
+      out.push({ code: r.exitCode, stdout: r.stdout });
+    }
+    expect(out[1]).toEqual(out[0]);
+    expect(out[0]!.code).toBe(3);
+    expect(out[0]!.stdout.split('\n').slice(0, 2)).toEqual(['hi', 'uid=0 gid=0']);
+  });
+
+  it('goes through create, start, kill, delete with runc\'s states, leaving nothing in --root', async () => {
+    const b = bundle(['sleep', '100'], () => {}, true);
+    const seen: Record<string, unknown>[][] = [];
+    for (const rt of runtimes()) {
+      const x = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, env });
+      const detached = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdio: 'ignore', env });
+      const steps: Record<string, unknown>[] = [];
+      try {
+        // The container keeps create's stdio: no pipe of execa's, which would stay open.
+        expect((await detached('create', '--bundle', b, 'life')).exitCode, `${rt.name} create`).toBe(0);
+        steps.push(JSON.parse((await x('state', 'life')).stdout));
+        expect((await x('start', 'life')).exitCode).toBe(0);
+        steps.push(JSON.parse((await x('state', 'life')).stdout));
+        expect((await x('kill', 'life', 'KILL')).exitCode).toBe(0);
+        await waitUntil(async () => JSON.parse((await x('state', 'life')).stdout).status === 'stopped');
+        steps.push(JSON.parse((await x('state', 'life')).stdout));
+        expect((await x('delete', 'life')).exitCode).toBe(0);
+        expect((await x('state', 'life')).exitCode).toBe(1);
+      } finally {
+        await detached('delete', '--force', 'life');
+      }
+      seen.push(steps);
+    }
+    const shape = (s: Record<string, unknown>) => ({ keys: Object.keys(s).sort(), status: s.status, bundle: s.bundle, id: s.id, owner: s.owner });
+    expect(seen[1]!.map(shape)).toEqual(seen[0]!.map(shape));
+    expect(seen[1]!.map((s) => s.status)).toEqual(['created', 'running', 'stopped']);
+    expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
+  });
+
+  it('refuses additionalGids as runc does rootless, leaving nothing behind', async () => {
+    const b = bundle(['true'], (c) => (c.process.user.additionalGids = [0]), true);
+    const codes = [];
+    for (const rt of runtimes()) {
+      const r = await execa(rt.cmd, [...rt.pre, 'create', '--bundle', b, 'groups'], { reject: false, stdin: 'ignore', stdout: 'ignore', env });
+      codes.push(r.exitCode !== 0);
+      if (rt.name === 'tsns-oci') expect(r.stderr).toMatch(/^tsns: \S*config\.json: process\.user\.additionalGids: cannot set any additional groups in a rootless container/);
+      await execa(rt.cmd, [...rt.pre, 'delete', '--force', 'groups'], { reject: false, env });
+    }
+    expect(codes).toEqual([true, true]);
+    expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
   });
 });
