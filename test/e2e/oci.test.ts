@@ -3,15 +3,14 @@
  * the state JSON field by field, run's exit status and what the process sees.
  */
 import { execa } from 'execa';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specTemplate } from '../../src/oci/spec';
-import { IS_ROOT, requireFeature, ROOT, unprivilegedUserns } from './helpers';
-import { enginesPresent } from './oci-lib';
+import { IS_ROOT, requireFeature, ROOT, unprivilegedUserns, USER } from './helpers';
+import { enginesPresent, RUNC, runtimesUnderTest } from './oci-lib';
 
-const RUNC = '/usr/sbin/runc';
 const BUSYBOX = '/bin/busybox';
 // runc and busybox are probed (on CI their absence fails the run); the
 // bundle's root filesystem is root's, so without root the file says so.
@@ -28,10 +27,12 @@ function bundle(args: string[], edit: (c: Record<string, any>) => void = () => {
   cpSync(BUSYBOX, join(bin, 'busybox'));
   for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep', 'ps', 'tr']) symlinkSync('busybox', join(bin, name));
   // rootless: `tsns-oci spec --rootless`'s, a user namespace mapping the caller to root
-  const c = specTemplate(rootless, process.geteuid!(), process.getegid!()) as Record<string, any>;
+  const ids = rootless && IS_ROOT ? USER : { uid: process.geteuid!(), gid: process.getegid!() };
+  const c = specTemplate(rootless, ids.uid, ids.gid) as Record<string, any>;
   c.process = { ...c.process, terminal: false, args };
   edit(c);
   writeFileSync(join(b, 'config.json'), JSON.stringify(c));
+  if (rootless && IS_ROOT) chownTree(b);
   return b;
 }
 
@@ -177,11 +178,33 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
 });
 
 // Without root: the bundle is the caller's, with a user namespace mapping it (as `spec --rootless`
-// writes), each runtime's state in a private --root; runc is rootless too, beside it.
-const rootlessOk = !IS_ROOT && missing === null && requireFeature(unprivilegedUserns(), 'unprivileged user namespaces (tsns-oci rootless needs one)');
+// writes), each runtime's state in a private --root; runc is rootless too, beside it. Root runs
+// these as 65534 (setpriv), with the copy of tsns that 65534 may read.
+const rootlessOk = missing === null && requireFeature(unprivilegedUserns(), 'unprivileged user namespaces (tsns-oci rootless needs one)');
+const unprivileged = () => {
+  if (!IS_ROOT) return { cmd: (path: string) => path, pre: [] as string[], oci: join(ROOT, 'bin', 'tsns-oci.js') };
+  const wrap = [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', 'env', `HOME=${dir}`];
+  return { cmd: () => 'setpriv', pre: wrap, oci: runtimesUnderTest().find((r) => r.name === 'tsns-oci')!.userPath() };
+};
+const rootlessRuntimes = () => {
+  const u = unprivileged();
+  return [
+    { name: 'runc', cmd: u.cmd(RUNC), pre: [...u.pre, ...(IS_ROOT ? [RUNC] : []), '--root', join(dir, 'runc-root')] },
+    { name: 'tsns-oci', cmd: u.cmd(process.execPath), pre: [...u.pre, ...(IS_ROOT ? [process.execPath] : []), u.oci, '--root', join(dir, 'tsns-root')] },
+  ];
+};
+
+function chownTree(path: string): void {
+  lchownSync(path, USER.uid, USER.gid);
+  if (lstatSync(path).isDirectory()) for (const n of readdirSync(path)) chownTree(join(path, n));
+}
+
 describe.runIf(rootlessOk)('tsns-oci beside runc (rootless)', () => {
+  const runtimes = rootlessRuntimes;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'tsns-oci-e2e-'));
+    // 65534's: the runtimes' --root dirs are made in it
+    if (IS_ROOT) chownSync(dir, USER.uid, USER.gid);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   // No XDG_RUNTIME_DIR of the caller's: every state dir is the test's own.
