@@ -4,14 +4,15 @@ import { chmodSync, existsSync, mkdirSync, lstatSync, mkdtempSync, readFileSync,
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SUBIDS } from './subids';
 import { asUser, callerIds, IS_ROOT, MODES, mountinfo, requireCommands, requireFeature, ROOT, skipWithout, tsns, type Mode } from './helpers';
 
 const run = (mode: Mode, args: readonly string[], opts: Options = {}) => tsns(mode, ['run', ...args], opts);
 const lines = (s: string) => s.split('\n').map((l) => l.trim().split(/\s+/).join(' '));
 
-// Subordinate ids for the unprivileged test user, added for the tests and removed after.
-// Root's run gives user 65534 this range; anyone else tests with the range /etc/subuid gives them.
-const SUB = IS_ROOT ? { start: 300000, count: 65536 } : ownRange();
+// Root's run gives user 65534 a range for the whole run (test/e2e/subids.ts);
+// anyone else tests with the range /etc/subuid gives them.
+const SUB = IS_ROOT ? { start: SUBIDS.start, count: SUBIDS.count } : ownRange();
 
 function ownRange(): { start: number; count: number } | null {
   const me = userInfo();
@@ -26,26 +27,14 @@ function ownRange(): { start: number; count: number } | null {
 function subordinateRange(): { start: number; count: number } | null {
   return requireFeature(SUB !== null, 'a range for this user in /etc/subuid and /etc/subgid (usermod --add-subuids)') ? SUB : null;
 }
-const subFiles = ['/etc/subuid', '/etc/subgid'];
-const saved = new Map<string, string | null>();
 let dir = '';
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tsns-proc-'));
   chmodSync(dir, 0o755);
-  if (IS_ROOT) {
-    for (const f of subFiles) {
-      saved.set(f, existsSync(f) ? readFileSync(f, 'utf8') : null);
-      writeFileSync(f, `${saved.get(f) ?? ''}nobody:${SUB!.start}:${SUB!.count}\n`);
-    }
-  }
 });
 
 afterAll(() => {
-  for (const [f, text] of saved) {
-    if (text === null) rmSync(f, { force: true });
-    else writeFileSync(f, text);
-  }
   rmSync(dir, { recursive: true, force: true });
 });
 
