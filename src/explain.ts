@@ -31,6 +31,8 @@ export interface FailureContext {
   joinNamespace?: string | null;
   /** the sandbox operation that failed; null for the new root itself */
   sandboxOp?: SandboxOp | null;
+  /** the sandbox's operations (a plan's) */
+  filesystem?: readonly SandboxOp[];
   /** the seccomp program that the kernel refused, from 0 */
   seccompIndex?: number | null;
   /** the profile whose program is the first, and its agent's socket */
@@ -111,6 +113,10 @@ function sandboxHint(name: string, op: SandboxOp): string | undefined {
   if (name === 'ENOENT' && (op.op === 'bind' || op.op === 'ro-bind' || op.op === 'dev-bind')) {
     return `the source ${op.src} does not exist; --${op.op}-try skips a missing one`;
   }
+  if (op.op === 'bind-fd' || op.op === 'ro-bind-fd') {
+    if (name === 'ENOENT') return `fd ${op.fd} is not open, or its file was deleted: open a directory (or a file, O_PATH) on it, as in ${op.fd}<DIR`;
+    if (name === 'ENOTDIR') return `fd ${op.fd} is not a file or a directory tsns was handed (a pipe or a socket cannot be bound): open one on it, as in ${op.fd}<DIR`;
+  }
   if (name === 'ENOENT' && op.op === 'overlay') return `a lower directory of ${op.lowers.join(',')} does not exist`;
   if (name === 'ENOENT' || name === 'ENOTDIR') return 'a directory on the way does not exist in the sandbox yet: create it first (--dir)';
   if (name === 'EPERM' && op.op === 'proc') return 'a new proc needs a new pid namespace as well: add --pid';
@@ -124,6 +130,10 @@ const sandbox: Explainer = (code, ctx, name, stage) => {
   if (!op) {
     return systemError('cannot set up the sandbox root (tmpfs on /tmp, pivot_root)', code, stage,
       name === 'EPERM' ? 'a sandbox needs a mount namespace you own: run as root, or with a user namespace' : undefined);
+  }
+  if (name === 'ESTALE' && (op.op === 'bind-fd' || op.op === 'ro-bind-fd')) {
+    return systemError(`${describeOp(op)}: what got mounted on ${op.dest} is not the file fd ${op.fd} is open on`, code, stage,
+      `the path fd ${op.fd} has (ls -l /proc/self/fd/${op.fd}) now leads to something else: it was moved, deleted or replaced; open the fd again`);
   }
   return systemError(`${describeOp(op)} failed`, code, stage, sandboxHint(name, op));
 };
