@@ -155,6 +155,14 @@ function setnsHint(name: string, ctx: FailureContext): string | undefined {
   return undefined;
 }
 
+function wdHint(name: string, ctx: FailureContext): string | undefined {
+  const where = ctx.filesystem?.length ? ' in the sandbox' : '';
+  // In a sandbox the change comes after the switch to the command's user, as in bwrap.
+  if (name === 'EACCES') return `the command's user may not enter ${ctx.wd}${where}: choose a directory it can enter`;
+  if (name === 'ENOENT' || name === 'ENOTDIR') return `${ctx.wd} is not a directory${where}: create it (--dir) or choose another`;
+  return undefined;
+}
+
 function timeHint(name: string): string | undefined {
   if (name === 'EPERM') return 'needs root, or add --user (or -r)';
   if (name === 'EINVAL') return 'the kernel has no time namespaces (Linux 5.6+, CONFIG_TIME_NS)';
@@ -180,7 +188,7 @@ const EXPLAIN: Partial<Record<Stage, Explainer>> = {
     name === 'ERANGE' || name === 'EINVAL' ? 'an offset may not take the clock below zero or past the kernel limit' : undefined),
   root: (code, ctx, name, stage) => systemError(`cannot change root to ${ctx.root}`, code, stage,
     name === 'EPERM' ? 'chroot needs root, or a user namespace (add -r)' : undefined),
-  wd: (code, ctx, _name, stage) => systemError(`cannot change directory to ${ctx.wd}`, code, stage),
+  wd: (code, ctx, name, stage) => systemError(`cannot change directory to ${ctx.wd}`, code, stage, wdHint(name, ctx)),
   setuid: (code, ctx, name, stage) => systemError(`cannot set uid ${ctx.setuid}`, code, stage,
     name === 'EINVAL' ? `uid ${ctx.setuid} is not mapped in the user namespace` : undefined),
   setgid: (code, ctx, name, stage) => systemError(`cannot set gid ${ctx.setgid}`, code, stage,
