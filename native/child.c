@@ -554,7 +554,7 @@ int child_main(void *arg)
 	if (s->userns2_fd >= 0)
 		CHECK(c, ST_USERNS2, SYS(SYS_setns, s->userns2_fd, CLONE_NEWUSER));
 	if (s->disable_userns)
-		CHECK(c, ST_DISABLE_USERNS, lc_disable_userns((int)procfd));
+		CHECK(c, ST_DISABLE_USERNS, lc_disable_userns((int)procfd, s->uid, s->gid));
 	if (s->disable_userns || s->assert_userns_disabled)
 		CHECK(c, ST_USERNS_ENABLED, lc_userns_disabled());
 	drop_privileges(c, deathsig);
