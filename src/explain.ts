@@ -117,7 +117,12 @@ function sandboxHint(name: string, op: SandboxOp): string | undefined {
     if (name === 'ENOENT') return `fd ${op.fd} is not open, or its file was deleted: open a directory (or a file, O_PATH) on it, as in ${op.fd}<DIR`;
     if (name === 'ENOTDIR') return `fd ${op.fd} is not a file or a directory tsns was handed (a pipe or a socket cannot be bound): open one on it, as in ${op.fd}<DIR`;
   }
-  if (name === 'ENOENT' && op.op === 'overlay') return `a lower directory of ${op.lowers.join(',')} does not exist`;
+  if (op.op === 'overlay' || op.op === 'tmp-overlay' || op.op === 'ro-overlay') {
+    const all = [...op.lowers, ...(op.upper === undefined ? [] : [op.upper, op.work ?? ''])];
+    if (name === 'ENOENT' || name === 'ENOTDIR') return `each of ${all.join(', ')} must be an existing directory (of the host)`;
+    if (name === 'EINVAL' && op.upper !== undefined) return `WORKDIR (${op.work}) must be an empty directory on the same filesystem as RWSRC (${op.upper})`;
+    if (name === 'ELOOP') return 'overlay directories may not overlap: none of the sources, RWSRC and WORKDIR may be inside another';
+  }
   if (name === 'ENOENT' || name === 'ENOTDIR') return 'a directory on the way does not exist in the sandbox yet: create it first (--dir)';
   if (name === 'EPERM' && op.op === 'proc') return 'a new proc needs a new pid namespace as well: add --pid';
   if (name === 'EEXIST') return 'something is already there in the sandbox';
