@@ -111,6 +111,17 @@ describe.runIf(HAS_TOOLS).each(MODES)('as %s', (mode: Mode) => {
     }
   });
 
+  it('an overlay the kernel refuses: one line naming the options, a hint, 125, nothing left mounted', async () => {
+    const d = layers(mode);
+    const missing = await tsns(mode, `--ro-bind / / --overlay-src ${d.base}/none --tmp-overlay /mnt -- true`);
+    expectError(missing, `tsns: --overlay-src ${d.base}/none --tmp-overlay /mnt failed: No such file or directory (ENOENT)`);
+    // WORKDIR on another filesystem than RWSRC (/dev/shm is a tmpfs of its own).
+    const apart = await tsns(mode, `--ro-bind / / --overlay-src ${d.lo1} --overlay ${d.up} /dev/shm /mnt -- true`);
+    expectError(apart, `tsns: --overlay-src ${d.lo1} --overlay ${d.up} /dev/shm /mnt failed: Invalid argument (EINVAL)`);
+    expect(apart.stderr).toContain('must be an empty directory on the same filesystem as RWSRC');
+    expect(readdirSync(d.up)).toEqual([]);
+  });
+
   it('--bind-fd FD DEST and --ro-bind-fd: the directory open on FD, writable or really read-only; the command does not get FD; as bwrap', async () => {
     const d = layers(mode);
     const script = (tool: Tool) => `exec 3<${d.lo1} 4<${d.lo2}; $TOOL --ro-bind / / --dev /dev --tmpfs /tmp --bind-fd 3 /tmp/rw --ro-bind-fd 4 /tmp/ro ${tool === 'tsns' ? '--' : ''} ` +
