@@ -297,6 +297,16 @@ static void binfmt(const struct child *c, const char *dir, int mount, int load)
 
 #define PROC_BINFMT "/proc/sys/fs/binfmt_misc"
 
+/* -w/--chdir, or bwrap's choice of directory when none is given. */
+static void change_dir(const struct child *c)
+{
+	const struct spec *s = c->s;
+	if (s->wd)
+		CHECK(c, ST_WD, SYS(SYS_chdir, s->wd));
+	else
+		sandbox_wd_try(s->wd_try, s->nwd_try, s->envp);
+}
+
 /* The sandbox's new root, the root and working directory, /proc. */
 static void prepare_filesystem(const struct child *c)
 {
@@ -322,10 +332,8 @@ static void prepare_filesystem(const struct child *c)
 		if (!s->wd)
 			CHECK(c, ST_ROOT, SYS(SYS_chdir, "/"));
 	}
-	if (s->wd)
-		CHECK(c, ST_WD, SYS(SYS_chdir, s->wd));
-	else
-		sandbox_wd_try(s->wd_try, s->nwd_try, s->envp);
+	if (!s->sb.nops)
+		change_dir(c);
 	if (s->proc_dir)
 		CHECK(c, ST_MOUNT_PROC, SYS(SYS_mount, "proc", s->proc_dir, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
 	if (s->binfmt_dir)
@@ -546,12 +554,17 @@ int child_main(void *arg)
 	if (s->userns2_fd >= 0)
 		CHECK(c, ST_USERNS2, SYS(SYS_setns, s->userns2_fd, CLONE_NEWUSER));
 	if (s->disable_userns)
-		CHECK(c, ST_DISABLE_USERNS, lc_disable_userns((int)procfd));
+		CHECK(c, ST_DISABLE_USERNS, lc_disable_userns((int)procfd, s->uid, s->gid));
 	if (s->disable_userns || s->assert_userns_disabled)
 		CHECK(c, ST_USERNS_ENABLED, lc_userns_disabled());
 	drop_privileges(c, deathsig);
 	if (s->block_fd >= 0)
 		lc_block(s->block_fd);
+	/* In a sandbox, as bwrap: as the command's user, with its capabilities
+	 * gone, so that a directory that user may not enter is refused (as
+	 * unshare, plain -w goes first, before -S). */
+	if (s->sb.nops)
+		change_dir(c);
 	prepare_fds(c);
 
 	reset_signals();

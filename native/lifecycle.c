@@ -66,18 +66,19 @@ static long write_at(int dir, const char *path, const char *text, size_t n)
 	return w < 0 ? w : w != (long)n ? -EIO : 0;
 }
 
-/* "ID ID 1\n" */
-static size_t self_map(char *buf, unsigned long id)
+/* "INNER OUTER 1\n" */
+static size_t one_map(char *buf, unsigned long inner, unsigned long outer)
 {
-	char digits[24];
-	int n = 0;
-	do
-		digits[n++] = (char)('0' + id % 10);
-	while ((id /= 10) && n < 20);
 	size_t len = 0;
+	unsigned long ids[2] = { inner, outer };
 	for (int k = 0; k < 2; k++) {
-		for (int i = n - 1; i >= 0; i--)
-			buf[len++] = digits[i];
+		char digits[24];
+		int n = 0;
+		do
+			digits[n++] = (char)('0' + ids[k] % 10);
+		while ((ids[k] /= 10) && n < 20);
+		while (n)
+			buf[len++] = digits[--n];
 		buf[len++] = ' ';
 	}
 	buf[len++] = '1';
@@ -85,24 +86,27 @@ static size_t self_map(char *buf, unsigned long id)
 	return len;
 }
 
-long lc_disable_userns(int procfd)
+long lc_disable_userns(int procfd, long uid, long gid)
 {
 	long r;
 	/* As bwrap: this namespace may hold one more user namespace, which the
 	 * command then sits in and cannot raise the limit from. */
 	if ((r = write_at(procfd, "sys/user/max_user_namespaces", "1", 1)) < 0)
 		return r;
-	long uid = SYS(SYS_geteuid), gid = SYS(SYS_getegid);
+	long euid = SYS(SYS_geteuid), egid = SYS(SYS_getegid);
 	if ((r = SYS(SYS_unshare, CLONE_NEWUSER)) < 0)
 		return r;
 	char map[64];
 	size_t n;
 	if ((r = write_at(procfd, "self/setgroups", "deny", 4)) < 0)
 		return r;
-	n = self_map(map, (unsigned long)uid);
+	/* The ids the command is to have (-S/-G) are the ones ours map to, as
+	 * bwrap maps its --uid/--gid in its second namespace: the switch to
+	 * them then finds them mapped. */
+	n = one_map(map, (unsigned long)(uid >= 0 ? uid : euid), (unsigned long)euid);
 	if ((r = write_at(procfd, "self/uid_map", map, n)) < 0)
 		return r;
-	n = self_map(map, (unsigned long)gid);
+	n = one_map(map, (unsigned long)(gid >= 0 ? gid : egid), (unsigned long)egid);
 	return write_at(procfd, "self/gid_map", map, n);
 }
 

@@ -14,8 +14,9 @@ void lc_drop_all_caps(const struct spec *s);
 /* --userns: join it, then unshare what the spec's late_flags name but pid. */
 long lc_join_userns(const struct spec *s);
 /* --disable-userns, after every mount: user.max_user_namespaces = 1 and a
- * nested user namespace of our own ids; procfd is the host's /proc. */
-long lc_disable_userns(int procfd);
+ * nested user namespace where uid and gid (-1: ours) map to ours;
+ * procfd is the host's /proc. */
+long lc_disable_userns(int procfd, long uid, long gid);
 /* --assert-userns-disabled (and after --disable-userns): 0 when a new user
  * namespace cannot be made. */
 long lc_userns_disabled(void);

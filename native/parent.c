@@ -348,6 +348,14 @@ static int named_by_spec(const struct spec *s, int fd)
 	 * supervisor, the others are read or written for it. */
 	if (fd == s->info_fd || fd == s->status_fd || fd == s->block_fd || fd == s->sync_fd)
 		return 1;
+	/* Nor these, which the sandbox reads or binds, then closes (--file,
+	 * --bind-data, --bind-fd): no fd it opens after may take their place. */
+	for (int i = 0; i < s->sb.nops; i++) {
+		const char *a = s->sb.ops[i].a;
+		size_t n = sizeof TSNS_FD_SOURCE - 1;
+		if (a && strncmp(a, TSNS_FD_SOURCE, n) == 0 && atoi(a + n) == fd)
+			return 1;
+	}
 	return fd == s->root_fd || fd == s->cwd_fd || fd == s->cgroup_dir;
 }
 

@@ -214,6 +214,37 @@ static long bind_data(const char *src, const char *dest, long mode, int index, u
 	return r;
 }
 
+/* --bind-fd: a mount of the caller's namespace cannot be bound from this
+ * one, so, as bwrap does, the fd's path is bound through the old root.
+ * Something else may have taken that path since the fd was opened: what got
+ * mounted must be the file the fd is open on (-ESTALE when not).  The fd is
+ * closed once bound, as bwrap closes it. */
+static long bind_fd(long fd, const char *dest, uint64_t attrs)
+{
+	char link[48], path[PATHLEN], *p = link;
+	struct stat want, got;
+	append_str(&p, "/oldroot/proc/self/fd/");
+	append_num(&p, (unsigned long)fd, 10);
+	*p = 0;
+	join(path, "/oldroot", "");
+	long n = SYS(SYS_readlinkat, AT_FDCWD, link, path + 8, PATHLEN - 9);
+	if (n < 0)
+		return n;
+	/* "pipe:[N]", "socket:[N]": nothing a path leads to. */
+	if (n == 0 || path[8] != '/' || n >= PATHLEN - 9)
+		return n >= PATHLEN - 9 ? -ENAMETOOLONG : -ENOTDIR;
+	path[8 + n] = 0;
+	long r = bind_path(path, dest, attrs);
+	if (r < 0)
+		return r;
+	if ((r = SYS(SYS_newfstatat, fd, "", &want, AT_EMPTY_PATH)) < 0 || (r = SYS(SYS_newfstatat, AT_FDCWD, dest, &got, AT_SYMLINK_NOFOLLOW)) < 0)
+		return r;
+	if (want.st_dev != got.st_dev || want.st_ino != got.st_ino)
+		return -ESTALE;
+	SYS(SYS_close, fd);
+	return 0;
+}
+
 /* A symbolic link, or the same one already there (bwrap allows that). */
 static long make_symlink(const char *target, const char *dest)
 {
@@ -367,6 +398,10 @@ static long apply(const struct sandbox *sb, int i)
 		return bind_path(src, dest, op->code == OP_DEV_BIND ? MOUNT_ATTR_NOSUID :
 			 op->code == OP_BIND ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV :
 			 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_RDONLY);
+	case OP_BIND_FD:
+	case OP_RO_BIND_FD:
+		return bind_fd(fd_source(op->a), dest, op->code == OP_BIND_FD ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV :
+			       MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_RDONLY);
 	case OP_BIND_DATA:
 	case OP_RO_BIND_DATA:
 		return bind_data(op->a, dest, op->mode, i, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |

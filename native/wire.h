@@ -89,7 +89,9 @@
 	X(RO_BIND_DATA, 'A') \
 	X(MQUEUE, 'm')       \
 	X(RO_OVERLAY, 'O')   /* lowers only */ \
-	X(RW_OVERLAY, 'w')   /* lowers, with C the upper and D the work directory */
+	X(RW_OVERLAY, 'w')   /* lowers, with C the upper and D the work directory */ \
+	X(BIND_FD, 'F')      /* A: TSNS_FD_SOURCE N, bound by the path it has, then checked against it */ \
+	X(RO_BIND_FD, 'B')
 
 /* An EXTRA entry's first byte; the rest is its value.  X(NAME, 'code') */
 #define TSNS_EXTRAS(X)                                                              \

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 import type { NativeStage } from './wire';
 
@@ -46,12 +47,22 @@ export class TsnsError extends Error {
   }
 }
 
+// The errnos the shim reports that libuv's table lacks, with strerror's text.
+const MORE_MESSAGES: Readonly<Record<string, string>> = { ESTALE: 'stale file handle' };
+
+function describeErrno(code: number): readonly [string, string] | undefined {
+  const known = getSystemErrorMap().get(-code);
+  if (known) return known;
+  const name = Object.keys(MORE_MESSAGES).find((n) => (constants.errno as Record<string, number>)[n] === Math.abs(code));
+  return name === undefined ? undefined : [name, MORE_MESSAGES[name]!];
+}
+
 export function errnoName(code: number): string {
-  return getSystemErrorMap().get(-code)?.[0] ?? `errno ${code}`;
+  return describeErrno(code)?.[0] ?? `errno ${code}`;
 }
 
 export function errnoMessage(code: number): string {
-  const msg = getSystemErrorMap().get(-code)?.[1] ?? `error ${code}`;
+  const msg = describeErrno(code)?.[1] ?? `error ${code}`;
   return msg.charAt(0).toUpperCase() + msg.slice(1);
 }
 

@@ -31,6 +31,8 @@ export interface FailureContext {
   joinNamespace?: string | null;
   /** the sandbox operation that failed; null for the new root itself */
   sandboxOp?: SandboxOp | null;
+  /** the sandbox's operations (a plan's) */
+  filesystem?: readonly SandboxOp[];
   /** the seccomp program that the kernel refused, from 0 */
   seccompIndex?: number | null;
   /** the profile whose program is the first, and its agent's socket */
@@ -111,7 +113,16 @@ function sandboxHint(name: string, op: SandboxOp): string | undefined {
   if (name === 'ENOENT' && (op.op === 'bind' || op.op === 'ro-bind' || op.op === 'dev-bind')) {
     return `the source ${op.src} does not exist; --${op.op}-try skips a missing one`;
   }
-  if (name === 'ENOENT' && op.op === 'overlay') return `a lower directory of ${op.lowers.join(',')} does not exist`;
+  if (op.op === 'bind-fd' || op.op === 'ro-bind-fd') {
+    if (name === 'ENOENT') return `fd ${op.fd} is not open, or its file was deleted: open a directory (or a file, O_PATH) on it, as in ${op.fd}<DIR`;
+    if (name === 'ENOTDIR') return `fd ${op.fd} is not a file or a directory tsns was handed (a pipe or a socket cannot be bound): open one on it, as in ${op.fd}<DIR`;
+  }
+  if (op.op === 'overlay' || op.op === 'tmp-overlay' || op.op === 'ro-overlay') {
+    const all = [...op.lowers, ...(op.upper === undefined ? [] : [op.upper, op.work ?? ''])];
+    if (name === 'ENOENT' || name === 'ENOTDIR') return `each of ${all.join(', ')} must be an existing directory (of the host)`;
+    if (name === 'EINVAL' && op.upper !== undefined) return `WORKDIR (${op.work}) must be an empty directory on the same filesystem as RWSRC (${op.upper})`;
+    if (name === 'ELOOP') return 'overlay directories may not overlap: none of the sources, RWSRC and WORKDIR may be inside another';
+  }
   if (name === 'ENOENT' || name === 'ENOTDIR') return 'a directory on the way does not exist in the sandbox yet: create it first (--dir)';
   if (name === 'EPERM' && op.op === 'proc') return 'a new proc needs a new pid namespace as well: add --pid';
   if (name === 'EEXIST') return 'something is already there in the sandbox';
@@ -124,6 +135,10 @@ const sandbox: Explainer = (code, ctx, name, stage) => {
   if (!op) {
     return systemError('cannot set up the sandbox root (tmpfs on /tmp, pivot_root)', code, stage,
       name === 'EPERM' ? 'a sandbox needs a mount namespace you own: run as root, or with a user namespace' : undefined);
+  }
+  if (name === 'ESTALE' && (op.op === 'bind-fd' || op.op === 'ro-bind-fd')) {
+    return systemError(`${describeOp(op)}: what got mounted on ${op.dest} is not the file fd ${op.fd} is open on`, code, stage,
+      `the path fd ${op.fd} has (ls -l /proc/self/fd/${op.fd}) now leads to something else: it was moved, deleted or replaced; open the fd again`);
   }
   return systemError(`${describeOp(op)} failed`, code, stage, sandboxHint(name, op));
 };
@@ -142,6 +157,14 @@ function setnsHint(name: string, ctx: FailureContext): string | undefined {
       : 'joining needs CAP_SYS_ADMIN in the namespace\'s owning user namespace: run as root, or join its user namespace too (-U)';
   }
   if (name === 'EINVAL') return 'the target may have exited during the join, or the namespace cannot be joined from here';
+  return undefined;
+}
+
+function wdHint(name: string, ctx: FailureContext): string | undefined {
+  const where = ctx.filesystem?.length ? ' in the sandbox' : '';
+  // In a sandbox the change comes after the switch to the command's user, as in bwrap.
+  if (name === 'EACCES') return `the command's user may not enter ${ctx.wd}${where}: choose a directory it can enter`;
+  if (name === 'ENOENT' || name === 'ENOTDIR') return `${ctx.wd} is not a directory${where}: create it (--dir) or choose another`;
   return undefined;
 }
 
@@ -170,7 +193,7 @@ const EXPLAIN: Partial<Record<Stage, Explainer>> = {
     name === 'ERANGE' || name === 'EINVAL' ? 'an offset may not take the clock below zero or past the kernel limit' : undefined),
   root: (code, ctx, name, stage) => systemError(`cannot change root to ${ctx.root}`, code, stage,
     name === 'EPERM' ? 'chroot needs root, or a user namespace (add -r)' : undefined),
-  wd: (code, ctx, _name, stage) => systemError(`cannot change directory to ${ctx.wd}`, code, stage),
+  wd: (code, ctx, name, stage) => systemError(`cannot change directory to ${ctx.wd}`, code, stage, wdHint(name, ctx)),
   setuid: (code, ctx, name, stage) => systemError(`cannot set uid ${ctx.setuid}`, code, stage,
     name === 'EINVAL' ? `uid ${ctx.setuid} is not mapped in the user namespace` : undefined),
   setgid: (code, ctx, name, stage) => systemError(`cannot set gid ${ctx.setgid}`, code, stage,

@@ -88,7 +88,10 @@ export function normalizeOp(o: SandboxOp, cwd: string): SandboxOp {
 
 /** The permissions bwrap's --perms and --chmod take: octal, at most 07777. */
 export function parseMode(option: string, value: string): number {
-  if (!/^[0-7]+$/.test(value) || Number.parseInt(value, 8) > 0o7777) throw new TsnsError(`--${option} needs octal permissions up to 07777, such as 0755, not '${value}'`, { stage: 'option' });
+  if (!/^[0-7]+$/.test(value) || Number.parseInt(value, 8) > 0o7777) {
+    throw new TsnsError(`--${option} needs octal permissions up to 07777, such as 0755, not '${value}'`,
+      { stage: 'option', hint: `give the mode in octal digits, as chmod(1) takes it: --${option} 0755${option === 'chmod' ? ' PATH' : ''}` });
+  }
   return Number.parseInt(value, 8);
 }
 

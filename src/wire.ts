@@ -35,7 +35,7 @@ export const EXTRA = {
 export const SANDBOX_OP = {
   BIND: 'b', RO_BIND: 'r', DEV_BIND: 'v', TMPFS: 't', DIR: 'd', SYMLINK: 's', FILE: 'f', CHMOD: 'c',
   REMOUNT_RO: 'R', PROC: 'p', DEV: 'D', OVERLAY: 'o', BIND_DATA: 'a', RO_BIND_DATA: 'A', MQUEUE: 'm',
-  RO_OVERLAY: 'O', RW_OVERLAY: 'w',
+  RO_OVERLAY: 'O', RW_OVERLAY: 'w', BIND_FD: 'F', RO_BIND_FD: 'B',
 } as const;
 export const OP_SEP = '\x01';
 export const OP_LIST_SEP = '\x02';
@@ -179,7 +179,7 @@ const OP_CODE: Record<SandboxOp['op'], string> = {
   bind: SANDBOX_OP.BIND, 'ro-bind': SANDBOX_OP.RO_BIND, 'dev-bind': SANDBOX_OP.DEV_BIND, tmpfs: SANDBOX_OP.TMPFS,
   dir: SANDBOX_OP.DIR, symlink: SANDBOX_OP.SYMLINK, file: SANDBOX_OP.FILE, chmod: SANDBOX_OP.CHMOD,
   'remount-ro': SANDBOX_OP.REMOUNT_RO, proc: SANDBOX_OP.PROC, dev: SANDBOX_OP.DEV, overlay: SANDBOX_OP.RW_OVERLAY,
-  'tmp-overlay': SANDBOX_OP.OVERLAY, 'ro-overlay': SANDBOX_OP.RO_OVERLAY, 'bind-fd': SANDBOX_OP.BIND, 'ro-bind-fd': SANDBOX_OP.RO_BIND,
+  'tmp-overlay': SANDBOX_OP.OVERLAY, 'ro-overlay': SANDBOX_OP.RO_OVERLAY, 'bind-fd': SANDBOX_OP.BIND_FD, 'ro-bind-fd': SANDBOX_OP.RO_BIND_FD,
   'bind-data': SANDBOX_OP.BIND_DATA, 'ro-bind-data': SANDBOX_OP.RO_BIND_DATA, mqueue: SANDBOX_OP.MQUEUE,
 };
 
@@ -198,8 +198,7 @@ export function encodeOp(o: SandboxOp): string {
   let code = OP_CODE[o.op];
   switch (o.op) {
     case 'bind': case 'ro-bind': case 'dev-bind': a = o.src; tryFlag = o.try ?? false; break;
-    // The fd's own path through the old root's /proc, as bwrap binds it.
-    case 'bind-fd': case 'ro-bind-fd': a = `/proc/self/fd/${o.fd}`; break;
+    case 'bind-fd': case 'ro-bind-fd': a = `${FD_SOURCE}${o.fd}`; break;
     case 'bind-data': case 'ro-bind-data': a = `${FD_SOURCE}${o.fd}`; mode = o.perms ?? 0o600; break;
     case 'symlink': a = o.target; break;
     case 'file': a = typeof o.src === 'number' ? `${FD_SOURCE}${o.src}` : o.src; mode = o.perms ?? 0o666; break;

@@ -40,7 +40,10 @@ function envName(option: string, name: string): string {
 /** --overlay-src words, bottom first as bwrap takes them, used up by the overlay after them. */
 function overlay(s: RunState, op: 'overlay' | 'tmp-overlay' | 'ro-overlay', dest: string, upper?: { upper: string; work: string }): void {
   const need = op === 'ro-overlay' ? 2 : 1;
-  if (s.overlaySrc.length < need) throw new UsageError(`--${op} requires at least ${need === 2 ? 'two' : 'one'} --overlay-src`);
+  if (s.overlaySrc.length < need) {
+    throw new UsageError(`--${op} requires at least ${need === 2 ? 'two' : 'one'} --overlay-src`,
+      `give the lower directories before it, bottom first: --overlay-src DIR${need === 2 ? ' --overlay-src DIR' : ''} --${op} ...`);
+  }
   s.fs.push({ op, lowers: [...s.overlaySrc].reverse(), dest, ...upper } as SandboxOp);
   s.overlaySrc = [];
 }
@@ -71,11 +74,11 @@ export const BWRAP_OPTIONS: RunOpt[] = [
   valued('tmp-overlay', 'DEST', 'the same with writes to a tmpfs: they vanish afterwards', (s, v) => overlay(s, 'tmp-overlay', v)),
   valued('ro-overlay', 'DEST', 'the same, read-only (two --overlay-src at least)', (s, v) => overlay(s, 'ro-overlay', v)),
   { ...valued('size', 'BYTES', 'size of the next --tmpfs', (s, v) => {
-    if (s.size !== undefined) throw new UsageError('--size given twice for the same action');
+    if (s.size !== undefined) throw new UsageError('--size given twice for the same action', 'give --size once before each --tmpfs it is for');
     s.size = tmpfsSize(v);
   }), modifier: true },
   { ...valued('perms', 'OCTAL', 'permissions of the next --tmpfs, --dir, --file, --bind-data or --ro-bind-data', (s, v) => {
-    if (s.perms !== undefined) throw new UsageError('--perms given twice for the same action');
+    if (s.perms !== undefined) throw new UsageError('--perms given twice for the same action', 'give --perms once before each option it is for');
     s.perms = parseMode('perms', v);
   }), modifier: true },
   valued('chdir', 'DIR', 'working directory inside the sandbox (as --wd)', (s, v) => (s.options.wd = v)),

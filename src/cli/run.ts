@@ -53,10 +53,14 @@ export function argsWords(data: Uint8Array): string[] {
  */
 function afterOption(s: RunState, def: RunOpt | undefined): void {
   if (def?.modifier) return;
-  if (s.perms !== undefined) throw new UsageError('--perms must be followed by an option that creates a file (--tmpfs, --dir, --file, --bind-data, --ro-bind-data)');
-  if (s.size !== undefined) throw new UsageError('--size must be followed by --tmpfs');
+  if (s.perms !== undefined) {
+    throw new UsageError('--perms must be followed by an option that creates a file (--tmpfs, --dir, --file, --bind-data, --ro-bind-data)',
+      'put --perms right before the option it is for, as in --perms 0700 --dir /x');
+  }
+  if (s.size !== undefined) throw new UsageError('--size must be followed by --tmpfs', 'put --size right before the --tmpfs it is for, as in --size 1048576 --tmpfs /tmp');
   if (def?.long !== 'overlay-src' && s.overlaySrc.length) {
-    throw new UsageError('--overlay-src must be followed by another --overlay-src or one of --overlay, --tmp-overlay, or --ro-overlay');
+    throw new UsageError('--overlay-src must be followed by another --overlay-src or one of --overlay, --tmp-overlay, or --ro-overlay',
+      'end the --overlay-src list with --overlay RWSRC WORKDIR DEST, --tmp-overlay DEST or --ro-overlay DEST');
   }
 }
 

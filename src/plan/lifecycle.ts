@@ -86,15 +86,15 @@ export function planLifecycle(options: LifecycleOptions, wanted: Set<NamespaceNa
     disableUserns: options.disableUserns ?? false,
     assertUsernsDisabled: options.assertUsernsDisabled ?? false,
   };
-  if (plan.lockFiles.some((p) => p === '' || p.includes('\0'))) throw planError('--lock-file needs a path');
-  if (plan.usernsBlockFd !== null && !wanted.has('user')) throw planError('--userns-block-fd requires --unshare-user');
+  if (plan.lockFiles.some((p) => p === '' || p.includes('\0'))) throw planError('--lock-file needs a path', 'name the file to lock, as the sandbox sees it: --lock-file /path');
+  if (plan.usernsBlockFd !== null && !wanted.has('user')) throw planError('--userns-block-fd requires --unshare-user', 'add --unshare-user: the fd waits for the maps of a new user namespace');
   if (plan.usernsBlockFd !== null && plan.infoFd === null) throw planError('--userns-block-fd requires --info-fd', 'the caller reads the child\'s pid there to write its id maps');
-  if (plan.usernsBlockFd !== null && mapsNamed) throw planError('--userns-block-fd: the caller writes the id maps; do not give tsns a map option too');
-  if (plan.userns !== null && userAsked) throw planError('--userns not compatible --unshare-user');
-  if (plan.userns !== null && options.unshareUserTry) throw planError('--userns not compatible --unshare-user-try');
-  if (plan.userns !== null && mapsNamed) throw planError('--userns: the namespace joined has its id maps already; drop the map options');
-  if (plan.disableUserns && !wanted.has('user')) throw planError('--disable-userns requires --unshare-user');
-  if (plan.disableUserns && plan.usernsBlockFd !== null) throw planError('--disable-userns is not compatible with --userns-block-fd');
+  if (plan.usernsBlockFd !== null && mapsNamed) throw planError('--userns-block-fd: the caller writes the id maps; do not give tsns a map option too', 'drop --uid/--gid and the --map-* options, or --userns-block-fd');
+  if (plan.userns !== null && userAsked) throw planError('--userns not compatible --unshare-user', 'drop --unshare-user: the namespace on the fd is the user namespace');
+  if (plan.userns !== null && options.unshareUserTry) throw planError('--userns not compatible --unshare-user-try', 'drop --unshare-user-try: the namespace on the fd is the user namespace');
+  if (plan.userns !== null && mapsNamed) throw planError('--userns: the namespace joined has its id maps already', 'drop the map options (--uid/--gid, -r, --map-*)');
+  if (plan.disableUserns && !wanted.has('user')) throw planError('--disable-userns requires --unshare-user', 'add --unshare-user (or --user)');
+  if (plan.disableUserns && plan.usernsBlockFd !== null) throw planError('--disable-userns is not compatible with --userns-block-fd', 'drop one of them');
   if (plan.userns !== null) wanted.delete('user');
   return { plan, noMaps: plan.usernsBlockFd !== null || plan.userns !== null };
 }

@@ -156,7 +156,7 @@ describe.runIf(HAS_TOOLS).each(MODES)('as %s', (mode: Mode) => {
       $TOOL --disable-userns true 2>&1; echo rc=$?`);
     const id = mode === 'user' ? USER.uid : 0;
     // Without root a sandbox is in a user namespace of its own, as bwrap's without setuid: --disable-userns alone is enough.
-    const alone = mode === 'user' ? ['rc=0'] : ['tsns: --disable-userns requires --unshare-user', 'rc=125'];
+    const alone = mode === 'user' ? ['rc=0'] : ['tsns: --disable-userns requires --unshare-user', 'hint: add --unshare-user (or --user)', 'rc=125'];
     expect(ours.stdout.split('\n')).toEqual(['refused', ` ${id} ${id} 1`, 'rc=0', 'rc=0', 'rc=125', ...alone]);
     // bwrap exits 1 where tsns exits 125, with the same message.
     // bwrap checks before it implies its user namespace: it refuses even without root (tsns does not).
@@ -164,6 +164,16 @@ describe.runIf(HAS_TOOLS).each(MODES)('as %s', (mode: Mode) => {
     if (theirs) expect(theirs.stdout.split('\n')).toEqual(['refused', ` ${id} ${id} 1`, 'rc=0', 'rc=0', 'rc=1', ...bwrapAlone]);
     const failed = await sh('tsns', mode, '$TOOL --unshare-user --assert-userns-disabled true');
     expect(failed.stderr).toMatch(/^tsns: creation of new user namespaces was not disabled as requested: unshare\(CLONE_NEWUSER\) succeeded in the sandbox\nhint: /);
+  });
+
+  it('--disable-userns with -S/-G (or --uid/--gid): the command has those ids, as bwrap with --uid/--gid', async () => {
+    // tsns's -S/-G switch inside the namespace tsns made; bwrap maps --uid/--gid there. The same ids result either way.
+    const check = `sh -c 'id -u; id -g; unshare -U true 2>&- || echo refused'; echo rc=$?`;
+    const ours = await sh('tsns', mode, `$TOOL --unshare-user -S 5 -G 7 --disable-userns ${check}
+      $TOOL --unshare-user --uid 5 --gid 7 --disable-userns ${check}`);
+    const want = ['5', '7', 'refused', 'rc=0'];
+    expect({ out: ours.stdout.split('\n'), err: ours.stderr }).toEqual({ out: [...want, ...want], err: '' });
+    if (BWRAP) expect((await sh('bwrap', mode, `$TOOL --unshare-user --uid 5 --gid 7 --disable-userns ${check}`)).stdout.split('\n')).toEqual(want);
   });
 
   it('--level-prefix: the error line is <3>, its hint <6> (bwrap 0.8 here lacks the option)', async () => {

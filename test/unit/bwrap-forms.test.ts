@@ -1,6 +1,8 @@
 /** bwrap's argument forms and rules as `tsns run` parses them. */
 import { describe, expect, it } from 'vitest';
 import { parseRun } from '../../src/cli/run';
+import type { TsnsError } from '../../src/errors';
+import { encodeOp, OP_SEP, SANDBOX_OP } from '../../src/wire';
 
 const fs = (args: string[]) => parseRun([...args, '--', 'true']).options.filesystem;
 
@@ -21,5 +23,25 @@ describe('bwrap forms', () => {
   it('--setenv, --unsetenv and --clearenv in order', () => {
     const o = parseRun(['--setenv', 'A', '1', '--clearenv', '--setenv', 'B', '2', '--unsetenv', 'C', '--uid', '5', '--argv0', 'x', 'true']).options;
     expect(o).toMatchObject({ clearEnv: true, env: { B: '2', C: undefined }, uid: 5, argv0: 'x' });
+  });
+  it('--bind-fd/--ro-bind-fd: the fd for the shim, which binds the path it has and checks it', () => {
+    const ops = fs(['--bind-fd', '3', '/a', '--ro-bind-fd', '4', '/b']) ?? [];
+    expect(ops).toEqual([{ op: 'bind-fd', fd: 3, dest: '/a' }, { op: 'ro-bind-fd', fd: 4, dest: '/b' }]);
+    expect(ops.map((o) => encodeOp(o).split(OP_SEP).slice(0, 3))).toEqual([[SANDBOX_OP.BIND_FD, 'fd:3', '/a'], [SANDBOX_OP.RO_BIND_FD, 'fd:4', '/b']]);
+    expect(() => fs(['--bind-fd', 'x', '/a'])).toThrow("--bind-fd needs an open file descriptor's number, not 'x'");
+  });
+  it('every refusal of --perms, --size, --chmod and the overlay options carries a hint', () => {
+    for (const bad of [['--perms', '999', '--dir', '/x'], ['--perms', '0700', '--perms', '0700', '--dir', '/x'], ['--perms', '0700', '--bind', '/a', '/b'],
+      ['--size', '1', '--size', '1', '--tmpfs', '/t'], ['--size', '1', '--dir', '/x'], ['--chmod', '8', '/x'], ['--overlay', '/u', '/w', '/m'],
+      ['--tmp-overlay', '/m'], ['--overlay-src', '/l', '--ro-overlay', '/m'], ['--overlay-src', '/l', '--dir', '/x']]) {
+      let err: TsnsError | undefined;
+      try {
+        fs(bad);
+      } catch (e) {
+        err = e as TsnsError;
+      }
+      expect(err?.hint, bad.join(' ')).toMatch(/\S/);
+      expect(err?.hint, bad.join(' ')).not.toBe("see 'tsns run --help'");
+    }
   });
 });

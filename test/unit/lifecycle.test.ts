@@ -67,6 +67,21 @@ describe('bwrap fd options', () => {
     expect(message(() => plan({ usernsBlockFd: 3, infoFd: 4, mapRootUser: true }))).toMatch(/caller writes the id maps/);
   });
 
+  it('says what to do after each refusal (a hint)', () => {
+    const refused: [RunOptions, PlanContext][] = [[{ usernsBlockFd: 3, infoFd: 4 }, root], [{ usernsBlockFd: 3, user: true }, user],
+      [{ userns: 3, user: true }, user], [{ userns: 3, unshareUserTry: true }, user], [{ disableUserns: true }, root],
+      [{ disableUserns: true, user: true, usernsBlockFd: 3, infoFd: 4 }, user], [{ usernsBlockFd: 3, infoFd: 4, mapRootUser: true }, user],
+      [{ userns: 3, mapRootUser: true }, user], [{ lockFile: [''] }, user]];
+    for (const [opts, ctx] of refused) {
+      try {
+        plan(opts, ctx);
+        expect.unreachable(JSON.stringify(opts));
+      } catch (e) {
+        expect((e as TsnsError).hint, (e as Error).message).toMatch(/\S/);
+      }
+    }
+  });
+
   it('--userns-block-fd and --userns leave the id maps to others', () => {
     const blocked = plan({ user: true, usernsBlockFd: 3, infoFd: 4, filesystem: [{ op: 'bind', src: '/' }] });
     expect([blocked.uidMap, blocked.gidMap, blocked.setgroups]).toEqual([null, null, null]);
