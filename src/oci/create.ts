@@ -21,7 +21,7 @@ import { explainStart } from './explain';
 import { runHooks, type HookState } from './hooks';
 import { runHooksInContainer } from './hooks-in';
 import { debug, warn } from './log';
-import { planOci } from './plan';
+import { deviceRules, planOci } from './plan';
 import { fdMapper, spawnHelper, type Helper } from './spawn';
 import {
   dirOf, makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
@@ -68,6 +68,7 @@ export function hookState(s: Pick<ContainerState, 'id' | 'pid' | 'bundle' | 'ann
 /** The container's cgroup, with its limits; rootless without limits asked, none where none may be made. */
 function makeCgroup(g: Globals, c: OciConfig, id: string): Cgroup | null {
   const resources = c.linux.resources === undefined ? {} : checkResources(c.linux.resources);
+  if (resources.devices) resources.devices = deviceRules(resources.devices, c.linux.devices);
   const layout = detectLayout();
   const plan = planCgroup({ layout, resources, placement: { kind: 'path', path: c.linux.cgroupsPath ?? id }, scope: 'all', systemdCgroup: g.systemdCgroup });
   try {

@@ -6,6 +6,8 @@
  * handed: `fd()` gives the number tsns-oci-init will see an fd of ours as.
  */
 import { capabilityMask } from '../capabilities';
+import { DEFAULT_DEVICES as ALLOWED_DEVICES } from '../cgroup/devices';
+import type { DeviceRule } from '../cgroup/resources';
 import { NAMESPACES } from '../namespaces';
 import type { PlanSeccomp } from '../plan/run';
 import { BARE_LAUNCH, EXTRA, HARDENING, OP_SEP, TAG, type SpawnSpec } from '../wire';
@@ -45,6 +47,22 @@ export interface OciPlanInput {
   cgroup: { procs: number[]; dir: number | null } | null;
   /** the container's HOME when its environment has none (its /etc/passwd, as runc reads it) */
   home: string;
+}
+
+/**
+ * The device rules a container's cgroup gets, as runc makes them: the
+ * config's own, then runc's allowed devices (null, zero, full, tty,
+ * random, urandom, ptmx, /dev/pts/*, tun, and mknod of any) and every
+ * device of linux.devices. Engines (podman, containerd) write only a
+ * "deny all" and leave those to the runtime: without them the container
+ * cannot open /dev/null (so `cmd &` in a shell fails at once) nor
+ * /dev/ptmx (so no console). No rules at all: none are added, as nothing
+ * is restricted then.
+ */
+export function deviceRules(rules: readonly DeviceRule[] | undefined, devices: readonly OciDevice[]): DeviceRule[] | undefined {
+  if (!rules?.length) return rules === undefined ? undefined : [...rules];
+  const own = devices.filter((d) => d.type !== 'p').map((d): DeviceRule => ({ allow: true, type: d.type === 'u' ? 'c' : d.type, major: d.major, minor: d.minor, access: 'rwm' }));
+  return [...rules, ...ALLOWED_DEVICES, ...own];
 }
 
 const mapText = (m: readonly OciIdMapping[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');
