@@ -419,8 +419,6 @@ export function recordCalls(engine: string, rt: Runtime, calls: readonly Call[],
  */
 const KNOWN_GAPS: Record<string, Record<string, string>> = {
   'tsns-oci': {
-    'podman as root/run -d, exec, stop, rm': 'a container conmon starts detached is stopped at once',
-    'podman as root/--tty': 'the console from --console-socket fails with EPERM under conmon',
     'rootless podman/run --rm': 'additionalGids in a user namespace whose setgroups is deny',
     'rootless podman/run -d, exec, stop, rm': 'additionalGids in a user namespace whose setgroups is deny',
     'rootless podman/--tty': 'additionalGids in a user namespace whose setgroups is deny',
