@@ -55,6 +55,20 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     expect(out[0]!.code).toBe(3);
   });
 
+  it('lets the process use runc\'s default devices under the config\'s "deny all" device rule', async () => {
+    // `runc spec` (and podman, and containerd) deny every device and leave the usual ones to the runtime.
+    const probe = 'for d in null zero full random urandom ptmx; do if : < /dev/$d; then echo "$d ok"; else echo "$d denied"; fi 2>/dev/null; done; '
+      + 'echo x > /dev/null && echo "write ok"; sleep 1 & wait $! < /dev/null && echo "background ok"';
+    const b = bundle(['sh', '-c', probe]);
+    const out = [];
+    for (const rt of runtimes()) {
+      const r = await execa(rt.cmd, [...rt.pre, 'run', '--bundle', b, `dev-${rt.name}`], { reject: false });
+      out.push({ code: r.exitCode, stdout: r.stdout.split('\n') });
+    }
+    expect(out[0]).toEqual({ code: 0, stdout: ['null ok', 'zero ok', 'full ok', 'random ok', 'urandom ok', 'ptmx ok', 'write ok', 'background ok'] });
+    expect(out[1]).toEqual(out[0]);
+  });
+
   it('goes through create, start, kill, delete with runc\'s states and state JSON', async () => {
     const b = bundle(['sleep', '100']);
     const seen: Record<string, unknown>[][] = [];
