@@ -22,7 +22,8 @@ import { runHooks, type HookState } from './hooks';
 import { runHooksInContainer } from './hooks-in';
 import { debug, warn } from './log';
 import { deviceRules, planOci } from './plan';
-import { fdMapper, spawnHelper, type Helper } from './spawn';
+import { fdMapper, spawnHelper, type Helper, type HelperMode } from './spawn';
+import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import {
   dirOf, makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
 } from './state';
@@ -93,6 +94,7 @@ export interface Created {
 export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wait'): Promise<Created> {
   const bundle = resolve(o.bundle);
   const config = parseConfig(readJsonFile(join(bundle, 'config.json'), join(bundle, 'config.json')), bundle, join(bundle, 'config.json'));
+  checkConsoleSocket(o.consoleSocket, config.process.terminal, mode === 'detach', mode === 'detach' ? 'create' : 'run');
   if (!existsSync(config.root.path)) throw systemError(`cannot use the rootfs ${config.root.path}`, 2, 'plan', 'root.path in config.json is relative to the bundle');
   const dir = makeContainerDir(g.root, o.id);
   const opened: number[] = [];
@@ -126,10 +128,20 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     opened.push(stateDir);
     const fds = { ours: [] as number[], preserveFds: o.preserveFds };
     const fd = fdMapper(fds);
+    // In the foreground without a console socket the terminal is tsns-oci-init's to relay.
+    let helperMode: HelperMode = mode;
+    if (mode === 'wait' && config.process.terminal) {
+      const [host, ownFd] = hostTerminal();
+      if (ownFd) opened.push(host);
+      const sock = consoleSlot();
+      opened.push(sock);
+      helperMode = { tty: { sock: fd(sock), host: ownFd ? fd(host) : host } };
+    }
     cgFds = cg ? cgroupSpawnFds(cg) : null;
     const spec = planOci({
       config, rootless: g.rootless, uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0, noPivot: o.noPivot, fd,
       stateDirFd: fd(stateDir), consoleSocket: o.consoleSocket ? resolve(o.consoleSocket) : null, preserveFds: o.preserveFds,
+      consoleFd: typeof helperMode === 'string' ? null : helperMode.tty.sock,
       openNs: (path) => {
         try {
           const n = openSync(path, constants.O_RDONLY);
@@ -144,7 +156,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       home: homeOf(config),
     }, join(bundle, 'config.json'));
     debug(`create ${o.id}: starting tsns-oci-init`);
-    helper = spawnHelper(encodeSpec(spec), fds, mode, stateDir);
+    helper = spawnHelper(encodeSpec(spec), fds, helperMode, stateDir);
     const started = await helper.started;
     for (const n of opened) closeSync(n);
     opened.length = 0;

@@ -40,6 +40,8 @@ export interface OciPlanInput {
   /** the state directory, open (helper's number); null: no fifo (exec) */
   stateDirFd: number | null;
   consoleSocket: string | null;
+  /** no --console-socket, a foreground run: the helper's fd for its socket pair (the terminal is relayed); else null */
+  consoleFd?: number | null;
   preserveFds: number;
   /** namespace paths opened: path → our fd */
   openNs: (path: string) => number;
@@ -147,8 +149,10 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   if (input.stateDirFd !== null) extras.push(`${EXTRA.EXEC_FIFO}${input.stateDirFd}`);
   if (!setgroups) extras.push(`${EXTRA.GROUPS}${p.user.additionalGids.join(',')}`);
   if (p.terminal) {
-    if (!input.consoleSocket) throw new ConfigError(source, 'process.terminal', 'a terminal needs --console-socket', 'pass --console-socket SOCKET, or set "terminal": false');
-    extras.push(`${EXTRA.CONSOLE}${[input.consoleSocket, p.consoleSize?.height ?? 0, p.consoleSize?.width ?? 0].join(OP_SEP)}`);
+    const size = [p.consoleSize?.height ?? 0, p.consoleSize?.width ?? 0];
+    if (input.consoleSocket) extras.push(`${EXTRA.CONSOLE}${[input.consoleSocket, ...size].join(OP_SEP)}`);
+    else if (input.consoleFd != null) extras.push(`${EXTRA.CONSOLE_FD}${[input.consoleFd, ...size].join(OP_SEP)}`);
+    else throw new ConfigError(source, 'process.terminal', 'a terminal needs --console-socket', 'pass --console-socket SOCKET, or set "terminal": false');
   }
   const env = proc.env.some((e) => e.startsWith('HOME=')) ? proc.env : [...proc.env, `HOME=${input.home}`];
   const stdio: (number | null)[] = [];
