@@ -1,6 +1,8 @@
 /**
  * tsns-oci beside runc on the same busybox bundle: the lifecycle's states,
- * the state JSON field by field, run's exit status and what the process sees.
+ * the state JSON field by field, run's exit status and what the process sees,
+ * and a foreground run (and exec) with a terminal but no --console-socket,
+ * which uses the caller's terminal (script(1) gives the test one).
  */
 import { execa } from 'execa';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -15,20 +17,20 @@ const RUNC = '/usr/sbin/runc';
 const BUSYBOX = '/bin/busybox';
 // runc and busybox are probed (on CI their absence fails the run); the
 // bundle's root filesystem is root's, so without root the file says so.
-const missing = enginesPresent('runc');
+const missing = enginesPresent('runc', 'script');
 if (missing) console.warn(`skipping tsns-oci beside runc: it ${missing}`);
 if (!IS_ROOT) console.warn('skipping tsns-oci beside runc: it needs root (its bundle is root\'s)');
 const have = missing === null && IS_ROOT;
 let dir = '';
 
-function bundle(args: string[]): string {
+function bundle(args: string[], terminal = false): string {
   const b = mkdtempSync(join(dir, 'b-'));
   const bin = join(b, 'rootfs', 'bin');
   mkdirSync(bin, { recursive: true });
   cpSync(BUSYBOX, join(bin, 'busybox'));
-  for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep']) symlinkSync('busybox', join(bin, name));
+  for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep', 'stty', 'tty']) symlinkSync('busybox', join(bin, name));
   const c = specTemplate(false, 0, 0) as Record<string, any>;
-  c.process = { ...c.process, terminal: false, args };
+  c.process = { ...c.process, terminal, args };
   writeFileSync(join(b, 'config.json'), JSON.stringify(c));
   return b;
 }
@@ -37,6 +39,20 @@ const runtimes = () => [
   { name: 'runc', cmd: RUNC, pre: ['--root', join(dir, 'runc-root')] },
   { name: 'tsns-oci', cmd: process.execPath, pre: [join(ROOT, 'bin', 'tsns-oci.js'), '--root', join(dir, 'tsns-root')] },
 ];
+
+const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+
+/**
+ * A shell line run in a terminal of its own (script(1)), 20 rows by 70
+ * columns, its keys typed a second after the start; what the terminal
+ * showed, without its carriage returns and NULs.
+ */
+async function inTerminal(line: string, keys = ''): Promise<string> {
+  const typed = keys ? `(sleep 1; printf %s ${q(keys)}; sleep 1)` : 'sleep 0';
+  const script = `script -qec ${q(`stty rows 20 cols 70; ${line}`)} /dev/null`;
+  const r = await execa('bash', ['-c', `${typed} | ${script}`], { reject: false, timeout: 60_000 });
+  return String(r.stdout).replace(/\r|\0|\^@/g, '');
+}
 
 describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
   beforeAll(() => {
@@ -67,6 +83,62 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     }
     expect(out[0]).toEqual({ code: 0, stdout: ['null ok', 'zero ok', 'full ok', 'random ok', 'urandom ok', 'ptmx ok', 'write ok', 'background ok'] });
     expect(out[1]).toEqual(out[0]);
+  });
+
+  it('run in the foreground with a terminal and no --console-socket uses the caller\'s terminal', async () => {
+    const b = bundle(['sh', '-c', 'test -t 0 && test -t 1 && test -t 2 && tty; stty size; read x; echo "got=$x"; exit 4'], true);
+    for (const rt of runtimes()) {
+      const cmd = [rt.cmd, ...rt.pre, 'run', '--bundle', b, `tty-${rt.name}`].map(q).join(' ');
+      // The caller's terminal is raw while the container runs (the key's \r reaches it as typed) and as before after.
+      const out = await inTerminal(`before=$(stty -g); ${cmd}; echo "rc=$?"; test "$(stty -g)" = "$before" && echo restored`, 'hello\r');
+      const lines = out.split('\n').map((l) => l.trim()).filter((l) => l !== 'hello');
+      expect(lines.slice(0, 5), `${rt.name}: ${out}`).toEqual(['/dev/pts/0', '20 70', 'got=hello', 'rc=4', 'restored']);
+    }
+    expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
+  });
+
+  it('resizes the container\'s terminal on SIGWINCH', async () => {
+    const b = bundle(['sh', '-c', 'trap "stty size; exit 0" WINCH; stty size; sleep 10 & wait'], true);
+    for (const rt of runtimes()) {
+      const cmd = [rt.cmd, ...rt.pre, 'run', '--bundle', b, `winch-${rt.name}`].map(q).join(' ');
+      // In the background (its stdin /dev/null, its stdout and stderr the terminal), told of the new size as a shell would.
+      const out = await inTerminal(`${cmd} & sleep 1.5; stty rows 30 cols 90; kill -WINCH $!; wait $!; echo "rc=$?"`);
+      expect(out.split('\n').map((l) => l.trim()).filter(Boolean), `${rt.name}: ${out}`).toEqual(['20 70', '30 90', 'rc=0']);
+    }
+  });
+
+  it('exec -t in the foreground uses the caller\'s terminal; a console socket only goes with a detached terminal', async () => {
+    const b = bundle(['sleep', '100']);
+    for (const rt of runtimes()) {
+      const id = `exec-${rt.name}`;
+      const x = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdin: 'ignore' });
+      expect((await execa(rt.cmd, [...rt.pre, 'run', '--detach', '--bundle', b, id], { reject: false, stdio: 'ignore' })).exitCode).toBe(0);
+      try {
+        const cmd = [rt.cmd, ...rt.pre, 'exec', '-t', id, 'sh', '-c', 'tty; stty size; exit 6'].map(q).join(' ');
+        expect((await inTerminal(`${cmd}; echo "rc=$?"`)).split('\n').map((l) => l.trim()).filter(Boolean), rt.name).toEqual(['/dev/pts/0', '20 70', 'rc=6']);
+        // runc: "cannot use console socket if runc will not detach or allocate tty", and "cannot allocate tty if runc will detach without setting console socket"
+        expect((await x('exec', '--console-socket', join(dir, 'no.sock'), id, 'true')).exitCode, rt.name).not.toBe(0);
+        expect((await x('exec', '--detach', '--tty', id, 'true')).exitCode, rt.name).not.toBe(0);
+      } finally {
+        await x('delete', '--force', id);
+      }
+    }
+  });
+
+  it('a foreground terminal without any terminal to use fails, as runc\'s does, leaving nothing behind', async () => {
+    const b = bundle(['true'], true);
+    const seen: number[] = [];
+    for (const rt of runtimes()) {
+      // setsid: no controlling terminal either.
+      const r = await execa('setsid', ['-w', rt.cmd, ...rt.pre, 'run', '--bundle', b, `none-${rt.name}`], { reject: false, stdin: 'ignore' });
+      seen.push(r.exitCode ?? -1);
+      if (rt.name === 'tsns-oci') {
+        expect(r.exitCode).toBe(125);
+        expect(r.stderr).toMatch(/^tsns: cannot give the container a terminal: .*\(ENXIO\)\nhint: /);
+      }
+    }
+    expect(seen[0]).not.toBe(0);
+    expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
   });
 
   it('goes through create, start, kill, delete with runc\'s states and state JSON', async () => {
