@@ -23,14 +23,14 @@ if (!IS_ROOT) console.warn('skipping tsns-oci beside runc: it needs root (its bu
 const have = missing === null && IS_ROOT;
 let dir = '';
 
-function bundle(args: string[], terminal = false): string {
+function bundle(args: string[], terminal = false, consoleSize?: { height: number; width: number }): string {
   const b = mkdtempSync(join(dir, 'b-'));
   const bin = join(b, 'rootfs', 'bin');
   mkdirSync(bin, { recursive: true });
   cpSync(BUSYBOX, join(bin, 'busybox'));
   for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep', 'stty', 'tty']) symlinkSync('busybox', join(bin, name));
   const c = specTemplate(false, 0, 0) as Record<string, any>;
-  c.process = { ...c.process, terminal, args };
+  c.process = { ...c.process, terminal, args, ...(consoleSize ? { consoleSize } : {}) };
   writeFileSync(join(b, 'config.json'), JSON.stringify(c));
   return b;
 }
@@ -98,7 +98,8 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
   });
 
   it('resizes the container\'s terminal on SIGWINCH', async () => {
-    const b = bundle(['sh', '-c', 'trap "stty size; exit 0" WINCH; stty size; sleep 10 & wait'], true);
+    // Born at the terminal's size: runc sets the caller's size only after the start, and a change then would be a SIGWINCH too.
+    const b = bundle(['sh', '-c', 'trap "stty size; exit 0" WINCH; stty size; sleep 10 & wait'], true, { height: 20, width: 70 });
     for (const rt of runtimes()) {
       const cmd = [rt.cmd, ...rt.pre, 'run', '--bundle', b, `winch-${rt.name}`].map(q).join(' ');
       // In the background (its stdin /dev/null, its stdout and stderr the terminal), told of the new size as a shell would.
