@@ -5,13 +5,14 @@
  * which uses the caller's terminal (script(1) gives the test one).
  */
 import { execa } from 'execa';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { specTemplate } from '../../src/oci/spec';
-import { IS_ROOT, ROOT } from './helpers';
-import { enginesPresent } from './oci-lib';
+import { IS_ROOT, ROOT, USER } from './helpers';
+import { enginesPresent, rmTree } from './oci-lib';
 
 const RUNC = '/usr/sbin/runc';
 const BUSYBOX = '/bin/busybox';
@@ -86,7 +87,8 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
   });
 
   it('run in the foreground with a terminal and no --console-socket uses the caller\'s terminal', async () => {
-    const b = bundle(['sh', '-c', 'test -t 0 && test -t 1 && test -t 2 && tty; stty size; read x; echo "got=$x"; exit 4'], true);
+    // The sleep: runc gives the pty the caller's size only once the process runs (tsns-oci before).
+    const b = bundle(['sh', '-c', 'test -t 0 && test -t 1 && test -t 2 && tty; sleep 0.5; stty size; read x; echo "got=$x"; exit 4'], true);
     for (const rt of runtimes()) {
       const cmd = [rt.cmd, ...rt.pre, 'run', '--bundle', b, `tty-${rt.name}`].map(q).join(' ');
       // The caller's terminal is raw while the container runs (the key's \r reaches it as typed) and as before after.
@@ -115,7 +117,8 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
       const x = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdin: 'ignore' });
       expect((await execa(rt.cmd, [...rt.pre, 'run', '--detach', '--bundle', b, id], { reject: false, stdio: 'ignore' })).exitCode).toBe(0);
       try {
-        const cmd = [rt.cmd, ...rt.pre, 'exec', '-t', id, 'sh', '-c', 'tty; stty size; exit 6'].map(q).join(' ');
+        // The sleep: runc gives the pty the caller's size only once the process runs.
+        const cmd = [rt.cmd, ...rt.pre, 'exec', '-t', id, 'sh', '-c', 'tty; sleep 0.5; stty size; exit 6'].map(q).join(' ');
         expect((await inTerminal(`${cmd}; echo "rc=$?"`)).split('\n').map((l) => l.trim()).filter(Boolean), rt.name).toEqual(['/dev/pts/0', '20 70', 'rc=6']);
         // runc: "cannot use console socket if runc will not detach or allocate tty", and "cannot allocate tty if runc will detach without setting console socket"
         expect((await x('exec', '--console-socket', join(dir, 'no.sock'), id, 'true')).exitCode, rt.name).not.toBe(0);
@@ -175,5 +178,37 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     expect(r.exitCode).toBe(125);
     expect(r.stderr).toMatch(/^tsns: cannot start container process: exec: "no-such-command": executable file not found in \$PATH: No such file or directory \(ENOENT\)/);
     expect(existsSync(join(dir, 'tsns-root', 'missing'))).toBe(false);
+  });
+});
+
+// Rootless (a user namespace mapping the caller, `spec --rootless`): as 65534, run by root through setpriv.
+describe.skipIf(missing !== null)('tsns-oci beside runc, rootless', () => {
+  let home = '';
+  beforeAll(() => {
+    home = mkdtempSync(join(tmpdir(), 'tsns-oci-rl-'));
+    if (IS_ROOT) chownSync(home, USER.uid, USER.gid);
+  });
+  afterAll(() => rmTree(home));
+
+  it('run in the foreground with a terminal and no --console-socket uses the caller\'s terminal', async () => {
+    const uid = IS_ROOT ? USER.uid : process.geteuid!();
+    const gid = IS_ROOT ? USER.gid : process.getegid!();
+    const b = join(home, 'b');
+    const bin = join(b, 'rootfs', 'bin');
+    mkdirSync(bin, { recursive: true });
+    cpSync(BUSYBOX, join(bin, 'busybox'));
+    for (const name of ['sh', 'stty', 'tty', 'id']) symlinkSync('busybox', join(bin, name));
+    const c = specTemplate(true, uid, gid) as Record<string, any>;
+    c.process = { ...c.process, terminal: true, args: ['sh', '-c', 'tty; stty size; id -u; exit 3'] };
+    writeFileSync(join(b, 'config.json'), JSON.stringify(c));
+    if (IS_ROOT) execFileSync('chown', ['-R', `${uid}:${gid}`, b]);
+    const tsnsOci = IS_ROOT ? join(inject('stagedRoot'), 'bin', 'tsns-oci.js') : join(ROOT, 'bin', 'tsns-oci.js');
+    const asUser = IS_ROOT ? ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${home}`] : [];
+    for (const [name, cmd] of [['runc', RUNC], ['tsns-oci', tsnsOci]] as const) {
+      const line = [...asUser, cmd, '--root', join(home, `${name}-root`), 'run', '--bundle', b, `rl-${name}`].map(q).join(' ');
+      const out = await inTerminal(`${line}; echo "rc=$?"`);
+      expect(out.split('\n').map((l) => l.trim()).filter(Boolean), `${name}: ${out}`).toEqual(['/dev/pts/0', '20 70', '0', 'rc=3']);
+    }
+    expect(readdirSync(join(home, 'tsns-oci-root'))).toEqual([]);
   });
 });
