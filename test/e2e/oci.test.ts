@@ -101,10 +101,11 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
 
   it('resizes the container\'s terminal on SIGWINCH', async () => {
     // Born at the terminal's size: runc sets the caller's size only after the start, and a change then would be a SIGWINCH too.
-    const b = bundle(['sh', '-c', 'trap "stty size; exit 0" WINCH; stty size; sleep 10 & wait'], true, { height: 20, width: 70 });
+    const b = bundle(['sh', '-c', 'trap "w=1" WINCH; stty size; until [ "$w" ]; do sleep 0.1; done; sleep 0.3; stty size'], true, { height: 20, width: 70 });
     for (const rt of runtimes()) {
       const cmd = [rt.cmd, ...rt.pre, 'run', '--bundle', b, `winch-${rt.name}`].map(q).join(' ');
       // In the background (its stdin /dev/null, its stdout and stderr the terminal), told of the new size as a shell would.
+      // stty may set rows and columns one at a time: the container answers once its size settled.
       const out = await inTerminal(`${cmd} & sleep 1.5; stty rows 30 cols 90; kill -WINCH $!; wait $!; echo "rc=$?"`);
       expect(out.split('\n').map((l) => l.trim()).filter(Boolean), `${rt.name}: ${out}`).toEqual(['20 70', '30 90', 'rc=0']);
     }
