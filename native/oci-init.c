@@ -6,7 +6,7 @@
  * leaves it waiting on the exec fifo - and writes its pid, or the failure
  * as wire.h encodes it, to REPORT_FD.
  *
- * usage: tsns-oci-init SPEC_FD REPORT_FD detach|wait [STATE_DIR_FD|- [JOIN_FD,...]]
+ * usage: tsns-oci-init SPEC_FD REPORT_FD detach|wait|tty:SOCK,HOST [STATE_DIR_FD|- [JOIN_FD,...]]
  * STATE_DIR_FD: make its exec.fifo (runc's mode, 0622) before the spawn.
  * JOIN_FDs (exec): namespaces this process joins itself before the spawn -
  *         the container's user and pid namespaces, so that the process it
@@ -16,6 +16,10 @@
  *         subreaper (the engine's shim, conmon), as runc's init is.
  * wait:   `tsns-oci run` in the foreground: stay its parent, forward
  *         signals, and report "status N" (the raw wait status) at its end.
+ * tty:    as wait, with the process's terminal ours to relay (oci-tty.c):
+ *         the spec's CONSOLE_FD is SOCK, the socket pair's end we make
+ *         there; HOST is the caller's terminal, made raw until the end.
+ *         A console that cannot be taken is create's failure (ST_CONSOLE).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,7 +30,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include "oci.h"
 
 #include "tsns.h"
 #include "wire.h"
@@ -83,10 +90,22 @@ int main(int argc, char **argv)
 {
 	char line[64];
 	if (argc < 4 || argc > 6) {
-		fprintf(stderr, "usage: tsns-oci-init SPEC_FD REPORT_FD detach|wait [STATE_DIR_FD|- [JOIN_FD,...]]\n");
+		fprintf(stderr, "usage: tsns-oci-init SPEC_FD REPORT_FD detach|wait|tty:SOCK,HOST [STATE_DIR_FD|- [JOIN_FD,...]]\n");
 		return 2;
 	}
 	int spec_fd = atoi(argv[1]), report_fd = atoi(argv[2]), stay = strcmp(argv[3], "wait") == 0;
+	int tty_sock = -1, host = -1;
+	if (strncmp(argv[3], "tty:", 4) == 0) {
+		char *p = argv[3] + 4;
+		int at = (int)strtol(p, &p, 10);
+		host = *p == ',' ? atoi(p + 1) : -1;
+		stay = 1;
+		if ((tty_sock = oci_tty_pair(at)) < 0) {
+			snprintf(line, sizeof line, "%lld\n", (long long)TSNS_FAILURE(ST_CONSOLE, -tty_sock));
+			report(report_fd, line);
+			return 1;
+		}
+	}
 	for (char *p = argc == 6 ? argv[5] : NULL; p && *p;) {
 		if (setns((int)strtol(p, &p, 10), 0) < 0) {
 			snprintf(line, sizeof line, "%lld\n", (long long)TSNS_FAILURE(ST_SETNS, errno));
@@ -111,12 +130,24 @@ int main(int argc, char **argv)
 		return 2;
 	int64_t r = tsns_spawn(spec, len);
 	free(spec);
+	struct termios saved;
+	int master = -1;
+	if (r > 0 && tty_sock >= 0 && (master = oci_tty_take(tty_sock, host, &saved)) < 0) {
+		kill((pid_t)r, SIGKILL);
+		waitpid((pid_t)r, NULL, __WALL);
+		r = TSNS_FAILURE(ST_CONSOLE, -master);
+	}
 	snprintf(line, sizeof line, "%lld\n", (long long)r);
-	if (report(report_fd, line) < 0 || r < 0)
+	if (report(report_fd, line) < 0 || r < 0) {
+		if (master >= 0)
+			oci_tty_restore(host, &saved);
 		return 1;
+	}
 	if (!stay)
 		return 0;
-	int st = wait_for((pid_t)r);
+	int st = master >= 0 ? oci_tty_relay((pid_t)r, master, host) : wait_for((pid_t)r);
+	if (master >= 0)
+		oci_tty_restore(host, &saved);
 	snprintf(line, sizeof line, "status %d\n", st);
 	report(report_fd, line);
 	return 0;

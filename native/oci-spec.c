@@ -157,6 +157,15 @@ int oci_parse_extra(struct oci *o, char *v)
 		}
 		return 0;
 	case EXTRA_CONSOLE: return connect_console(o, v + 1);
+	case EXTRA_CONSOLE_FD: {
+		char *f[3];
+		if (fields(v + 1, f, 3) != 3)
+			return -EINVAL;
+		o->console = (int)strtol(f[0], NULL, 10);
+		o->rows = (unsigned short)strtoul(f[1], NULL, 10);
+		o->cols = (unsigned short)strtoul(f[2], NULL, 10);
+		return 0;
+	}
 	default: return -EINVAL;
 	}
 }

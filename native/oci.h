@@ -75,4 +75,15 @@ long oci_groups(const struct oci *o);
 /* After the fds are in place: the console, the check that the command
  * exists, "ready" to the parent on errfd, then the wait on the fifo. */
 long oci_ready(const struct spec *s, int errfd, int *stage);
+
+/* oci-tty.c, in tsns-oci-init only: the terminal of a foreground run
+ * without --console-socket.  A socket pair with the container's end at fd
+ * AT (close-on-exec), ours returned; the master taken from ours, the
+ * caller's terminal HOST made raw (its state kept in *saved); the copying
+ * until the process ends, with its wait status returned. */
+struct termios;
+int oci_tty_pair(int at);
+int oci_tty_take(int sock, int host, struct termios *saved);
+int oci_tty_relay(int pid, int master, int host);
+void oci_tty_restore(int host, const struct termios *saved);
 #endif

@@ -107,7 +107,8 @@
 	X(SYNC_FD, '5')      /* bwrap --sync-fd: the supervisor keeps it open, the command does not */ \
 	X(USERNS, '6')       /* bwrap --userns: join this user namespace, then unshare the rest */ \
 	X(USERNS2, '7')      /* bwrap --userns2: switch to this user namespace after the setup */ \
-	X(PIDNS, '8')        /* bwrap --pidns: the command's pid namespace (the parent of a new one) */
+	X(PIDNS, '8')        /* bwrap --pidns: the command's pid namespace (the parent of a new one) */ \
+	X(CONSOLE_FD, 'N')   /* tsns-oci: FD \x01 ROWS \x01 COLS: as CONSOLE, on this connected socket */
 
 /* A --file source that is an open fd: "fd:N". */
 #define TSNS_FD_SOURCE "fd:"

@@ -11,8 +11,9 @@ const cc = process.env.CC || 'cc';
 const warnings = ['-O2', '-Wall', '-Wextra', '-Werror'];
 // Every C file but the monitor's own main() goes into the shim; end.c (and cgclean.c) in both.
 const MONITOR = ['monitor.c', 'end.c', 'cgclean.c'];
-// oci-init.c is tsns-oci-init's main(): the shim's files and it make that program.
-const shim = readdirSync(native).filter((f) => f.endsWith('.c') && f !== 'monitor.c' && f !== 'oci-init.c').sort();
+// oci-init.c is tsns-oci-init's main() and oci-tty.c its terminal: the shim's files and they make that program.
+const OCI_INIT = ['oci-init.c', 'oci-tty.c'];
+const shim = readdirSync(native).filter((f) => f.endsWith('.c') && f !== 'monitor.c' && !OCI_INIT.includes(f)).sort();
 mkdirSync(join(root, 'build'), { recursive: true });
 // Hidden by default: libtsns.so exports only what native/tsns.h declares.
 // Bound at load (-z now): the child may not run the dynamic linker, and
@@ -44,5 +45,5 @@ if (!compile(seccomp, true)) {
 // Without a static libc (libc.a) it is linked as usual.
 if (!compile(['-static', ...monitor], true) && !compile(monitor)) process.exit(1);
 // tsns-oci-init holds a container from create to start: as small as the monitor, for the same reason.
-const ociInit = [...warnings, '-o', join(root, 'build', 'tsns-oci-init'), ...[...shim, 'oci-init.c'].map((f) => join(native, f)), '-lpthread'];
+const ociInit = [...warnings, '-o', join(root, 'build', 'tsns-oci-init'), ...[...shim, ...OCI_INIT].map((f) => join(native, f)), '-lpthread'];
 if (!compile(['-static', ...ociInit], true) && !compile(ociInit)) process.exit(1);

@@ -28,7 +28,7 @@ export const TAG = {
 /** native/wire.h TSNS_EXTRAS: an EXTRA entry's first byte. */
 export const EXTRA = {
   NO_FORK: 'F', BINFMT: 'b', INTERP: 'l', INTERP_EARLY: 'e', EXEC_FIFO: 'G', RLIMIT: 'H', GROUPS: 'J', CAPS: 'K', CONSOLE: 'M',
-  SYNC_FD: '5', USERNS: '6', USERNS2: '7', PIDNS: '8',
+  SYNC_FD: '5', USERNS: '6', USERNS2: '7', PIDNS: '8', CONSOLE_FD: 'N',
 } as const;
 
 /** native/wire.h TSNS_SANDBOX_OPS. */

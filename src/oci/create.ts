@@ -10,7 +10,6 @@ import { dirname, join, resolve } from 'node:path';
 import { applyCgroup, type Cgroup } from '../cgroup/apply';
 import { detectLayout } from '../cgroup/detect';
 import { cgroupSpawnFds, closeCgroupFds, type CgroupFds } from '../cgroup/launch';
-import { DEFAULT_DEVICES } from '../cgroup/devices';
 import { checkResources } from '../cgroup/limits';
 import { removeCgroup } from '../cgroup/ops';
 import { planCgroup } from '../cgroup/plan';
@@ -24,8 +23,9 @@ import { explainStart } from './explain';
 import { runHooks, type HookState } from './hooks';
 import { runHooksInContainer } from './hooks-in';
 import { debug, warn } from './log';
-import { planOci } from './plan';
-import { fdMapper, spawnHelper, type Helper, type HelperFds } from './spawn';
+import { deviceRules, planOci } from './plan';
+import { fdMapper, spawnHelper, type Helper, type HelperFds, type HelperMode } from './spawn';
+import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import {
   dirOf, makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
 } from './state';
@@ -71,10 +71,9 @@ export function hookState(s: Pick<ContainerState, 'id' | 'pid' | 'bundle' | 'ann
 /** The container's cgroup, with its limits; rootless without limits asked, none where none may be made. */
 function makeCgroup(g: Globals, c: OciConfig, id: string): Cgroup | null {
   const resources = c.linux.resources === undefined ? {} : checkResources(c.linux.resources);
-  // runc appends its allowed devices (/dev/null, zero, full, tty, random, urandom, ptys, tun, mknod
-  // of any) to the config's rules: engines' configs deny all and count on them. Where a config has
-  // no rules at all, nothing is restricted and there is nothing to write.
-  if (resources.devices?.length) resources.devices = [...resources.devices, ...DEFAULT_DEVICES];
+  // runc appends its allowed devices to the config's rules (plan.ts deviceRules): engines' configs
+  // deny all and count on them. Where a config has no rules at all, nothing is restricted.
+  if (resources.devices?.length) resources.devices = deviceRules(resources.devices, c.linux.devices);
   const layout = detectLayout();
   const plan = planCgroup({ layout, resources, placement: { kind: 'path', path: c.linux.cgroupsPath ?? id }, scope: 'all', systemdCgroup: g.systemdCgroup });
   try {
@@ -99,6 +98,7 @@ export interface Created {
 export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wait'): Promise<Created> {
   const bundle = resolve(o.bundle);
   const config = parseConfig(readJsonFile(join(bundle, 'config.json'), join(bundle, 'config.json')), bundle, join(bundle, 'config.json'));
+  checkConsoleSocket(o.consoleSocket, config.process.terminal, mode === 'detach', mode === 'detach' ? 'create' : 'run');
   if (!existsSync(config.root.path)) throw systemError(`cannot use the rootfs ${config.root.path}`, 2, 'plan', 'root.path in config.json is relative to the bundle');
   const dir = makeContainerDir(g.root, o.id);
   const opened: number[] = [];
@@ -133,10 +133,20 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     const fds = { ours: [] as number[], preserveFds: o.preserveFds };
     const fd = fdMapper(fds);
     const v1 = config.mounts.some((m) => m.type === 'cgroup') ? hostV1Hierarchies() : [];
+    // In the foreground without a console socket the terminal is tsns-oci-init's to relay.
+    let helperMode: HelperMode = mode;
+    if (mode === 'wait' && config.process.terminal) {
+      const [host, ownFd] = hostTerminal();
+      if (ownFd) opened.push(host);
+      const sock = consoleSlot();
+      opened.push(sock);
+      helperMode = { tty: { sock: fd(sock), host: ownFd ? fd(host) : host } };
+    }
     cgFds = cg ? cgroupSpawnFds(cg) : null;
     const spec = planOci({
       config, rootless: g.rootless, uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0, noPivot: o.noPivot, fd,
       stateDirFd: fd(stateDir), consoleSocket: o.consoleSocket ? resolve(o.consoleSocket) : null, preserveFds: o.preserveFds,
+      consoleFd: typeof helperMode === 'string' ? null : helperMode.tty.sock,
       openNs: (path) => {
         try {
           const n = openSync(path, constants.O_RDONLY);
@@ -153,7 +163,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     }, join(bundle, 'config.json'));
     const preJoin = pidJoinForHelper(spec, fds);
     debug(`create ${o.id}: starting tsns-oci-init`);
-    helper = spawnHelper(encodeSpec(preJoin.spec), fds, mode, stateDir, preJoin.fds);
+    helper = spawnHelper(encodeSpec(preJoin.spec), fds, helperMode, stateDir, preJoin.fds);
     const started = await helper.started;
     for (const n of opened) closeSync(n);
     opened.length = 0;

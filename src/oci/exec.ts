@@ -20,7 +20,8 @@ import { explainStart } from './explain';
 import { status } from './lifecycle';
 import type { OciStatus } from './main';
 import { processEntries } from './plan';
-import { fdMapper, spawnHelper } from './spawn';
+import { fdMapper, spawnHelper, type HelperMode } from './spawn';
+import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import { OCI_VERSION, readState } from './state';
 
 const FLAGS: FlagDef[] = [
@@ -88,13 +89,25 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
     if (operands.length < 2) throw usage('exec needs a command (or --process FILE)', 'exec');
     proc = withFlags({ ...config.process, terminal: false }, flags, operands.slice(1));
   }
-  if (proc.terminal && !str(flags, 'console-socket')) throw usage('--tty needs --console-socket SOCKET', 'exec');
+  const socket = str(flags, 'console-socket') ?? null;
+  const detach = bool(flags, 'detach');
+  checkConsoleSocket(socket, proc.terminal, detach, 'exec');
+  if (proc.terminal && detach && !socket) throw usage('--tty with --detach needs --console-socket SOCKET', 'exec');
   // As create's (plan.ts): no groups from a runtime that is not root; as root, unless the container's user namespace denies setgroups.
   const rootlessEuid = process.geteuid?.() !== 0;
   if (rootlessEuid && proc.user.additionalGids.length) throw new TsnsError('cannot set any additional groups in a rootless container', { stage: 'plan', hint: 'leave additionalGids out, or run tsns-oci as root' });
   const preserveFds = int(flags, 'preserve-fds', 'exec');
   const fds = { ours: [] as number[], preserveFds };
   const fd = fdMapper(fds);
+  // In the foreground without a console socket the terminal is tsns-oci-init's to relay.
+  const own: number[] = [];
+  let mode: HelperMode = detach ? 'detach' : 'wait';
+  if (proc.terminal && !socket) {
+    const [host, opened] = hostTerminal();
+    if (opened) own.push(host);
+    own.push(consoleSlot());
+    mode = { tty: { sock: fd(own.at(-1)!), host: opened ? fd(host) : host } };
+  }
   const ns = namespacesOf(s.pid).map((n) => ({ ...n, fd: openSync(n.path, constants.O_RDONLY) }));
   const cgFds = s.cgroup ? cgroupSpawnFds({ ...s.cgroup, fresh: false }) : null;
   try {
@@ -107,7 +120,9 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
     const inUserNs = ns.some((n) => n.name === 'user');
     const extras = [...entries.extras];
     if (!rootlessEuid) extras.push(`${EXTRA.GROUPS}${proc.user.additionalGids.join(',')}`);
-    if (proc.terminal) extras.push(`${EXTRA.CONSOLE}${[resolve(str(flags, 'console-socket')!), proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0].join(OP_SEP)}`);
+    const size = [proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0];
+    if (proc.terminal && socket) extras.push(`${EXTRA.CONSOLE}${[resolve(socket), ...size].join(OP_SEP)}`);
+    else if (typeof mode !== 'string') extras.push(`${EXTRA.CONSOLE_FD}${[mode.tty.sock, ...size].join(OP_SEP)}`);
     const stdio: (number | null)[] = [];
     for (let i = 0; i < preserveFds; i++) stdio[3 + i] = 3 + i;
     const spec: SpawnSpec = {
@@ -120,21 +135,25 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
       env: entries.env.some((e) => e.startsWith('HOME=')) ? entries.env : [...entries.env, 'HOME=/'], searchPath: entries.searchPath, stdio, inheritFds: false,
       oci: entries.steps,
     };
-    const detach = bool(flags, 'detach');
-    const helper = spawnHelper(encodeSpec(spec), fds, detach ? 'detach' : 'wait', null, pre);
+    const helper = spawnHelper(encodeSpec(spec), fds, mode, null, pre);
+    const resize = () => helper.child.kill('SIGWINCH');
+    if (helper.relaysTerminal) process.on('SIGWINCH', resize);
     const started = await helper.started;
     for (const n of ns) closeSync(n.fd);
     ns.length = 0;
+    for (const n of own.splice(0)) closeSync(n);
     if (cgFds) closeCgroupFds(cgFds);
     if ('failure' in started) throw explainStart(started.failure, null, proc.args);
     const pidFile = str(flags, 'pid-file');
     if (pidFile) writeAtomic(resolve(pidFile), String(started.pid));
     const end = await helper.ended;
+    process.off('SIGWINCH', resize);
     if (detach) return { code: 0, signal: null };
     if (end === null) return { code: 255, signal: null };
     if (end & 0x7f) return { code: 128 + (end & 0x7f), signal: null };
     return { code: (end >> 8) & 0xff, signal: null };
   } finally {
     for (const n of ns) closeSync(n.fd);
+    for (const n of own) closeSync(n);
   }
 }

@@ -6,6 +6,8 @@
  * handed: `fd()` gives the number tsns-oci-init will see an fd of ours as.
  */
 import { capabilityMask } from '../capabilities';
+import { DEFAULT_DEVICES as ALLOWED_DEVICES } from '../cgroup/devices';
+import type { DeviceRule } from '../cgroup/resources';
 import { NAMESPACES } from '../namespaces';
 import type { PlanSeccomp } from '../plan/run';
 import { BARE_LAUNCH, EXTRA, HARDENING, OP_SEP, TAG, type SpawnSpec } from '../wire';
@@ -39,6 +41,8 @@ export interface OciPlanInput {
   /** the state directory, open (helper's number); null: no fifo (exec) */
   stateDirFd: number | null;
   consoleSocket: string | null;
+  /** no --console-socket, a foreground run: the helper's fd for its socket pair (the terminal is relayed); else null */
+  consoleFd?: number | null;
   preserveFds: number;
   /** namespace paths opened: path → our fd */
   openNs: (path: string) => number;
@@ -48,6 +52,22 @@ export interface OciPlanInput {
   home: string;
   /** on a host with v1 hierarchies: what stands for a `cgroup` mount without a cgroup namespace (cgroup-mount.ts) */
   cgroupV1?: (m: OciMount) => CgroupMountPlan;
+}
+
+/**
+ * The device rules a container's cgroup gets, as runc makes them: the
+ * config's own, then runc's allowed devices (null, zero, full, tty,
+ * random, urandom, ptmx, /dev/pts/*, tun, and mknod of any) and every
+ * device of linux.devices. Engines (podman, containerd) write only a
+ * "deny all" and leave those to the runtime: without them the container
+ * cannot open /dev/null (so `cmd &` in a shell fails at once) nor
+ * /dev/ptmx (so no console). No rules at all: none are added, as nothing
+ * is restricted then.
+ */
+export function deviceRules(rules: readonly DeviceRule[] | undefined, devices: readonly OciDevice[]): DeviceRule[] | undefined {
+  if (!rules?.length) return rules === undefined ? undefined : [...rules];
+  const own = devices.filter((d) => d.type !== 'p').map((d): DeviceRule => ({ allow: true, type: d.type === 'u' ? 'c' : d.type, major: d.major, minor: d.minor, access: 'rwm' }));
+  return [...rules, ...ALLOWED_DEVICES, ...own];
 }
 
 const mapText = (m: readonly OciIdMapping[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');
@@ -140,8 +160,10 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   if (input.stateDirFd !== null) extras.push(`${EXTRA.EXEC_FIFO}${input.stateDirFd}`);
   if (!rootlessEuid) extras.push(`${EXTRA.GROUPS}${p.user.additionalGids.join(',')}`);
   if (p.terminal) {
-    if (!input.consoleSocket) throw new ConfigError(source, 'process.terminal', 'a terminal needs --console-socket', 'pass --console-socket SOCKET, or set "terminal": false');
-    extras.push(`${EXTRA.CONSOLE}${[input.consoleSocket, p.consoleSize?.height ?? 0, p.consoleSize?.width ?? 0].join(OP_SEP)}`);
+    const size = [p.consoleSize?.height ?? 0, p.consoleSize?.width ?? 0];
+    if (input.consoleSocket) extras.push(`${EXTRA.CONSOLE}${[input.consoleSocket, ...size].join(OP_SEP)}`);
+    else if (input.consoleFd != null) extras.push(`${EXTRA.CONSOLE_FD}${[input.consoleFd, ...size].join(OP_SEP)}`);
+    else throw new ConfigError(source, 'process.terminal', 'a terminal needs --console-socket', 'pass --console-socket SOCKET, or set "terminal": false');
   }
   const env = proc.env.some((e) => e.startsWith('HOME=')) ? proc.env : [...proc.env, `HOME=${input.home}`];
   const stdio: (number | null)[] = [];

@@ -19,7 +19,9 @@ export async function run(g: Globals, o: CreateOptions, detach: boolean, keep: b
   const { state, helper } = await create(g, o, detach ? 'detach' : 'wait');
   const forward = (sig: NodeJS.Signals) => {
     try {
-      process.kill(state.pid, sig);
+      // The pty's size follows the caller's terminal; the kernel tells the container.
+      if (sig === 'SIGWINCH' && helper.relaysTerminal) helper.child.kill(sig);
+      else process.kill(state.pid, sig);
     } catch {
       // ended meanwhile
     }

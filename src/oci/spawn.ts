@@ -28,18 +28,28 @@ export interface Helper {
   started: Promise<{ pid: number } | { failure: NativeFailure }>;
   /** with 'wait': the container's raw wait status; the helper's end otherwise */
   ended: Promise<number | null>;
+  /** the helper relays the container's terminal: a SIGWINCH is for it (it resizes the pty) */
+  relaysTerminal: boolean;
 }
 
-export function spawnHelper(spec: Buffer, fds: HelperFds, mode: 'detach' | 'wait', stateDirFd: number | null, preJoin: readonly number[] = []): Helper {
+/**
+ * 'detach': the helper exits once the process is prepared; 'wait': it stays
+ * its parent; tty: as 'wait', relaying the process's terminal (the spec's
+ * CONSOLE_FD is `sock`, a slot of the helper's that it puts its socket pair's
+ * end in) to its stdio, with `host` (the helper's number) the caller's terminal.
+ */
+export type HelperMode = 'detach' | 'wait' | { tty: { sock: number; host: number } };
+
+export function spawnHelper(spec: Buffer, fds: HelperFds, mode: HelperMode, stateDirFd: number | null, preJoin: readonly number[] = []): Helper {
   const base = 3 + fds.preserveFds;
   const stdio: ('inherit' | 'pipe' | number)[] = ['inherit', 'inherit', 'inherit'];
   for (let i = 0; i < fds.preserveFds; i++) stdio.push(3 + i);
   stdio.push('pipe', 'pipe', ...fds.ours);
-  const args = [String(base), String(base + 1), mode];
+  const args = [String(base), String(base + 1), typeof mode === 'string' ? mode : `tty:${mode.tty.sock},${mode.tty.host}`];
   const helperFd = (fd: number) => String(base + 2 + fds.ours.indexOf(fd));
   args.push(stateDirFd === null ? '-' : helperFd(stateDirFd));
   if (preJoin.length) args.push(preJoin.map(helperFd).join(','));
-  const child = spawn(OCI_INIT_PATH, args, { stdio, detached: mode === 'wait' });
+  const child = spawn(OCI_INIT_PATH, args, { stdio, detached: mode !== 'detach' });
   const specPipe = child.stdio[base] as NodeJS.WritableStream;
   specPipe.end(spec);
   const report = child.stdio[base + 1] as NodeJS.ReadableStream;
@@ -76,8 +86,8 @@ export function spawnHelper(spec: Buffer, fds: HelperFds, mode: 'detach' | 'wait
       (report as NodeJS.ReadableStream & { destroy(): void }).destroy();
     };
     // Its last line may still be in the pipe.
-    if (mode === 'wait' && status === null) setTimeout(finish, 20);
+    if (mode !== 'detach' && status === null) setTimeout(finish, 20);
     else setImmediate(finish);
   });
-  return { child, started, ended };
+  return { child, started, ended, relaysTerminal: typeof mode !== 'string' };
 }

@@ -1,31 +1,40 @@
 /**
  * tsns-oci beside runc on the same busybox bundle: the lifecycle's states,
- * the state JSON field by field, run's exit status and what the process sees.
+ * the state JSON field by field, run's exit status and what the process sees,
+ * and a foreground run (and exec) with a terminal but no --console-socket,
+ * which uses the caller's terminal (script(1) gives the test one).
  */
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
 import { chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { specTemplate } from '../../src/oci/spec';
 import { IS_ROOT, requireFeature, ROOT, unprivilegedUserns, USER } from './helpers';
-import { enginesPresent, RUNC, runtimesUnderTest } from './oci-lib';
+import { enginesPresent, rmTree, RUNC, runtimesUnderTest } from './oci-lib';
 
 const BUSYBOX = '/bin/busybox';
 // runc and busybox are probed (on CI their absence fails the run); the
 // bundle's root filesystem is root's, so without root the file says so.
-const missing = enginesPresent('runc');
+const missing = enginesPresent('runc', 'script');
 if (missing) console.warn(`skipping tsns-oci beside runc: it ${missing}`);
 if (!IS_ROOT) console.warn('skipping tsns-oci beside runc as root: it needs root (its bundle is root\'s); the rootless comparison runs');
 const have = missing === null && IS_ROOT;
 let dir = '';
+
+/** An edit for bundle(): the process gets a terminal (of that size). */
+const terminal = (consoleSize?: { height: number; width: number }) => (c: Record<string, any>) => {
+  c.process.terminal = true;
+  if (consoleSize) c.process.consoleSize = consoleSize;
+};
 
 function bundle(args: string[], edit: (c: Record<string, any>) => void = () => {}, rootless = false): string {
   const b = mkdtempSync(join(dir, 'b-'));
   const bin = join(b, 'rootfs', 'bin');
   mkdirSync(bin, { recursive: true });
   cpSync(BUSYBOX, join(bin, 'busybox'));
-  for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep', 'ps', 'tr']) symlinkSync('busybox', join(bin, name));
+  for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep', 'ps', 'tr', 'stty', 'tty']) symlinkSync('busybox', join(bin, name));
   // rootless: `tsns-oci spec --rootless`'s, a user namespace mapping the caller to root
   const ids = rootless && IS_ROOT ? USER : { uid: process.geteuid!(), gid: process.getegid!() };
   const c = specTemplate(rootless, ids.uid, ids.gid) as Record<string, any>;
@@ -47,6 +56,20 @@ const runtimes = () => [
   { name: 'tsns-oci', cmd: process.execPath, pre: [join(ROOT, 'bin', 'tsns-oci.js'), '--root', join(dir, 'tsns-root')] },
 ];
 
+const q = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+
+/**
+ * A shell line run in a terminal of its own (script(1)), 20 rows by 70
+ * columns, its keys typed a second after the start; what the terminal
+ * showed, without its carriage returns and NULs.
+ */
+async function inTerminal(line: string, keys = ''): Promise<string> {
+  const typed = keys ? `(sleep 1; printf %s ${q(keys)}; sleep 1)` : 'sleep 0';
+  const script = `script -qec ${q(`stty rows 20 cols 70; ${line}`)} /dev/null`;
+  const r = await execa('bash', ['-c', `${typed} | ${script}`], { reject: false, timeout: 60_000 });
+  return String(r.stdout).replace(/\r|\0|\^@/g, '');
+}
+
 describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'tsns-oci-e2e-'));
@@ -62,6 +85,80 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     }
     expect(out[1]).toEqual(out[0]);
     expect(out[0]!.code).toBe(3);
+  });
+
+  it('lets the process use runc\'s default devices under the config\'s "deny all" device rule', async () => {
+    // `runc spec` (and podman, and containerd) deny every device and leave the usual ones to the runtime.
+    const probe = 'for d in null zero full random urandom ptmx; do if : < /dev/$d; then echo "$d ok"; else echo "$d denied"; fi 2>/dev/null; done; '
+      + 'echo x > /dev/null && echo "write ok"; sleep 1 & wait $! < /dev/null && echo "background ok"';
+    const b = bundle(['sh', '-c', probe]);
+    const out = [];
+    for (const rt of runtimes()) {
+      const r = await execa(rt.cmd, [...rt.pre, 'run', '--bundle', b, `dev-${rt.name}`], { reject: false });
+      out.push({ code: r.exitCode, stdout: r.stdout.split('\n') });
+    }
+    expect(out[0]).toEqual({ code: 0, stdout: ['null ok', 'zero ok', 'full ok', 'random ok', 'urandom ok', 'ptmx ok', 'write ok', 'background ok'] });
+    expect(out[1]).toEqual(out[0]);
+  });
+
+  it('run in the foreground with a terminal and no --console-socket uses the caller\'s terminal', async () => {
+    // The sleep: runc gives the pty the caller's size only once the process runs (tsns-oci before).
+    const b = bundle(['sh', '-c', 'test -t 0 && test -t 1 && test -t 2 && tty; sleep 0.5; stty size; read x; echo "got=$x"; exit 4'], terminal());
+    for (const rt of runtimes()) {
+      const cmd = [rt.cmd, ...rt.pre, 'run', '--bundle', b, `tty-${rt.name}`].map(q).join(' ');
+      // The caller's terminal is raw while the container runs (the key's \r reaches it as typed) and as before after.
+      const out = await inTerminal(`before=$(stty -g); ${cmd}; echo "rc=$?"; test "$(stty -g)" = "$before" && echo restored`, 'hello\r');
+      const lines = out.split('\n').map((l) => l.trim()).filter((l) => l !== 'hello');
+      expect(lines.slice(0, 5), `${rt.name}: ${out}`).toEqual(['/dev/pts/0', '20 70', 'got=hello', 'rc=4', 'restored']);
+    }
+    expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
+  });
+
+  it('resizes the container\'s terminal on SIGWINCH', async () => {
+    // Born at the terminal's size: runc sets the caller's size only after the start, and a change then would be a SIGWINCH too.
+    const b = bundle(['sh', '-c', 'trap "w=1" WINCH; stty size; until [ "$w" ]; do sleep 0.1; done; sleep 0.3; stty size'], terminal({ height: 20, width: 70 }));
+    for (const rt of runtimes()) {
+      const cmd = [rt.cmd, ...rt.pre, 'run', '--bundle', b, `winch-${rt.name}`].map(q).join(' ');
+      // In the background (its stdin /dev/null, its stdout and stderr the terminal), told of the new size as a shell would.
+      // stty may set rows and columns one at a time: the container answers once its size settled.
+      const out = await inTerminal(`${cmd} & sleep 1.5; stty rows 30 cols 90; kill -WINCH $!; wait $!; echo "rc=$?"`);
+      expect(out.split('\n').map((l) => l.trim()).filter(Boolean), `${rt.name}: ${out}`).toEqual(['20 70', '30 90', 'rc=0']);
+    }
+  });
+
+  it('exec -t in the foreground uses the caller\'s terminal; a console socket only goes with a detached terminal', async () => {
+    const b = bundle(['sleep', '100']);
+    for (const rt of runtimes()) {
+      const id = `exec-${rt.name}`;
+      const x = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdin: 'ignore' });
+      expect((await execa(rt.cmd, [...rt.pre, 'run', '--detach', '--bundle', b, id], { reject: false, stdio: 'ignore' })).exitCode).toBe(0);
+      try {
+        // The sleep: runc gives the pty the caller's size only once the process runs.
+        const cmd = [rt.cmd, ...rt.pre, 'exec', '-t', id, 'sh', '-c', 'tty; sleep 0.5; stty size; exit 6'].map(q).join(' ');
+        expect((await inTerminal(`${cmd}; echo "rc=$?"`)).split('\n').map((l) => l.trim()).filter(Boolean), rt.name).toEqual(['/dev/pts/0', '20 70', 'rc=6']);
+        // runc: "cannot use console socket if runc will not detach or allocate tty", and "cannot allocate tty if runc will detach without setting console socket"
+        expect((await x('exec', '--console-socket', join(dir, 'no.sock'), id, 'true')).exitCode, rt.name).not.toBe(0);
+        expect((await x('exec', '--detach', '--tty', id, 'true')).exitCode, rt.name).not.toBe(0);
+      } finally {
+        await x('delete', '--force', id);
+      }
+    }
+  });
+
+  it('a foreground terminal without any terminal to use fails, as runc\'s does, leaving nothing behind', async () => {
+    const b = bundle(['true'], terminal());
+    const seen: number[] = [];
+    for (const rt of runtimes()) {
+      // setsid: no controlling terminal either.
+      const r = await execa('setsid', ['-w', rt.cmd, ...rt.pre, 'run', '--bundle', b, `none-${rt.name}`], { reject: false, stdin: 'ignore' });
+      seen.push(r.exitCode ?? -1);
+      if (rt.name === 'tsns-oci') {
+        expect(r.exitCode).toBe(125);
+        expect(r.stderr).toMatch(/^tsns: cannot give the container a terminal: .*\(ENXIO\)\nhint: /);
+      }
+    }
+    expect(seen[0]).not.toBe(0);
+    expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
   });
 
   it('goes through create, start, kill, delete with runc\'s states and state JSON', async () => {
@@ -262,5 +359,37 @@ describe.runIf(rootlessOk)('tsns-oci beside runc (rootless)', () => {
     }
     expect(codes).toEqual([true, true]);
     expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
+  });
+});
+
+// Rootless (a user namespace mapping the caller, `spec --rootless`): as 65534, run by root through setpriv.
+describe.skipIf(missing !== null)('tsns-oci beside runc, rootless', () => {
+  let home = '';
+  beforeAll(() => {
+    home = mkdtempSync(join(tmpdir(), 'tsns-oci-rl-'));
+    if (IS_ROOT) chownSync(home, USER.uid, USER.gid);
+  });
+  afterAll(() => rmTree(home));
+
+  it('run in the foreground with a terminal and no --console-socket uses the caller\'s terminal', async () => {
+    const uid = IS_ROOT ? USER.uid : process.geteuid!();
+    const gid = IS_ROOT ? USER.gid : process.getegid!();
+    const b = join(home, 'b');
+    const bin = join(b, 'rootfs', 'bin');
+    mkdirSync(bin, { recursive: true });
+    cpSync(BUSYBOX, join(bin, 'busybox'));
+    for (const name of ['sh', 'stty', 'tty', 'id']) symlinkSync('busybox', join(bin, name));
+    const c = specTemplate(true, uid, gid) as Record<string, any>;
+    c.process = { ...c.process, terminal: true, args: ['sh', '-c', 'tty; stty size; id -u; exit 3'] };
+    writeFileSync(join(b, 'config.json'), JSON.stringify(c));
+    if (IS_ROOT) execFileSync('chown', ['-R', `${uid}:${gid}`, b]);
+    const tsnsOci = IS_ROOT ? join(inject('stagedRoot'), 'bin', 'tsns-oci.js') : join(ROOT, 'bin', 'tsns-oci.js');
+    const asUser = IS_ROOT ? ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${home}`] : [];
+    for (const [name, cmd] of [['runc', RUNC], ['tsns-oci', tsnsOci]] as const) {
+      const line = [...asUser, cmd, '--root', join(home, `${name}-root`), 'run', '--bundle', b, `rl-${name}`].map(q).join(' ');
+      const out = await inTerminal(`${line}; echo "rc=$?"`);
+      expect(out.split('\n').map((l) => l.trim()).filter(Boolean), `${name}: ${out}`).toEqual(['/dev/pts/0', '20 70', '0', 'rc=3']);
+    }
+    expect(readdirSync(join(home, 'tsns-oci-root'))).toEqual([]);
   });
 });

@@ -50,6 +50,20 @@ describe('config.json', () => {
     expect(spec.env).toContain('HOME=/');
   });
 
+  it('sends a terminal\'s master to the console socket, or to the helper\'s socket pair in the foreground', () => {
+    const c = base() as Record<string, any>;
+    c.process.terminal = true;
+    c.process.consoleSize = { height: 20, width: 70 };
+    const cfg = parseConfig(c as never, '/b');
+    const plan = (consoleSocket: string | null, consoleFd: number | null) => planOci({
+      config: cfg, rootless: false, uid: 0, gid: 0, noPivot: false, fd: (n) => n, stateDirFd: 9, consoleSocket, consoleFd, preserveFds: 0,
+      openNs: () => 0, seccomp: null, cgroup: null, home: '/',
+    });
+    expect(plan('/run/c.sock', null).extras).toContain('M/run/c.sock\x0120\x0170');
+    expect(plan(null, 12).extras).toContain('N12\x0120\x0170');
+    expect(() => plan(null, null)).toThrow(/process.terminal: a terminal needs --console-socket/);
+  });
+
   it('refuses a hostname without a UTS namespace', () => {
     const c = base();
     c.linux.namespaces = [{ type: 'mount' }];
