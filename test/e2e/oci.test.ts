@@ -363,7 +363,7 @@ describe.runIf(rootlessOk)('tsns-oci beside runc (rootless)', () => {
 });
 
 // Rootless (a user namespace mapping the caller, `spec --rootless`): as 65534, run by root through setpriv.
-describe.skipIf(missing !== null)('tsns-oci beside runc, rootless', () => {
+describe.skipIf(missing !== null)('tsns-oci beside runc (rootless, in a terminal)', () => {
   let home = '';
   beforeAll(() => {
     home = mkdtempSync(join(tmpdir(), 'tsns-oci-rl-'));
