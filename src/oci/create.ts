@@ -13,6 +13,7 @@ import { cgroupSpawnFds, closeCgroupFds, type CgroupFds } from '../cgroup/launch
 import { checkResources } from '../cgroup/limits';
 import { removeCgroup } from '../cgroup/ops';
 import { planCgroup } from '../cgroup/plan';
+import type { DeviceRule, LinuxResources } from '../cgroup/resources';
 import { systemError, TsnsError } from '../errors';
 import { seccompForOci } from '../seccomp/plan';
 import { encodeSpec } from '../wire';
@@ -65,22 +66,50 @@ export function hookState(s: Pick<ContainerState, 'id' | 'pid' | 'bundle' | 'ann
   return { ociVersion: OCI_VERSION, id: s.id, status, ...(s.pid > 0 ? { pid: s.pid } : {}), bundle: s.bundle, annotations: s.annotations };
 }
 
-/** The container's cgroup, with its limits; rootless without limits asked, none where none may be made. */
+/** runc's allowed devices: mknod of any, and the ones every container gets (null, zero, full, random, urandom, tty, ptmx, pts, tun). */
+const ALLOWED_DEVICES: DeviceRule[] = [
+  { allow: true, type: 'c', access: 'm' }, { allow: true, type: 'b', access: 'm' },
+  ...[[1, 3], [1, 8], [1, 7], [5, 0], [1, 5], [1, 9], [136, -1], [5, 2], [10, 200]]
+    .map(([major, minor]) => ({ allow: true, type: 'c', major, minor, access: 'rwm' })),
+];
+
+/**
+ * The device rules as runc applies them: the config's, then allows for the
+ * default devices and those in linux.devices. Without them a `runc spec`
+ * bundle, which denies all, could not open its own /dev/null.
+ */
+function withDeviceAllows(r: LinuxResources, c: OciConfig): LinuxResources {
+  if (!r.devices?.length) return r;
+  const listed = c.linux.devices.filter((d) => d.type !== 'p')
+    .map((d) => ({ allow: true, type: d.type === 'b' ? 'b' : 'c', major: d.major, minor: d.minor, access: 'rwm' }));
+  return { ...r, devices: [...r.devices, ...ALLOWED_DEVICES, ...listed] };
+}
+
+/**
+ * The container's cgroup, with its limits. Rootless and without limits
+ * asked, none where none may be made (runc's way on v1); rootless with
+ * limits that cannot be applied, one line says which, and how to go on.
+ */
 function makeCgroup(g: Globals, c: OciConfig, id: string): Cgroup | null {
-  const resources = c.linux.resources === undefined ? {} : checkResources(c.linux.resources);
+  const resources = withDeviceAllows(c.linux.resources === undefined ? {} : checkResources(c.linux.resources), c);
   const layout = detectLayout();
-  const plan = planCgroup({ layout, resources, placement: { kind: 'path', path: c.linux.cgroupsPath ?? id }, scope: 'all', systemdCgroup: g.systemdCgroup });
+  const limits = Object.keys(resources).filter((k) => k !== 'devices');
   try {
+    const plan = planCgroup({ layout, resources, placement: { kind: 'path', path: c.linux.cgroupsPath ?? id }, scope: 'all', systemdCgroup: g.systemdCgroup });
     const cg = applyCgroup(plan);
     for (const w of cg.warnings) warn(w);
     return cg;
   } catch (e) {
-    const limits = Object.keys(resources).filter((k) => k !== 'devices').length > 0;
-    if (g.rootless && !limits && e instanceof TsnsError) {
+    if (!g.rootless || !(e instanceof TsnsError) || g.systemdCgroup) throw e;
+    if (limits.length === 0) {
       debug(`no cgroup for ${id}: ${e.message}`);
       return null;
     }
-    throw e;
+    if (e.errno !== 'EACCES' && e.errno !== 'EPERM' && e.errno !== 'EROFS') throw e;
+    throw new TsnsError(`cannot apply the container's limits (linux.resources: ${limits.join(', ')}) without root: ${e.message}`, {
+      stage: 'cgroup', errno: e.errno, code: e.code,
+      hint: `${layout.mode === 'v2' ? 'limits without root need a cgroup v2 subtree delegated to you (systemd-run --user --scope -p Delegate=yes …)' : 'cgroup v1 cannot be delegated to a user'}: run as root, or leave linux.resources out of config.json to run without limits (as podman does rootless on cgroup v1)`,
+    });
   }
 }
 
