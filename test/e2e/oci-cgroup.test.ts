@@ -71,9 +71,24 @@ function procState(pid: number): string {
   return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
 }
 
-/** A cgroup path's directory in the hierarchy of `controller` ('' for v2), from the root of that hierarchy. */
+function hierarchyFor(controller: string) {
+  return controller === '' ? LAYOUT.v2! : hierarchyOf(LAYOUT, controller, true)!;
+}
+
+/**
+ * An absolute cgroupsPath as /proc/PID/cgroup shows it: itself on a host;
+ * in a container that sees only its own subtree of the host's hierarchy
+ * (mounted from its cgroup, no cgroup namespace), below that subtree, where
+ * runc puts it.
+ */
+function shownAs(controller: string, path: string): string {
+  const { root } = hierarchyFor(controller);
+  return root === '/' || path === root || path.startsWith(`${root}/`) ? path : `${root}${path}`;
+}
+
+/** The directory of a cgroup path, as /proc/PID/cgroup shows it, in the hierarchy of `controller` ('' for v2). */
 function hostDir(controller: string, path: string): string {
-  const h = controller === '' ? LAYOUT.v2! : hierarchyOf(LAYOUT, controller, true)!;
+  const h = hierarchyFor(controller);
   const rel = h.root === '/' ? path : path.slice(h.root.length);
   return join(h.mountpoint, rel);
 }
@@ -197,12 +212,12 @@ describe.runIf(IS_ROOT && !missing)("tsns-oci's cgroups beside runc's, as root",
         c.create();
         const cg = c.cgroups();
         // Every hierarchy, v1 and v2 alike, has the container at cgroupsPath.
-        expect(Object.fromEntries(KEYS.map((k) => [k, cg[k]]))).toEqual(Object.fromEntries(KEYS.map((k) => [k, c.path])));
-        const values = Object.fromEntries(FILES.map(([ctl, f]) => [f, readFileSync(join(hostDir(ctl, c.path!), f), 'utf8').trim()]));
+        expect(Object.fromEntries(KEYS.map((k) => [k, cg[k]]))).toEqual(Object.fromEntries(KEYS.map((k) => [k, shownAs(k, c.path!)])));
+        const values = Object.fromEntries(FILES.map(([ctl, f]) => [f, readFileSync(join(hostDir(ctl, shownAs(ctl, c.path!)), f), 'utf8').trim()]));
         expect(values).toEqual(Object.fromEntries(Object.keys(values).map((f) => [f, EXPECTED[f]])));
         sameAsRunc('limits', rt, values);
         // runc spec's deny-all, then runc's allows for the default devices: the container can open /dev/null.
-        if (v1('devices')) sameAsRunc('device rules', rt, readFileSync(join(hostDir('devices', c.path!), 'devices.list'), 'utf8').trim().split('\n').sort());
+        if (v1('devices')) sameAsRunc('device rules', rt, readFileSync(join(hostDir('devices', shownAs('devices', c.path!)), 'devices.list'), 'utf8').trim().split('\n').sort());
       } finally {
         await c.end();
       }
@@ -233,7 +248,7 @@ describe.runIf(IS_ROOT && !missing)("tsns-oci's cgroups beside runc's, as root",
       try {
         c.create();
         ok(c.call('start', c.id), 'start');
-        const read = (ctl: string, f: string) => readFileSync(join(hostDir(ctl, c.path!), f), 'utf8').trim();
+        const read = (ctl: string, f: string) => readFileSync(join(hostDir(ctl, shownAs(ctl, c.path!)), f), 'utf8').trim();
         const mem = v1('memory') ? 'memory.limit_in_bytes' : 'memory.max';
         const steps: Record<string, string>[] = [];
         ok(c.call('update', '--memory', '96M', '--pids-limit', '50', '--cpu-share', '256', '--cpu-quota', '30000', c.id), 'update with flags');
@@ -259,8 +274,8 @@ describe.runIf(IS_ROOT && !missing)("tsns-oci's cgroups beside runc's, as root",
     it('pause freezes every process (the state in /proc and the freezer\'s), resume thaws them; a created container pauses too', async () => {
       const c = container(['sh', '-c', 'sleep 300 & sleep 300 & wait']);
       const freezer = () => (v1('freezer')
-        ? readFileSync(join(hostDir('freezer', c.path!), 'freezer.state'), 'utf8').trim()
-        : `frozen ${/frozen (\d)/.exec(readFileSync(join(hostDir('', c.path!), 'cgroup.events'), 'utf8'))?.[1]}`);
+        ? readFileSync(join(hostDir('freezer', shownAs('freezer', c.path!)), 'freezer.state'), 'utf8').trim()
+        : `frozen ${/frozen (\d)/.exec(readFileSync(join(hostDir('', shownAs('', c.path!)), 'cgroup.events'), 'utf8'))?.[1]}`);
       try {
         c.create();
         const seenHere: Record<string, unknown> = {};
@@ -269,7 +284,7 @@ describe.runIf(IS_ROOT && !missing)("tsns-oci's cgroups beside runc's, as root",
         ok(c.call('resume', c.id), 'resume');
         seenHere.createdResumed = [c.state().status, freezer()];
         ok(c.call('start', c.id), 'start');
-        const procs = () => readFileSync(join(hostDir('pids', c.path!), 'cgroup.procs'), 'utf8').trim().split('\n').map(Number);
+        const procs = () => readFileSync(join(hostDir('pids', shownAs('pids', c.path!)), 'cgroup.procs'), 'utf8').trim().split('\n').map(Number);
         await waitFor(`the container's three processes (${procs().length})`, () => procs().length === 3);
         ok(c.call('pause', c.id), 'pause');
         // A task frozen by the v1 freezer shows D (uninterruptible), by v2's cgroup.freeze S.
@@ -317,7 +332,7 @@ describe.runIf(IS_ROOT && !missing)("tsns-oci's cgroups beside runc's, as root",
       try {
         c.create();
         ok(c.call('start', c.id), 'start');
-        const procs = () => readFileSync(join(hostDir('pids', c.path!), 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
+        const procs = () => readFileSync(join(hostDir('pids', shownAs('pids', c.path!)), 'cgroup.procs'), 'utf8').trim().split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
         await waitFor(`the container's three processes (${procs().length})`, () => procs().length === 3);
         const json = JSON.parse(ok(c.call('ps', '--format', 'json', c.id), 'ps --format json').stdout) as number[];
         expect([...json].sort((a, b) => a - b)).toEqual(procs());
