@@ -493,3 +493,25 @@ export function containerdProbe(): Promise<string | null> {
     }
   });
 }
+
+/**
+ * Whether containerd's overlayfs snapshotter can mount where the tests keep
+ * containerd's root (an overlay over an overlay root, nested in a container,
+ * cannot): null, or the kernel's refusal as mount(8) words it.
+ */
+export function overlayProbe(): string | null {
+  const dir = workDir('probe-overlay');
+  const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => join(dir, d));
+  for (const d of [lower, upper, work, merged]) mkdirSync(d!);
+  try {
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged!], { stdio: 'pipe' });
+    execFileSync('umount', [merged!], { stdio: 'pipe' });
+    return null;
+  } catch (e) {
+    const reason = `containerd's overlayfs snapshotter cannot mount in ${tmpdir()} here (${String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n')[0]})`;
+    console.warn(`skipping the tests that unpack an image: ${reason}`);
+    return reason;
+  } finally {
+    rmTree(dir);
+  }
+}
