@@ -209,7 +209,8 @@ function podmanSetup(w = join(dir, 'podman')): { podman: (args: string[]) => Ret
   // Root lacks CAP_SYS_RESOURCE here: no default ulimits. This containers.conf replaces the system one, so the
   // container gets podman's built-in capabilities: Docker's 14.
   writeFileSync(join(w, 'containers.conf'), '[containers]\ndefault_ulimits = []\n');
-  const podman = (args: string[]) => execa('podman', ['--root', join(w, 'storage'), '--runroot', join(w, 'runroot'), '--runtime', '/usr/sbin/runc', ...args],
+  // vfs: the overlay driver cannot stack on an overlay root (podman nested in a container), and --rootfs needs no layers.
+  const podman = (args: string[]) => execa('podman', ['--root', join(w, 'storage'), '--runroot', join(w, 'runroot'), '--storage-driver', 'vfs', '--runtime', '/usr/sbin/runc', ...args],
     { reject: false, env: { CONTAINERS_CONF: join(w, 'containers.conf') }, timeout: 60_000 });
   return { podman, rootfs };
 }
