@@ -137,7 +137,7 @@ export function thawCgroup(cg: Pick<Cgroup, 'dirs'>): void {
 
 /**
  * Send `signal` to every process in the cgroup (runc kill --all): frozen
- * meanwhile so that none forks past it; SIGKILL on v2 is cgroup.kill.
+ * meanwhile so that none forks past it, and thawed after; SIGKILL on v2 is cgroup.kill.
  * (A cgroup that had cgroup.kill cannot have processes cloned into it
  * again: Linux kills them at once. tsns never reuses one.)
  */
@@ -145,11 +145,12 @@ export function killCgroup(cg: Pick<Cgroup, 'dirs'>, signal: NodeJS.Signals | nu
   const v2 = cg.dirs.find((d) => d.version === 2);
   if ((signal === 'SIGKILL' || signal === 9) && v2 && existsSync(`${v2.dir}/cgroup.kill`)) {
     writeValue(`${v2.dir}/cgroup.kill`, '1');
+    // A task frozen by a v1 freezer dies only once thawed.
+    if (freezerState(cg) !== 'thawed') thawCgroup(cg);
     return;
   }
   const f = freezerOf(cg);
-  const wasFrozen = f ? freezerState(cg) === 'frozen' : true;
-  if (f && !wasFrozen) freezeCgroup(cg);
+  if (f && freezerState(cg) !== 'frozen') freezeCgroup(cg);
   try {
     for (const pid of cgroupProcs(cg)) {
       try {
@@ -159,7 +160,8 @@ export function killCgroup(cg: Pick<Cgroup, 'dirs'>, signal: NodeJS.Signals | nu
       }
     }
   } finally {
-    if (f && !wasFrozen) thawCgroup(cg);
+    // Thawed afterwards even if it was paused, as runc does: a frozen task would not die of its SIGKILL.
+    if (f) thawCgroup(cg);
   }
 }
 

@@ -96,12 +96,19 @@ function placeIn(h: Hierarchy, placement: CgroupPlacement): CgroupDir {
       'a cgroup namespace hides it: run tsns outside the cgroup namespace, or give an absolute path');
   }
   const from = absolute ? '' : h.own === '/' ? '' : h.own;
-  const path = `${from}/${tail.join('/')}`.replace(/\/$/, '') || '/';
+  const asked = `${from}/${tail.join('/')}`.replace(/\/$/, '') || '/';
   const base = absolute ? h.mountpoint.replace(/\/+$/, '') : h.ownDir!;
-  const dir = absolute ? dirIn(h, path) : `${base}${tail.length ? `/${tail.join('/')}` : ''}`;
-  if (dir === null) throw planError(`cgroup path '${given}' is outside what is mounted at ${h.mountpoint} (its root is ${h.root})`);
+  const inside = absolute ? dirIn(h, asked) : `${base}${tail.length ? `/${tail.join('/')}` : ''}`;
+  // An absolute path outside what is mounted (a container that sees only its own subtree of the
+  // host's hierarchy, without a cgroup namespace): below the mount all the same, as runc puts it,
+  // which is where engines nested in such a container expect their containers' cgroups.
+  // (Not in a cgroup namespace's view, whose mount root reads /../..: where / is there, is unknown.)
+  const outside = inside === null;
+  if (outside && h.root.split('/').includes('..')) throw planError(`cgroup path '${given}' is outside what is mounted at ${h.mountpoint} (its root is ${h.root})`);
+  const dir = inside ?? `${base}${asked === '/' ? '' : asked}`;
+  const path = outside ? `${h.root}${asked === '/' ? '' : asked}` : asked;
   // The parts below the base: from the mount's root for an absolute path.
-  const below = absolute ? path.slice(h.root === '/' ? 0 : h.root.length).split('/').filter(Boolean) : tail;
+  const below = absolute ? (outside ? asked : asked.slice(h.root === '/' ? 0 : h.root.length)).split('/').filter(Boolean) : tail;
   const levels = placement.kind === 'join' ? [] : below.map((_, i) => `${base}/${below.slice(0, i + 1).join('/')}`);
   return { version: h.version, controllers: h.controllers, mountpoint: h.mountpoint, path, dir, base, levels };
 }

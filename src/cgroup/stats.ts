@@ -71,7 +71,8 @@ function cpuStats(cg: Cgroup): RuncStats['cpu'] {
     }
   }
   const throttledTime = cpu?.version === 2 ? (stat.throttled_usec ?? 0n) * 1000n : stat.throttled_time;
-  return { usage: omitZero(usage), throttling: omitZero({ periods: stat.nr_periods, throttledPeriods: stat.nr_throttled, throttledTime }) };
+  // runc's CpuUsage: kernel and user have no omitempty, the rest has.
+  return { usage: { ...omitZero(usage), kernel: usage.kernel, user: usage.user }, throttling: omitZero({ periods: stat.nr_periods, throttledPeriods: stat.nr_throttled, throttledTime }) };
 }
 
 function cpusetStats(cg: Cgroup): Record<string, unknown> {
@@ -193,5 +194,6 @@ export function cgroupStats(cg: Cgroup): RuncStats {
 /** One line of `runc events`: {"type":…,"id":…,"data":…}, bigints as JSON numbers. */
 export function eventJson(type: 'stats' | 'oom' | string, id: string, data?: unknown): string {
   const text = JSON.stringify({ type, id, ...(data === undefined ? {} : { data }) }, (_k, v) => (typeof v === 'bigint' ? `\u0000${v}\u0000` : v));
-  return text.replace(/"\\u0000(\d+)\\u0000"/g, '$1');
+  // Signed too: cpuset's sched_relax_domain_level is -1 by default.
+  return text.replace(/"\\u0000(-?\d+)\\u0000"/g, '$1');
 }

@@ -69,7 +69,8 @@ export async function pause(g: Globals, args: readonly string[], freeze: boolean
   const { operands } = parseFlags(args, [], freeze ? 'pause' : 'resume', { interspersed: true });
   const s = readState(g.root, containerId(operands, freeze ? 'pause' : 'resume'));
   const st = status(g, s);
-  if (freeze && st !== 'running') throw new TsnsError(`container not running`, { stage: 'plan', hint: `it is ${st}` });
+  // runc pauses a created container too; resume brings it back to created.
+  if (freeze && st !== 'running' && st !== 'created') throw new TsnsError(`container not running`, { stage: 'plan', hint: `it is ${st}` });
   if (!freeze && st !== 'paused') throw new TsnsError(`container not paused`, { stage: 'plan', hint: `it is ${st}` });
   if (freeze) freezeCgroup(cgroupOf(s, 'pause'));
   else thawCgroup(cgroupOf(s, 'resume'));

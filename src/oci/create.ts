@@ -68,25 +68,34 @@ export function hookState(s: Pick<ContainerState, 'id' | 'pid' | 'bundle' | 'ann
   return { ociVersion: OCI_VERSION, id: s.id, status, ...(s.pid > 0 ? { pid: s.pid } : {}), bundle: s.bundle, annotations: s.annotations };
 }
 
-/** The container's cgroup, with its limits; rootless without limits asked, none where none may be made. */
+/**
+ * The container's cgroup, with its limits. Rootless and without limits
+ * asked, none where none may be made (runc's way on v1); rootless with
+ * limits that cannot be applied, one line says which, and how to go on.
+ */
 function makeCgroup(g: Globals, c: OciConfig, id: string): Cgroup | null {
   const resources = c.linux.resources === undefined ? {} : checkResources(c.linux.resources);
   // runc appends its allowed devices to the config's rules (plan.ts deviceRules): engines' configs
   // deny all and count on them. Where a config has no rules at all, nothing is restricted.
   if (resources.devices?.length) resources.devices = deviceRules(resources.devices, c.linux.devices);
   const layout = detectLayout();
-  const plan = planCgroup({ layout, resources, placement: { kind: 'path', path: c.linux.cgroupsPath ?? id }, scope: 'all', systemdCgroup: g.systemdCgroup });
+  const limits = Object.keys(resources).filter((k) => k !== 'devices');
   try {
+    const plan = planCgroup({ layout, resources, placement: { kind: 'path', path: c.linux.cgroupsPath ?? id }, scope: 'all', systemdCgroup: g.systemdCgroup });
     const cg = applyCgroup(plan);
     for (const w of cg.warnings) warn(w);
     return cg;
   } catch (e) {
-    const limits = Object.keys(resources).filter((k) => k !== 'devices').length > 0;
-    if (g.rootless && !limits && e instanceof TsnsError) {
+    if (!g.rootless || !(e instanceof TsnsError) || g.systemdCgroup) throw e;
+    if (limits.length === 0) {
       debug(`no cgroup for ${id}: ${e.message}`);
       return null;
     }
-    throw e;
+    if (e.errno !== 'EACCES' && e.errno !== 'EPERM' && e.errno !== 'EROFS') throw e;
+    throw new TsnsError(`cannot apply the container's limits (linux.resources: ${limits.join(', ')}) without root: ${e.message}`, {
+      stage: 'cgroup', errno: e.errno, code: e.code,
+      hint: `${layout.mode === 'v2' ? 'limits without root need a cgroup v2 subtree delegated to you (systemd-run --user --scope -p Delegate=yes …)' : 'cgroup v1 cannot be delegated to a user'}: run as root, or leave linux.resources out of config.json to run without limits (as podman does rootless on cgroup v1)`,
+    });
   }
 }
 

@@ -27,7 +27,8 @@ export async function start(g: Globals, id: string): Promise<void> {
   const s = readState(g.root, id);
   const st = status(g, s);
   if (st === 'stopped') throw new TsnsError('cannot start a container that has stopped', { stage: 'plan', hint: `'tsns-oci delete ${id}', then create it again` });
-  if (st !== 'created') throw new TsnsError(`cannot start an already running container`, { stage: 'plan' });
+  if (st === 'running') throw new TsnsError('cannot start an already running container', { stage: 'plan' });
+  if (st !== 'created') throw new TsnsError(`cannot start a container in the ${st} state`, { stage: 'plan', hint: st === 'paused' ? `'tsns-oci resume ${id}' first` : undefined });
   await withLockAsync(g.root, id, async () => {
     await runHooksInContainer('startContainer', s.hooks.startContainer, hookState(s, 'created'), { ...s, root: g.root });
     // The process waits in its open(O_WRONLY) of the fifo: ours lets it on, and its byte says it went.

@@ -138,8 +138,9 @@ export function alive(s: Pick<ContainerState, 'pid' | 'startTime'>): boolean {
 
 export function statusOf(root: string, s: ContainerState, frozen: () => boolean): Status {
   if (!alive(s)) return 'stopped';
-  if (existsSync(fifoOf(root, s.id))) return 'created';
-  return frozen() ? 'paused' : 'running';
+  // As runc: a frozen cgroup is paused, whether or not it was started.
+  if (frozen()) return 'paused';
+  return existsSync(fifoOf(root, s.id)) ? 'created' : 'running';
 }
 
 /**

@@ -62,10 +62,48 @@ export function parseCgroupFile(text: string): Record<string, string> {
   return out;
 }
 
+/**
+ * A controller's path in parseCgroupFile()'s result ('' for v2); a clear
+ * error, with what there was, when the process has no such line (a
+ * command that failed printed nothing, or the hierarchy is not there).
+ */
+export function pathIn(cgroupOf: Record<string, string>, controller: string): string {
+  const path = cgroupOf[controller];
+  if (path === undefined) {
+    throw new Error(`no ${controller === '' ? 'v2 (0::)' : controller} line in the /proc/PID/cgroup read: ${JSON.stringify(cgroupOf)}`);
+  }
+  return path;
+}
+
+/**
+ * The cgroup path every hierarchy here is mounted from: '/' on a host, a
+ * container's own cgroup where it sees only its subtree of the host's
+ * hierarchies (v1 without a cgroup namespace); null when they differ. An
+ * absolute cgroup path can reach only what lies below it.
+ */
+export function mountRoot(): string | null {
+  const roots = new Set(LAYOUT.hierarchies.map((h) => h.root));
+  return roots.size === 1 ? [...roots][0]! : null;
+}
+
+/** An absolute cgroup path for `name` that this machine's mounts show: /NAME below the root they are mounted from. */
+export function visiblePath(name: string): string {
+  const root = mountRoot();
+  if (root === null) throw new Error(`the cgroup hierarchies are mounted from different roots: ${LAYOUT.hierarchies.map((h) => `${h.mountpoint} ${h.root}`).join(', ')}`);
+  return `${root === '/' ? '' : root}/${name}`;
+}
+
+/** Our own path in a controller's hierarchy ('' for v2), '' for the root: a relative cgroup goes below it. */
+export function ownPrefix(controller: string): string {
+  const h = controller === '' ? LAYOUT.v2 : hierarchyOf(LAYOUT, controller);
+  return !h || h.own === '/' ? '' : h.own;
+}
+
 /** The host's file of a controller's cgroup, as a process's /proc/PID/cgroup names it. */
 export function hostFile(cgroupOf: Record<string, string>, controller: string, file: string): string {
-  const h = controller === '' ? LAYOUT.v2! : hierarchyOf(LAYOUT, controller)!;
-  const path = cgroupOf[controller === '' ? '' : h.controllers[0]!]!;
+  const h = controller === '' ? LAYOUT.v2 : hierarchyOf(LAYOUT, controller);
+  if (!h) throw new Error(`no hierarchy here has the ${controller} controller (${LAYOUT.mode} layout)`);
+  const path = pathIn(cgroupOf, controller === '' ? '' : h.controllers[0]!);
   const rel = h.root === '/' ? path : path.slice(h.root.length);
   return join(h.mountpoint, rel, file);
 }

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CI, IS_ROOT, MODES, requireFeature, ROOT, USER, type Mode } from './helpers';
-import { hostFile, LAYOUT, leftovers, onThisLayout, outputMatching, parseCgroupFile, readHost, startTsns } from './cgroup-lib';
+import { hostFile, LAYOUT, leftovers, onThisLayout, outputMatching, ownPrefix, parseCgroupFile, pathIn, readHost, startTsns, visiblePath } from './cgroup-lib';
 
 const started: number[] = [];
 
@@ -34,6 +34,9 @@ afterEach(() => {
 beforeAll(() => {
   requireFeature(LAYOUT.mode !== 'none', 'a mounted cgroup filesystem');
 });
+
+/** A path as a regular expression's literal text. */
+const re = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 const onV1 = (c: string) => LAYOUT.hierarchies.some((h) => h.version === 1 && h.controllers.includes(c));
 
@@ -168,10 +171,13 @@ describe.each(MODES)('cgroup limits as %s', (mode: Mode) => {
   it('--cgroup-parent makes the levels it needs and removes the ones it made', async () => {
     const parent = `tsns-e2e-parent-${process.pid}`;
     const res = await tsnsRun(mode, [`--cgroup-parent=${parent}/inner`, '--pids-limit=10', 'cat', '/proc/self/cgroup']);
-    expect(parseCgroupFile(res.stdout).pids).toMatch(new RegExp(`/${parent}/inner/tsns-\\d+-0$`));
+    expect(res.stderr).toBe('');
+    expect(pathIn(parseCgroupFile(res.stdout), 'pids')).toMatch(new RegExp(`^${re(ownPrefix('pids'))}/${parent}/inner/tsns-\\d+-0$`));
     expect(leftovers([], [parent])).toEqual([]);
-    const abs = await tsnsRun(mode, [`--cgroup-parent=/${parent}`, '--pids-limit=10', 'cat', '/proc/self/cgroup']);
-    expect(parseCgroupFile(abs.stdout).pids).toMatch(new RegExp(`^/${parent}/tsns-\\d+-0$`));
+    // Absolute: from the root of what is mounted (a container may see only its own subtree of the host's).
+    const abs = await tsnsRun(mode, [`--cgroup-parent=${visiblePath(parent)}`, '--pids-limit=10', 'cat', '/proc/self/cgroup']);
+    expect(abs.stderr).toBe('');
+    expect(pathIn(parseCgroupFile(abs.stdout), 'pids')).toMatch(new RegExp(`^${re(visiblePath(parent))}/tsns-\\d+-0$`));
     expect(leftovers([], [parent])).toEqual([]);
   });
 
@@ -181,13 +187,14 @@ describe.each(MODES)('cgroup limits as %s', (mode: Mode) => {
     mkdirSync(dir);
     try {
       writeFileSync(join(dir, 'pids.max'), '7');
-      const res = await tsnsRun(mode, [`--cgroup-path=/${name}`, 'sh', '-c', 'cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/$(grep :pids: /proc/self/cgroup | cut -d: -f3)/pids.max']);
-      expect(parseCgroupFile(res.stdout.split('\n').slice(0, -1).join('\n')).pids).toBe(`/${name}`);
+      const res = await tsnsRun(mode, [`--cgroup-path=${visiblePath(name)}`, 'sh', '-c', `cat /proc/self/cgroup; cat ${dir}/pids.max`]);
+      expect(res.stderr).toBe('');
+      expect(pathIn(parseCgroupFile(res.stdout.split('\n').slice(0, -1).join('\n')), 'pids')).toBe(visiblePath(name));
       expect(res.stdout.split('\n').pop()).toBe('7');
       expect(existsSync(dir)).toBe(true);
-      const none = await tsnsRun(mode, ['--cgroup-path=/tsns-e2e-does-not-exist', 'true']);
+      const none = await tsnsRun(mode, [`--cgroup-path=${visiblePath('tsns-e2e-does-not-exist')}`, 'true']);
       expect(none.exitCode).toBe(125);
-      expect(none.stderr).toMatch(/^tsns: cannot join the cgroup \/tsns-e2e-does-not-exist: it exists in no hierarchy/);
+      expect(none.stderr.startsWith(`tsns: cannot join the cgroup ${visiblePath('tsns-e2e-does-not-exist')}: it exists in no hierarchy`), none.stderr).toBe(true);
     } finally {
       rmdirSync(dir);
     }
@@ -200,7 +207,8 @@ describe.each(MODES)('cgroup limits as %s', (mode: Mode) => {
     try {
       const ls = await startTsns(mode, ['ls', '-t', 'pid', '-n', '-o', 'COMMAND,CGROUP']);
       const line = String(ls.stdout).split('\n').find((l) => l.startsWith('sleep 30 '));
-      expect(line).toMatch(new RegExp(`[ :,]/tsns-${p.pid}-0( |$)`));
+      // Below our own cgroup (the root on a host; a container's own cgroup in a container).
+      expect(line).toMatch(new RegExp(`[ :,]${re(ownPrefix('pids'))}/tsns-${p.pid}-0( |$)`));
     } finally {
       await execa('pkill', ['-KILL', '-x', '-f', 'sleep 30', '-P', String(p.pid)], { reject: false });
       await p;

@@ -429,3 +429,84 @@ export function itOn(rt: Runtime, where: string, title: string, fn: () => Promis
   if (key === undefined) it(title, fn, timeout);
   else it.fails(`${title} — known gap: ${gaps[key]}`, fn, timeout);
 }
+
+// ---------------------------------------------------------------- can the engine run here at all?
+/** runc, as the engines' reference runtime. */
+export const RUNC_RUNTIME: Runtime = { name: 'runc', path: RUNC, userPath: () => RUNC };
+
+/**
+ * Tries an engine once with runc and a trivial container: null when it ran,
+ * else why not, in the engine's own words. An engine nested in a container
+ * may be unable to (the outer container's cgroups, mounts or storage): its
+ * tests are then skipped with that reason, on CI too, since runc itself
+ * fails there and tsns-oci is not what is tested. Where runc runs, nothing
+ * is skipped.
+ */
+export async function engineProbe(what: string, attempt: () => Promise<{ exitCode?: number; stderr?: unknown }>): Promise<string | null> {
+  let why: string;
+  try {
+    const r = await attempt();
+    if (r.exitCode === 0) return null;
+    const lines = String(r.stderr ?? '').trim().split('\n').filter(Boolean);
+    why = `exit ${r.exitCode}: ${lines.find((l) => /error|failed|denied|cannot/i.test(l)) ?? lines.pop() ?? 'no message'}`;
+  } catch (e) {
+    why = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+  }
+  const reason = `${what} cannot run even a trivial container with runc here (${why})`;
+  console.warn(`skipping: ${reason}`);
+  return reason;
+}
+
+/** podman (as root, or rootless as 65534) running `true` with runc on a busybox root, set up as podmanFor() sets it up. */
+export function podmanProbe(rootless: boolean): Promise<string | null> {
+  return engineProbe(`${rootless ? 'rootless ' : ''}podman`, async () => {
+    const owner = rootless && IS_ROOT ? USER : undefined;
+    const dir = workDir('probe-podman', owner);
+    try {
+      const pm = podmanFor(dir, RUNC_RUNTIME, { rootless });
+      const r = await pm(['run', '--rm', '--network', 'none', '--rootfs', busyboxRootfs(join(dir, 'rootfs'), owner), '/bin/true']);
+      await pm(['rm', '--all', '--force', '--time', '0']);
+      return r;
+    } finally {
+      rmTree(dir);
+    }
+  });
+}
+
+/** A containerd of its own running `true` with runc's shim and runc on a busybox root. */
+export function containerdProbe(): Promise<string | null> {
+  return engineProbe('containerd', async () => {
+    const dir = workDir('probe-ctd');
+    let ctd: Containerd | null = null;
+    try {
+      ctd = await startContainerd(join(dir, 'ctd'));
+      return await ctd.ctr(['run', '--rm', '--runtime', 'io.containerd.runc.v2', '--runc-binary', RUNC, '--runc-root', join(dir, 'runc'),
+        '--fifo-dir', join(dir, 'fifo'), '--rootfs', busyboxRootfs(join(dir, 'rootfs')), 'probe', '/bin/true']);
+    } finally {
+      await ctd?.stop();
+      rmTree(dir);
+    }
+  });
+}
+
+/**
+ * Whether containerd's overlayfs snapshotter can mount where the tests keep
+ * containerd's root (an overlay over an overlay root, nested in a container,
+ * cannot): null, or the kernel's refusal as mount(8) words it.
+ */
+export function overlayProbe(): string | null {
+  const dir = workDir('probe-overlay');
+  const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => join(dir, d));
+  for (const d of [lower, upper, work, merged]) mkdirSync(d!);
+  try {
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged!], { stdio: 'pipe' });
+    execFileSync('umount', [merged!], { stdio: 'pipe' });
+    return null;
+  } catch (e) {
+    const reason = `containerd's overlayfs snapshotter cannot mount in ${tmpdir()} here (${String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n')[0]})`;
+    console.warn(`skipping the tests that unpack an image: ${reason}`);
+    return reason;
+  } finally {
+    rmTree(dir);
+  }
+}

@@ -10,7 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { IS_ROOT, USER } from './helpers';
-import { busyboxRootfs, enginesPresent, itOn, failedCalls, podmanFor, processesMentioning, recordCalls, rmTree, runtimesUnderTest, subcommand, workDir, type Podman, type Runtime } from './oci-lib';
+import { busyboxRootfs, enginesPresent, itOn, failedCalls, podmanFor, podmanProbe, processesMentioning, recordCalls, rmTree, runtimesUnderTest, subcommand, workDir, type Podman, type Runtime } from './oci-lib';
 
 const RUNTIMES = runtimesUnderTest().map((rt) => [rt.name, rt] as [string, Runtime]);
 const missing = enginesPresent('podman', 'conmon');
@@ -112,12 +112,16 @@ function lifecycle(label: string, rootless: boolean) {
 }
 
 if (!IS_ROOT) console.warn('skipping the tests of root\'s podman: they need root (rootless podman still runs)');
-describe.runIf(IS_ROOT && !missing)('podman as root', () => {
+// Nested in a container, podman may not run even runc's containers: then it says why, and these skip.
+const cannot = IS_ROOT && !missing ? await podmanProbe(false) : null;
+const cannotRootless = !missing ? await podmanProbe(true) : null;
+
+describe.runIf(IS_ROOT && !missing && !cannot)('podman as root', () => {
   lifecycle('podman', false);
 });
 
 // Rootless podman needs user namespaces, newuidmap (uidmap) and a home; 65534 has no subordinate
 // ids, so podman maps only the caller (it says so in a warning).
-describe.runIf(!missing)('rootless podman', () => {
+describe.runIf(!missing && !cannotRootless)('rootless podman', () => {
   lifecycle('rootless podman', true);
 });

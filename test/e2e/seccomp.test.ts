@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { engineProbe, rmTree } from './oci-lib';
 import { allowAllFilter, hasCommand, IS_ROOT, MODES, requireFeature, ROOT, tsns, USER, type Mode } from './helpers';
 
 const lib = createRequire(import.meta.url)(join(ROOT, 'dist', 'index.cjs')) as typeof import('../../src/index');
@@ -201,29 +202,46 @@ describe.each(MODES)('as %s', (mode: Mode) => {
 });
 
 /** podman with runc, on a store of its own (the machine's containers are left alone) and a busybox root. */
-function podmanSetup(): { podman: (args: string[]) => ReturnType<typeof execa>; rootfs: string } {
-  const w = join(dir, 'podman');
+function podmanSetup(w = join(dir, 'podman')): { podman: (args: string[]) => ReturnType<typeof execa>; rootfs: string } {
   const rootfs = join(w, 'rootfs');
   for (const d of ['bin', 'tmp', 'proc', 'dev', 'sys', 'etc']) mkdirSync(join(rootfs, d), { recursive: true });
   writeFileSync(join(rootfs, 'bin', 'busybox'), readFileSync('/bin/busybox'), { mode: 0o755 });
   // Root lacks CAP_SYS_RESOURCE here: no default ulimits. This containers.conf replaces the system one, so the
   // container gets podman's built-in capabilities: Docker's 14.
   writeFileSync(join(w, 'containers.conf'), '[containers]\ndefault_ulimits = []\n');
-  const podman = (args: string[]) => execa('podman', ['--root', join(w, 'storage'), '--runroot', join(w, 'runroot'), '--runtime', '/usr/sbin/runc', ...args],
+  // vfs: the overlay driver cannot stack on an overlay root (podman nested in a container), and --rootfs needs no layers.
+  const podman = (args: string[]) => execa('podman', ['--root', join(w, 'storage'), '--runroot', join(w, 'runroot'), '--storage-driver', 'vfs', '--runtime', '/usr/sbin/runc', ...args],
     { reject: false, env: { CONTAINERS_CONF: join(w, 'containers.conf') }, timeout: 60_000 });
   return { podman, rootfs };
 }
 
+/** busybox's applets as relative links (its --install's absolute ones break inside a container). */
+async function linkApplets(rootfs: string): Promise<void> {
+  const applets = (await execa('/bin/busybox', ['--list'])).stdout.split('\n').filter((a) => a && a !== 'busybox');
+  for (const a of applets) symlinkSync('busybox', join(rootfs, 'bin', a));
+}
+
 const podmanUsable = IS_ROOT && hasCommand('podman') && existsSync('/usr/sbin/runc') && existsSync('/bin/busybox');
+// Nested in a container, podman may not run even runc's containers: then it says why, and the comparison skips.
+const podmanCannot = podmanUsable ? await engineProbe('podman', async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsns-seccomp-probe-'));
+  try {
+    const pm = podmanSetup(w);
+    await linkApplets(pm.rootfs);
+    const r = await pm.podman(['run', '--rm', '--network', 'none', '--rootfs', pm.rootfs, '/bin/true']);
+    await pm.podman(['rm', '-a', '-f', '-t', '0']);
+    return r;
+  } finally {
+    rmTree(w);
+  }
+}) : null;
 
 // podman + runc as root only: rootless podman needs a home and subordinate ids that 65534 lacks.
-describe.runIf(IS_ROOT && requireFeature(podmanUsable, 'podman, runc and busybox-static for the comparison (Debian: apt-get install podman runc busybox-static)'))('compared with podman + runc (as root)', () => {
+describe.runIf(IS_ROOT && requireFeature(podmanUsable, 'podman, runc and busybox-static for the comparison (Debian: apt-get install podman runc busybox-static)') && !podmanCannot)('compared with podman + runc (as root)', () => {
   let pm: ReturnType<typeof podmanSetup>;
   beforeAll(async () => {
     pm = podmanSetup();
-    // Relative links: busybox --install's absolute ones break inside a container.
-    const applets = (await execa('/bin/busybox', ['--list'])).stdout.split('\n').filter((a) => a && a !== 'busybox');
-    for (const a of applets) symlinkSync('busybox', join(pm.rootfs, 'bin', a));
+    await linkApplets(pm.rootfs);
   });
   afterAll(async () => {
     await pm?.podman(['rm', '-a', '-f', '-t', '0']);

@@ -140,3 +140,33 @@ describe('runc events JSON', () => {
     expect(eventJson('oom', 'x')).toBe('{"type":"oom","id":"x"}');
   });
 });
+
+/** A privileged container's view on cgroup v1 without a cgroup namespace: each hierarchy mounted from its own cgroup. */
+const IN_CONTAINER = {
+  mountinfo: `381 380 0:28 /libpod_parent/libpod-1 /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+388 380 0:35 /libpod_parent/libpod-1 /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+`,
+  cgroups: 'cpu\t1\t3\t1\npids\t8\t3\t1\n',
+  self: '8:pids:/libpod_parent/libpod-1\n1:cpu:/libpod_parent/libpod-1\n',
+  files: {} as Record<string, string>,
+};
+
+describe('absolute cgroup paths where the hierarchies are mounted from a container\'s own cgroup', () => {
+  it('inside what is mounted: there; outside it: below the mount all the same, as runc puts it', () => {
+    const inside = plan(IN_CONTAINER, { pids: { limit: 5 } }, { kind: 'path', path: '/libpod_parent/libpod-1/c' }, 'all');
+    expect(inside.dirs.map((d) => [d.dir, d.path, d.levels])).toEqual([
+      ['/sys/fs/cgroup/cpu/c', '/libpod_parent/libpod-1/c', ['/sys/fs/cgroup/cpu/c']],
+      ['/sys/fs/cgroup/pids/c', '/libpod_parent/libpod-1/c', ['/sys/fs/cgroup/pids/c']],
+    ]);
+    const outside = plan(IN_CONTAINER, { pids: { limit: 5 } }, { kind: 'path', path: '/default/c' }, 'all');
+    expect(outside.dirs.map((d) => [d.dir, d.path, d.levels])).toEqual([
+      ['/sys/fs/cgroup/cpu/default/c', '/libpod_parent/libpod-1/default/c', ['/sys/fs/cgroup/cpu/default', '/sys/fs/cgroup/cpu/default/c']],
+      ['/sys/fs/cgroup/pids/default/c', '/libpod_parent/libpod-1/default/c', ['/sys/fs/cgroup/pids/default', '/sys/fs/cgroup/pids/default/c']],
+    ]);
+    expect(outside.writes.map((w) => `${w.dir}/${w.file}`)).toEqual(['/sys/fs/cgroup/pids/default/c/pids.max']);
+  });
+
+  it('in a cgroup namespace\'s view (a mount root of /../..) an absolute path outside it is still refused', () => {
+    expect(message(() => plan(IN_CGROUPNS, { pids: { limit: 5 } }, { kind: 'path', path: '/x' }, 'all'))).toMatch(/cgroup path '\/x' is outside what is mounted at \/sys\/fs\/cgroup\/pids/);
+  });
+});
