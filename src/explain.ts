@@ -164,7 +164,8 @@ function wdHint(name: string, ctx: FailureContext): string | undefined {
   const where = ctx.filesystem?.length ? ' in the sandbox' : '';
   // In a sandbox the change comes after the switch to the command's user, as in bwrap.
   if (name === 'EACCES') return `the command's user may not enter ${ctx.wd}${where}: choose a directory it can enter`;
-  if (name === 'ENOENT' || name === 'ENOTDIR') return `${ctx.wd} is not a directory${where}: create it (--dir) or choose another`;
+  const what = name === 'ENOENT' ? 'does not exist' : name === 'ENOTDIR' ? 'is not a directory' : null;
+  if (what) return `${ctx.wd} ${what}${where}: ${where ? 'make it with --dir, or choose another' : 'choose another'}`;
   return undefined;
 }
 

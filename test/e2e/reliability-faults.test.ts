@@ -165,7 +165,7 @@ describe.each(MODES)('a failure after the namespaces exist, as %s', (mode: Mode)
     const before = { mounts: mounts(), tree: listTree(dir) };
     const r = await tsnsReaped(mode, ['run', ...asUser(mode, [...persist('wd'), '--mount', `--wd=${dir}/nowhere`, 'true'])]);
     expect(r.exitCode).toBe(125);
-    expect(r.stderr).toMatch(/^tsns: cannot change directory to .*nowhere: No such file or directory \(ENOENT\)$/);
+    expect(r.stderr).toMatch(/^tsns: cannot change directory to (\S*)nowhere: No such file or directory \(ENOENT\)\nhint: \1nowhere does not exist: choose another$/);
     expect(r.leftovers).toEqual([]);
     expect(listTree(dir)).toEqual(before.tree);
     expect(mountsDiff(before.mounts, mounts(), dir)).toEqual([]);
