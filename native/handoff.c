@@ -21,12 +21,52 @@
 /* cgroup= and parent= words: a hierarchy each, and the levels made above */
 #define MONITOR_WORDS 64
 
-/* Block them now, in the thread that will exec (before the command starts). */
+/* The command's pid once tsns_exec_monitor knows it, and the signals that
+ * came before: Node's other threads do not block what this one blocks, so a
+ * signal to tsns may land there at any time between the clone and the
+ * monitor's exec. */
+static pid_t forward_pid;
+static sig_atomic_t noted[NSIG];
+
+/* The flag is set before the pid is read, and taken by exchange on both
+ * sides, so a signal is forwarded exactly once: here or by the drain. */
+static void forward_or_note(int sig)
+{
+	int saved = errno;
+	__atomic_store_n(&noted[sig], 1, __ATOMIC_SEQ_CST);
+	pid_t pid = __atomic_load_n(&forward_pid, __ATOMIC_SEQ_CST);
+	if (pid > 0 && __atomic_exchange_n(&noted[sig], 0, __ATOMIC_SEQ_CST))
+		kill(pid, sig);
+	errno = saved;
+}
+
+static void forward_noted(pid_t pid)
+{
+	__atomic_store_n(&forward_pid, pid, __ATOMIC_SEQ_CST);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (__atomic_exchange_n(&noted[sig], 0, __ATOMIC_SEQ_CST))
+			kill(pid, sig);
+}
+
+/* Block them now, in the thread that will exec (before the command starts);
+ * where they are forwarded, a signal another thread takes is forwarded too,
+ * instead of ending tsns by its default action and leaving the command
+ * running without it. */
 void tsns_block_monitor_signals(int32_t forward)
 {
 	sigset_t set;
 	monitor_signals(&set, forward);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (!forward)
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = forward_or_note;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGCHLD && sigismember(&set, sig))
+			sigaction(sig, &sa, NULL);
 }
 
 /* Replace this process (the tsns CLI) with native/monitor.c, which waits
@@ -35,6 +75,8 @@ void tsns_block_monitor_signals(int32_t forward)
 int32_t tsns_exec_monitor(int32_t pid, const char *path, int32_t forward, int32_t trace, const char *words)
 {
 	char pidbuf[16], fdbuf[16];
+	if (forward)
+		forward_noted(pid);
 	/* The monitor's words beyond trace (monitor.c), one a line: what to do
 	 * with the command's cgroups once it ends. */
 	char *copy = strdup(words ? words : "");
