@@ -6,7 +6,7 @@
  * 0.10, so their errors are checked against bwrap 0.11's words.
  */
 import { execa } from 'execa';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -17,7 +17,11 @@ const BWRAP = hasCommand('bwrap');
 let dir = '';
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tsns-bwrap-mounts-'));
+  // The kernel takes no overlayfs as an overlay's upper layer: where /tmp is one (tsns in a
+  // container), the layers go to /dev/shm, a tmpfs there too.
+  const overlayfs = 0x794c7630;
+  const base = statfsSync(tmpdir()).type === overlayfs && existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  dir = mkdtempSync(join(base, 'tsns-bwrap-mounts-'));
   chmodSync(dir, 0o755);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
