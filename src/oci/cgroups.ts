@@ -106,10 +106,14 @@ export async function update(g: Globals, args: readonly string[]): Promise<OciSt
   return OK;
 }
 
+/** A Go duration, as runc's flag takes it: "5s", "500ms", "1m30s", "0". */
 function parseInterval(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
-  if (!m) throw usage(`invalid value "${text}" for flag -interval: parse error`, 'events');
-  return Number(m[1]) * ({ ms: 1, s: 1000, m: 60000, h: 3600000 }[m[2] ?? 's'] ?? 1000);
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
+  const parts = [...text.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)];
+  if (text !== '0' && (parts.length === 0 || parts.map((p) => p[0]).join('') !== text)) {
+    throw usage(`invalid value "${text}" for flag -interval: parse error`, 'events');
+  }
+  return parts.reduce((ms, p) => ms + Number(p[1]) * unit[p[2]!]!, 0);
 }
 
 export async function events(g: Globals, args: readonly string[]): Promise<OciStatus> {
@@ -122,14 +126,16 @@ export async function events(g: Globals, args: readonly string[]): Promise<OciSt
   }
   const every = parseInterval(str(flags, 'interval') ?? '5s');
   let ooms = oomKills(cg);
+  // As runc's ticker: the first stats come one interval in, not at once.
+  const step = Math.max(1, Math.min(100, every));
   while (alive(s)) {
-    process.stdout.write(`${eventJson('stats', s.id, cgroupStats(cg))}\n`);
-    for (let t = 0; t < every && alive(s); t += Math.min(100, every)) {
-      await new Promise((r) => setTimeout(r, Math.min(100, every)));
+    for (let t = 0; t < every && alive(s); t += step) {
+      await new Promise((r) => setTimeout(r, step));
       const now = oomKills(cg);
       if (now > ooms) process.stdout.write(`${eventJson('oom', s.id)}\n`);
       ooms = now;
     }
+    if (alive(s)) process.stdout.write(`${eventJson('stats', s.id, cgroupStats(cg))}\n`);
   }
   return OK;
 }

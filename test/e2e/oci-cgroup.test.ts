@@ -9,7 +9,7 @@
  * compared with what runc showed. Rootless on cgroup v1: no cgroup when no
  * limits are asked, and one line when limits are asked that cannot be set.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -322,6 +322,69 @@ describe.runIf(IS_ROOT && !missing)("tsns-oci's cgroups beside runc's, as root",
         const comesAndGoes = /^\.(cpu\.throttling|blkio)\./;
         for (const k of shape(ev.data).filter((x) => comesAndGoes.test(x))) expect(k).toMatch(/^\.(cpu\.throttling\.(periods|throttledPeriods|throttledTime)|blkio\.io\w+Recursive): (number|array of .*)$/);
         sameAsRunc('events --stats', rt, shape(ev.data).filter((k) => !comesAndGoes.test(k)).sort());
+      } finally {
+        await c.end();
+      }
+    });
+
+    it('events --interval streams stats lines, the first one interval in, as runc\'s ticker', async () => {
+      const c = container(['sleep', '300'], { pids: { limit: 11 } });
+      try {
+        c.create();
+        ok(c.call('start', c.id), 'start');
+        const root = join(dir, `state-${rt.name}`);
+        const p = spawn(rt.path, ['--root', root, 'events', '--interval', '700ms', c.id], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const lines: { at: number; line: string }[] = [];
+        const t0 = Date.now();
+        let buf = '';
+        p.stdout.on('data', (d: Buffer) => {
+          buf += d.toString();
+          for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+            lines.push({ at: Date.now() - t0, line: buf.slice(0, i) });
+            buf = buf.slice(i + 1);
+          }
+        });
+        await waitFor(`${rt.name}'s second stats line`, () => lines.length >= 2);
+        p.kill('SIGTERM');
+        await new Promise((r) => p.once('close', r));
+        const evs = lines.map((l) => JSON.parse(l.line) as { type: string; id: string; data: { pids: { limit: number } } });
+        expect(evs.slice(0, 2).map((e) => [e.type, e.id, e.data.pids.limit])).toEqual([['stats', c.id, 11], ['stats', c.id, 11]]);
+        // Not at once: the first line comes an interval after the start (less a margin for start-up).
+        expect(lines[0]!.at, `${rt.name}: the first stats line`).toBeGreaterThanOrEqual(600);
+        sameAsRunc('events --interval', rt, evs.slice(0, 2).map((e) => shape(e.data).filter((k) => !/^\.(cpu\.throttling|blkio)\./.test(k)).sort()));
+      } finally {
+        await c.end();
+      }
+    });
+
+    it('unified on a controller of a v1 hierarchy is refused, nothing made', async () => {
+      if (!onThisLayout(v1('memory'), 'the memory controller on a v1 hierarchy')) return;
+      const c = container(['true'], { unified: { 'memory.high': String(50 * MiB) } });
+      const r = c.call('create', '--bundle', join(dir, `bundle-${c.id}`), c.id);
+      expect(r.code, `${rt.name} create: ${r.stderr}`).not.toBe(0);
+      if (rt.name === 'tsns-oci') expect(r.stderr).toMatch(/^tsns: cannot use unified resource "memory\.high": the memory controller is on cgroup v1 here\nhint: /);
+      expect(c.call('state', c.id).code).not.toBe(0);
+      expect(leftovers([], [c.id])).toEqual([]);
+      sameAsRunc('unified on v1', rt, 'refused');
+    });
+
+    it('hugepageLimits read back where the hugetlb controller is; runc refuses them on a hybrid layout\'s v2 hierarchy', async () => {
+      const h = hierarchyOf(LAYOUT, 'hugetlb', true);
+      if (!onThisLayout(h !== null && existsSync('/sys/kernel/mm/hugepages/hugepages-2048kB'), 'the hugetlb controller and 2 MB pages')) return;
+      const c = container(['sleep', '300'], { hugepageLimits: [{ pageSize: '2MB', limit: 4 * MiB }] });
+      const onV2Only = h!.version === 2 && LAYOUT.hierarchies.some((x) => x.version === 1);
+      try {
+        const r = c.call('create', '--bundle', join(dir, `bundle-${c.id}`), c.id);
+        if (rt.name === 'runc' && onV2Only) {
+          // runc's v1 manager looks for a v1 hugetlb hierarchy and fails; tsns-oci sets the limit where the controller is.
+          expect(r.code).not.toBe(0);
+          expect(r.stderr).toMatch(/hugetlb/);
+          return;
+        }
+        ok(r, `${rt.name} create`);
+        const key = h!.version === 2 ? '' : 'hugetlb';
+        const file = h!.version === 2 ? 'hugetlb.2MB.max' : 'hugetlb.2MB.limit_in_bytes';
+        expect(readFileSync(join(hostDir(key, shownAs(key, c.path!)), file), 'utf8').trim()).toBe(String(4 * MiB));
       } finally {
         await c.end();
       }
