@@ -169,16 +169,21 @@ describe.skipIf(!have)('tsns-oci hooks beside runc', () => {
       for (const rt of runtimes()) {
         const id = `h-fail-${process.pid}`;
         const { b, log } = hookBundle(rt, `fail-${which}`, (h, l) => {
-          h[which] = [hook(which, l, { extra: 'echo hook says no >&2; exit 3; ' })];
+          // the first logs the pid it was given, the second fails
+          h[which] = [hook(`${which}-first`, l), hook(which, l, { extra: 'echo hook says no >&2; exit 3; ' })];
         });
         const c = await run(rt, ['create', '--bundle', b, id]);
         codes[rt.name] = c.exitCode;
         expect(c.exitCode, rt.name).not.toBe(0);
         if (rt.name === 'tsns-oci') {
-          expect(c.stderr).toMatch(new RegExp(`^tsns: ${which} hook #0 \\(/bin/sh\\) exited with status 3(: hook says no)?$`, 'm'));
+          expect(c.stderr).toMatch(new RegExp(`^tsns: ${which} hook #1 \\(/bin/sh\\) exited with status 3(: hook says no)?$`, 'm'));
           expect(existsSync(join(dir, 'tsns-root', id))).toBe(false);
           expect(processesMentioning(b)).toEqual([]);
           expect(cgroupLeft(id)).toEqual([]);
+          // the container's process, stopped for the hooks, is gone (or a zombie of an init that reaps nothing)
+          const pid = readLog(log).find((x) => x.hook === `${which}-first`)?.pid;
+          expect(pid).toBeGreaterThan(0);
+          expect(procState(pid!)).toMatch(/^(gone|Z)$/);
         }
         // no later hook ran, poststop aside (runc runs it on a failed create)
         const later: string[] = HOOKS.slice(HOOKS.indexOf(which) + 1).filter((h) => h !== 'poststop');
@@ -243,4 +248,12 @@ function cgroupLeft(id: string): string[] {
     if (existsSync(p)) out.push(p);
   }
   return out;
+}
+
+function procState(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[0]!;
+  } catch {
+    return 'gone';
+  }
 }
