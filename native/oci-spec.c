@@ -16,7 +16,7 @@
 
 void oci_init(struct oci *o)
 {
-	o->fifo_dir = o->console = -1;
+	o->fifo_dir = o->console = o->hooks_report = o->hooks_go = -1;
 }
 
 /* Splits v at each TSNS_OP_SEP into at most n fields; how many there were. */
@@ -130,6 +130,12 @@ int oci_parse_extra(struct oci *o, char *v)
 	char *rest;
 	switch ((enum tsns_extra)v[0]) {
 	case EXTRA_EXEC_FIFO: o->fifo_dir = (int)strtol(v + 1, NULL, 10); return 0;
+	case EXTRA_OCI_HOOKS: {
+		char *end;
+		o->hooks_report = (int)strtol(v + 1, &end, 10);
+		o->hooks_go = *end == ',' ? (int)strtol(end + 1, NULL, 10) : -1;
+		return o->hooks_go < 0 ? -EINVAL : 0;
+	}
 	case EXTRA_RLIMIT:
 		if (o->nrlimits == OCI_MAX_RLIMITS)
 			return -EINVAL;

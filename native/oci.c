@@ -257,6 +257,28 @@ static long steps(const struct oci *o, int phase, int *index)
 	return 0;
 }
 
+/* runc's point for the prestart, createRuntime and createContainer hooks:
+ * the namespaces and mounts exist, the pivot is still to come.  tsns-oci
+ * hears "hooks PID" on the report pipe it reads for the start's outcome
+ * (PID as the host's /proc, still ours here, names us), runs them and
+ * writes a byte on GO; EOF there means one failed, and we end. */
+static long hooks_pause(const struct oci *o)
+{
+	char line[40] = "hooks ";
+	long n = SYS(SYS_readlinkat, AT_FDCWD, "/proc/self", line + 6, sizeof line - 8);
+	if (n <= 0)
+		return n < 0 ? n : -EIO;
+	line[6 + n] = '\n';
+	if ((n = SYS(SYS_write, o->hooks_report, line, 7 + n)) < 0)
+		return n;
+	char b;
+	do
+		n = SYS(SYS_read, o->hooks_go, &b, 1);
+	while (n == -EINTR);
+	SYS(SYS_close, o->hooks_go);
+	return n < 0 ? n : n == 1 ? 0 : -ECANCELED;
+}
+
 /* Into the rootfs: pivot_root(".", ".") stacks the old root on the new one
  * and the detach takes it away (made a slave first, so that the detach
  * does not reach the host); with --no-pivot, a move and a chroot. */
@@ -301,6 +323,9 @@ long oci_filesystem(const struct oci *o, int *stage, int *index)
 		}
 	*stage = ST_OCI_STEP;
 	if ((r = steps(o, 1, index)) < 0)
+		return r;
+	*stage = ST_OCI_HOOKS;
+	if (o->hooks_go >= 0 && (r = hooks_pause(o)) < 0)
 		return r;
 	*stage = ST_OCI_PIVOT;
 	if ((r = pivot(o)) < 0)

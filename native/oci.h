@@ -57,6 +57,7 @@ struct oci {
 	int caps_set;
 	int fifo_dir;        /* the state directory: its exec.fifo is opened for writing before exec; -1 none */
 	int console;         /* connected to --console-socket: the pty master goes there; -1 none */
+	int hooks_report, hooks_go; /* the prestart/createRuntime/createContainer pause before the pivot; -1 none */
 	unsigned short rows, cols;
 };
 

@@ -135,7 +135,8 @@ static int parse_extra(struct spec *s, const char *v)
 	case EXTRA_GROUPS:
 	case EXTRA_CAPS:
 	case EXTRA_CONSOLE:
-	case EXTRA_CONSOLE_FD: return oci_parse_extra(&s->oci, (char *)v);
+	case EXTRA_CONSOLE_FD:
+	case EXTRA_OCI_HOOKS: return oci_parse_extra(&s->oci, (char *)v);
 	case EXTRA_SYNC_FD: s->sync_fd = (int)strtol(v + 1, NULL, 10); break;
 	case EXTRA_USERNS: s->userns_fd = (int)strtol(v + 1, NULL, 10); break;
 	case EXTRA_USERNS2: s->userns2_fd = (int)strtol(v + 1, NULL, 10); break;

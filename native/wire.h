@@ -108,7 +108,8 @@
 	X(USERNS, '6')       /* bwrap --userns: join this user namespace, then unshare the rest */ \
 	X(USERNS2, '7')      /* bwrap --userns2: switch to this user namespace after the setup */ \
 	X(PIDNS, '8')        /* bwrap --pidns: the command's pid namespace (the parent of a new one) */ \
-	X(CONSOLE_FD, 'N')   /* tsns-oci: FD \x01 ROWS \x01 COLS: as CONSOLE, on this connected socket */
+	X(CONSOLE_FD, 'N')   /* tsns-oci: FD \x01 ROWS \x01 COLS: as CONSOLE, on this connected socket */ \
+	X(OCI_HOOKS, 'P')    /* tsns-oci: REPORT,GO fds: before the pivot, "hooks PID" to REPORT, then wait for a byte on GO */
 
 /* A --file source that is an open fd: "fd:N". */
 #define TSNS_FD_SOURCE "fd:"
@@ -192,7 +193,8 @@
 	X(USERNS_ENABLED, 65, "assert-userns-disabled") \
 	X(USERNS_JOIN, 66, "userns")                \
 	X(USERNS2, 67, "userns2")                   \
-	X(PIDNS, 68, "pidns")
+	X(PIDNS, 68, "pidns")                       \
+	X(OCI_HOOKS, 80, "oci-hooks")
 
 /* A failed start returns -(stage << TSNS_STAGE_SHIFT | errno).  The stages
  * that name one of several things (a persisted file, a namespace to join,

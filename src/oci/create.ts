@@ -20,11 +20,11 @@ import { encodeSpec, type SpawnSpec } from '../wire';
 import { callerCgroups, cgroupV1Mount, hostV1Hierarchies } from './cgroup-mount';
 import { parseConfig, readJsonFile, type OciConfig, type OciMount } from './config';
 import { explainStart } from './explain';
-import { runHooks, type HookState } from './hooks';
-import { runHooksInContainer } from './hooks-in';
+import { type HookState } from './hooks';
+import { pausedHooks } from './hooks-paused';
 import { debug, warn } from './log';
 import { deviceRules, planOci } from './plan';
-import { fdMapper, spawnHelper, type Helper, type HelperFds, type HelperMode } from './spawn';
+import { fdMapper, reportFdOf, spawnHelper, type Helper, type HelperFds, type HelperMode } from './spawn';
 import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import {
   dirOf, makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
@@ -115,7 +115,9 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
   let cgFds: CgroupFds | null = null;
   let helper: Helper | null = null;
   let containerPid = 0;
+  let hooks: ReturnType<typeof pausedHooks> = null;
   const cleanup = () => {
+    hooks?.close();
     if (helper?.child.pid) helper.child.kill('SIGKILL');
     if (containerPid > 0) killQuiet(containerPid);
     for (const fd of opened) closeSync(fd);
@@ -152,7 +154,9 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       helperMode = { tty: { sock: fd(sock), host: ownFd ? fd(host) : host } };
     }
     cgFds = cg ? cgroupSpawnFds(cg) : null;
+    hooks = pausedHooks(config, opened);
     const spec = planOci({
+      hooksFds: hooks ? { report: reportFdOf(fds), go: fd(hooks.goFd) } : null,
       config, rootless: g.rootless, uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0, noPivot: o.noPivot, fd,
       stateDirFd: fd(stateDir), consoleSocket: o.consoleSocket ? resolve(o.consoleSocket) : null, preserveFds: o.preserveFds,
       consoleFd: typeof helperMode === 'string' ? null : helperMode.tty.sock,
@@ -172,12 +176,25 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     }, join(bundle, 'config.json'));
     const preJoin = pidJoinForHelper(spec, fds);
     debug(`create ${o.id}: starting tsns-oci-init`);
-    helper = spawnHelper(encodeSpec(preJoin.spec), fds, helperMode, stateDir, preJoin.fds);
+    // prestart, createRuntime and createContainer run where runc runs them: the process stops before its pivot (hooks-paused.ts).
+    let hookRun: Promise<unknown> | null = null;
+    let hookError: unknown = null;
+    const paused = hooks;
+    const onHooks = paused ? (pid: number) => {
+      containerPid = pid;
+      hookRun = paused.run(pid, hookState({ id: o.id, pid, bundle, annotations: config.annotations }, 'creating'), g.root).catch((e: unknown) => {
+        hookError = e;
+      });
+    } : undefined;
+    helper = spawnHelper(encodeSpec(preJoin.spec), fds, helperMode, stateDir, preJoin.fds, onHooks);
     const started = await helper.started;
+    if (hookRun) await hookRun;
+    hooks?.close();
     for (const n of opened) closeSync(n);
     opened.length = 0;
     if (cgFds) closeCgroupFds(cgFds);
     cgFds = null;
+    if (hookError) throw hookError;
     if ('failure' in started) throw explainStart(started.failure, config, config.process.args);
     const pid = started.pid;
     containerPid = pid;
@@ -190,10 +207,6 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       user: { uid: config.process.user.uid, gid: config.process.user.gid }, env: config.process.env, cwd: config.process.cwd,
     };
     writeState(g.root, state);
-    const hs = hookState(state, 'created');
-    runHooks('prestart', config.hooks.prestart, hs);
-    runHooks('createRuntime', config.hooks.createRuntime, hs);
-    await runHooksInContainer('createContainer', config.hooks.createContainer, hs, state);
     if (o.pidFile) writeAtomic(resolve(o.pidFile), String(pid));
     return { state, helper };
   } catch (e) {

@@ -29,8 +29,10 @@ export function containerNamespaces(pid: number, types: readonly string[]): { ty
 }
 
 export async function runHooksInContainer(name: HookName, hooks: readonly OciHook[] | undefined, hs: HookState, s: Pick<ContainerState, 'id' | 'pid'> & { root?: string }): Promise<void> {
+  // startContainer runs in the container as its process would (runc's runs in init): its pid namespace too, so that its /proc is its own.
+  const types = name === 'startContainer' ? ['user', 'mount', 'pid'] : ['user', 'mount'];
   for (const [i, h] of (hooks ?? []).entries()) {
-    const ns = containerNamespaces(s.pid, ['user', 'mount']);
+    const ns = containerNamespaces(s.pid, types);
     const stateFile = join(s.root ? dirOf(s.root, s.id) : '/tmp', `${name}-${i}.json`);
     writeFileSync(stateFile, JSON.stringify(hs), { mode: 0o600 });
     const input = openSync(stateFile, constants.O_RDONLY);

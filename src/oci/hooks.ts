@@ -28,7 +28,9 @@ export function hookEnv(env: readonly string[]): Record<string, string> {
 
 export function hookFailure(name: HookName, i: number, h: OciHook, why: string, output: string): TsnsError {
   const tail = output.trim().split('\n').slice(-1)[0] ?? '';
-  return new TsnsError(`${name} hook #${i} (${h.path}) ${why}${tail ? `: ${tail}` : ''}`, { stage: 'plan', hint: `hooks.${name}[${i}] in config.json` });
+  const e = new TsnsError(`${name} hook #${i} (${h.path}) ${why}${tail ? `: ${tail}` : ''}`, { stage: 'plan', hint: `hooks.${name}[${i}] in config.json` });
+  // an engine reads runc's status for a failed hook: 1 (state.ts ociExitStatus)
+  return Object.assign(e, { ociStatus: 1 });
 }
 
 /** Runs the hooks in order; the first that fails (or outlives its timeout) is an error. */

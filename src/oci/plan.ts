@@ -40,6 +40,8 @@ export interface OciPlanInput {
   fd: (ours: number) => number;
   /** the state directory, open (helper's number); null: no fifo (exec) */
   stateDirFd: number | null;
+  /** the helper's report pipe and a pipe's read end: the process stops there before the pivot for the hooks (native/oci.c hooks_pause) */
+  hooksFds?: { report: number; go: number } | null;
   consoleSocket: string | null;
   /** no --console-socket, a foreground run: the helper's fd for its socket pair (the terminal is relayed); else null */
   consoleFd?: number | null;
@@ -158,6 +160,7 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
 
   const extras = [...proc.extras];
   if (input.stateDirFd !== null) extras.push(`${EXTRA.EXEC_FIFO}${input.stateDirFd}`);
+  if (input.hooksFds) extras.push(`${EXTRA.OCI_HOOKS}${input.hooksFds.report},${input.hooksFds.go}`);
   if (!rootlessEuid) extras.push(`${EXTRA.GROUPS}${p.user.additionalGids.join(',')}`);
   if (p.terminal) {
     const size = [p.consoleSize?.height ?? 0, p.consoleSize?.width ?? 0];

@@ -40,7 +40,12 @@ export interface Helper {
  */
 export type HelperMode = 'detach' | 'wait' | { tty: { sock: number; host: number } };
 
-export function spawnHelper(spec: Buffer, fds: HelperFds, mode: HelperMode, stateDirFd: number | null, preJoin: readonly number[] = []): Helper {
+/** Where the helper's report pipe lands in it: the container's process writes "hooks PID" there (native/oci.c). */
+export const reportFdOf = (fds: HelperFds): number => 3 + fds.preserveFds + 1;
+
+export function spawnHelper(
+  spec: Buffer, fds: HelperFds, mode: HelperMode, stateDirFd: number | null, preJoin: readonly number[] = [], onHooks?: (pid: number) => void,
+): Helper {
   const base = 3 + fds.preserveFds;
   const stdio: ('inherit' | 'pipe' | number)[] = ['inherit', 'inherit', 'inherit'];
   for (let i = 0; i < fds.preserveFds; i++) stdio.push(3 + i);
@@ -59,10 +64,18 @@ export function spawnHelper(spec: Buffer, fds: HelperFds, mode: HelperMode, stat
   const started = new Promise<{ pid: number } | { failure: NativeFailure }>((r) => (resolveStart = r));
   const ended = new Promise<number | null>((r) => (resolveEnd = r));
   let status: number | null = null;
+  let hooksSeen = false;
   const take = () => {
-    const lines = text.split('\n');
-    if (lines.length > 1) {
-      const n = Number(lines[0]);
+    // Before the start's outcome, the process may say it waits for the hooks before its pivot.
+    const lines = text.split('\n').slice(0, -1);
+    const hooks = lines.find((l) => l.startsWith('hooks '));
+    if (hooks && !hooksSeen) {
+      hooksSeen = true;
+      onHooks?.(Number(hooks.slice(6)));
+    }
+    const first = lines.find((l) => !l.startsWith('hooks ') && !l.startsWith('status '));
+    if (first !== undefined) {
+      const n = Number(first);
       resolveStart(n > 0 ? { pid: n } : { failure: decodeFailure(n < 0 ? n : -(1 << 16 | 5)) });
     }
     const st = /status (-?\d+)/.exec(text);
