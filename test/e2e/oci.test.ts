@@ -5,14 +5,13 @@
  * which uses the caller's terminal (script(1) gives the test one).
  */
 import { execa } from 'execa';
-import { execFileSync } from 'node:child_process';
 import { chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specTemplate } from '../../src/oci/spec';
 import { IS_ROOT, requireFeature, ROOT, unprivilegedUserns, USER } from './helpers';
-import { enginesPresent, rmTree, RUNC, runtimesUnderTest } from './oci-lib';
+import { enginesPresent, RUNC, runtimesUnderTest } from './oci-lib';
 
 const BUSYBOX = '/bin/busybox';
 // runc and busybox are probed (on CI their absence fails the run); the
@@ -360,36 +359,14 @@ describe.runIf(rootlessOk)('tsns-oci beside runc (rootless)', () => {
     expect(codes).toEqual([true, true]);
     expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
   });
-});
-
-// Rootless (a user namespace mapping the caller, `spec --rootless`): as 65534, run by root through setpriv.
-describe.skipIf(missing !== null)('tsns-oci beside runc (rootless, in a terminal)', () => {
-  let home = '';
-  beforeAll(() => {
-    home = mkdtempSync(join(tmpdir(), 'tsns-oci-rl-'));
-    if (IS_ROOT) chownSync(home, USER.uid, USER.gid);
-  });
-  afterAll(() => rmTree(home));
 
   it('run in the foreground with a terminal and no --console-socket uses the caller\'s terminal', async () => {
-    const uid = IS_ROOT ? USER.uid : process.geteuid!();
-    const gid = IS_ROOT ? USER.gid : process.getegid!();
-    const b = join(home, 'b');
-    const bin = join(b, 'rootfs', 'bin');
-    mkdirSync(bin, { recursive: true });
-    cpSync(BUSYBOX, join(bin, 'busybox'));
-    for (const name of ['sh', 'stty', 'tty', 'id']) symlinkSync('busybox', join(bin, name));
-    const c = specTemplate(true, uid, gid) as Record<string, any>;
-    c.process = { ...c.process, terminal: true, args: ['sh', '-c', 'tty; stty size; id -u; exit 3'] };
-    writeFileSync(join(b, 'config.json'), JSON.stringify(c));
-    if (IS_ROOT) execFileSync('chown', ['-R', `${uid}:${gid}`, b]);
-    const tsnsOci = IS_ROOT ? join(inject('stagedRoot'), 'bin', 'tsns-oci.js') : join(ROOT, 'bin', 'tsns-oci.js');
-    const asUser = IS_ROOT ? ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', 'env', `HOME=${home}`, `XDG_RUNTIME_DIR=${home}`] : [];
-    for (const [name, cmd] of [['runc', RUNC], ['tsns-oci', tsnsOci]] as const) {
-      const line = [...asUser, cmd, '--root', join(home, `${name}-root`), 'run', '--bundle', b, `rl-${name}`].map(q).join(' ');
+    const b = bundle(['sh', '-c', 'tty; stty size; id -u; exit 3'], terminal(), true);
+    for (const rt of runtimes()) {
+      const line = [rt.cmd, ...rt.pre, 'run', '--bundle', b, `rl-${rt.name}`].map(q).join(' ');
       const out = await inTerminal(`${line}; echo "rc=$?"`);
-      expect(out.split('\n').map((l) => l.trim()).filter(Boolean), `${name}: ${out}`).toEqual(['/dev/pts/0', '20 70', '0', 'rc=3']);
+      expect(out.split('\n').map((l) => l.trim()).filter(Boolean), `${rt.name}: ${out}`).toEqual(['/dev/pts/0', '20 70', '0', 'rc=3']);
     }
-    expect(readdirSync(join(home, 'tsns-oci-root'))).toEqual([]);
+    expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
   });
 });
