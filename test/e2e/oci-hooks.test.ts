@@ -47,7 +47,7 @@ function hookBundle(rt: Rt, tag: string, edit: (hooks: Record<Hook, unknown[]>, 
   const logDir = join(dir, `log-${rt.name}-${tag}`);
   mkdirSync(logDir, { recursive: true });
   const log = join(logDir, 'log');
-  const c = runcSpec(['sh', '-c', `echo "process|{}||$(readlink /proc/self/ns/mnt)|$(readlink /proc/self/ns/mnt)|$(if [ -e /${MARK} ]; then echo container; else echo host; fi)" >> ${log}; sleep 30`], { readonly: false }) as Record<string, any>;
+  const c = runcSpec(['sh', '-c', `echo "process|{}||$HOOKVAR|$(readlink /proc/self/ns/mnt)|$(if [ -e /${MARK} ]; then echo container; else echo host; fi)" >> ${log}; sleep 30`], { readonly: false }) as Record<string, any>;
   c.process.env.push('HOOKVAR=process');
   c.mounts.push({ destination: logDir, type: 'bind', source: logDir, options: ['rbind', 'rw'] });
   const hooks = Object.fromEntries(HOOKS.map((h) => [h, [hook(h, log)]])) as Record<Hook, unknown[]>;
