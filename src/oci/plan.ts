@@ -57,19 +57,24 @@ export interface OciPlanInput {
 }
 
 /**
- * The device rules a container's cgroup gets, as runc makes them: the
- * config's own, then runc's allowed devices (null, zero, full, tty,
- * random, urandom, ptmx, /dev/pts/*, tun, and mknod of any) and every
- * device of linux.devices. Engines (podman, containerd) write only a
- * "deny all" and leave those to the runtime: without them the container
- * cannot open /dev/null (so `cmd &` in a shell fails at once) nor
- * /dev/ptmx (so no console). No rules at all: none are added, as nothing
- * is restricted then.
+ * The device rules a container's cgroup gets, as runc 1.1 makes them
+ * (specconv.CreateCgroupConfig): the config's own, then runc's allowed
+ * devices (null, zero, full, tty, random, urandom, ptmx, /dev/pts/*, tun,
+ * and mknod of any). Engines (podman, containerd) write only a "deny all"
+ * and leave those to the runtime: without them the container cannot open
+ * /dev/null (so `cmd &` in a shell fails at once) nor /dev/ptmx (so no
+ * console). A default device whose path linux.devices names gives up its
+ * rule with its node (the config's device takes its place), and
+ * linux.devices adds no rules of its own: what the container may open is
+ * the config's rules' business. No rules at all: none are added, as
+ * nothing is restricted then.
  */
 export function deviceRules(rules: readonly DeviceRule[] | undefined, devices: readonly OciDevice[]): DeviceRule[] | undefined {
   if (!rules?.length) return rules === undefined ? undefined : [...rules];
-  const own = devices.filter((d) => d.type !== 'p').map((d): DeviceRule => ({ allow: true, type: d.type === 'u' ? 'c' : d.type, major: d.major, minor: d.minor, access: 'rwm' }));
-  return [...rules, ...ALLOWED_DEVICES, ...own];
+  const named = new Set(devices.map((d) => d.path));
+  const replaced = DEFAULT_DEVICES.filter((d) => named.has(d.path));
+  const kept = ALLOWED_DEVICES.filter((r) => !replaced.some((d) => r.type === d.type && r.major === d.major && r.minor === d.minor));
+  return [...rules, ...kept];
 }
 
 const mapText = (m: readonly OciIdMapping[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');

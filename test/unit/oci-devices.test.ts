@@ -1,21 +1,45 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_DEVICES, v1DeviceWrites } from '../../src/cgroup/devices';
 import type { OciDevice } from '../../src/oci/config';
-import { deviceRules } from '../../src/oci/plan';
+import { parseConfig } from '../../src/oci/config';
+import { deviceRules, planOci } from '../../src/oci/plan';
+import { specTemplate } from '../../src/oci/spec';
+import { OP_SEP, TAG } from '../../src/wire';
 
 const dev = (type: OciDevice['type'], path: string, major: number, minor: number): OciDevice => ({ type, path, major, minor, fileMode: null, uid: null, gid: null });
 
 describe('a container\'s device rules (runc\'s)', () => {
-  it('the config\'s rules first, then runc\'s allowed devices, then linux.devices', () => {
+  it('the config\'s rules first, then runc\'s allowed devices; linux.devices adds none of its own', () => {
     const rules = deviceRules([{ allow: false, access: 'rwm' }], [
       dev('c', '/dev/fuse', 10, 229), dev('u', '/dev/u', 4, 1), dev('p', '/dev/fifo', 0, 0),
     ]);
-    expect(rules![0]).toEqual({ allow: false, access: 'rwm' });
-    expect(rules!.slice(1, 1 + DEFAULT_DEVICES.length)).toEqual(DEFAULT_DEVICES);
-    // A fifo is no device the controller knows of; 'u' is a character device.
-    expect(rules!.slice(1 + DEFAULT_DEVICES.length)).toEqual([
-      { allow: true, type: 'c', major: 10, minor: 229, access: 'rwm' }, { allow: true, type: 'c', major: 4, minor: 1, access: 'rwm' },
-    ]);
+    expect(rules).toEqual([{ allow: false, access: 'rwm' }, ...DEFAULT_DEVICES]);
+  });
+
+  it('a default device whose path linux.devices names loses its rule, as its node', () => {
+    // /dev/full named (even as itself), /dev/null named as another device: both defaults' rules go.
+    const rules = deviceRules([{ allow: false, access: 'rwm' }], [dev('c', '/dev/full', 1, 7), dev('c', '/dev/null', 1, 9)])!;
+    const lines = v1DeviceWrites(rules).map((w) => w.value);
+    expect(lines).not.toContain('c 1:7 rwm');
+    expect(lines).not.toContain('c 1:3 rwm');
+    // urandom is still there, through its own default (not through /dev/null's new number)
+    expect(lines.filter((l) => l === 'c 1:9 rwm')).toHaveLength(1);
+    expect(rules).toHaveLength(1 + DEFAULT_DEVICES.length - 2);
+    // A path no default has, or another type's: nothing dropped.
+    expect(deviceRules([{ allow: false }], [dev('c', '/dev/fulls', 1, 7)])).toHaveLength(1 + DEFAULT_DEVICES.length);
+  });
+
+  it('the nodes: a default device named in linux.devices is made once, as the config says', () => {
+    const c = JSON.parse(JSON.stringify(specTemplate(false, 0, 0))) as Record<string, any>;
+    c.process.terminal = false;
+    c.linux.devices = [{ path: '/dev/full', type: 'c', major: 1, minor: 5, fileMode: 0o600 }];
+    const spec = planOci({
+      config: parseConfig(c as never, '/b'), rootless: false, uid: 0, gid: 0, noPivot: false, fd: (n) => n, stateDirFd: null, consoleSocket: null,
+      preserveFds: 0, openNs: () => 0, seccomp: null, cgroup: null, home: '/',
+    });
+    const nodes = spec.oci!.filter(([t, v]) => t === TAG.OCI_STEP && v.startsWith('n')).map(([, v]) => v.slice(1).split(OP_SEP));
+    expect(nodes.filter((n) => n[0] === '/dev/full')).toEqual([['/dev/full', 'c', '1', '5', '600', '-1', '-1']]);
+    expect(nodes.map((n) => n[0]).sort()).toEqual(['/dev/full', '/dev/null', '/dev/random', '/dev/tty', '/dev/urandom', '/dev/zero']);
   });
 
   it('a "deny all" from an engine still lets the container open /dev/null, /dev/ptmx and its pty', () => {
