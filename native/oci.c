@@ -134,9 +134,11 @@ static long one_mount(const char *root, const struct oci_mount *m)
 		r = bind_to(m->src, dest, (m->flags & MS_REC) != 0, m->attr);
 	else if ((r = mkdir_p(dest)) < 0)
 		return r;
-	else if (m->type && str_eq(m->type, "cgroup")) {
+	else if (m->type && str_eq(m->type, "cgroup") && !m->data) {
 		/* The cgroup namespace's own view where the kernel lets us mount
-		 * one; the host's hierarchies otherwise, as runc does rootless. */
+		 * one; the host's hierarchies otherwise, as runc does rootless.
+		 * With data, a v1 hierarchy (src/oci/cgroup-mount.ts): mounted
+		 * as any other filesystem, below. */
 		r = SYS(SYS_mount, "cgroup2", dest, "cgroup2", m->flags, 0);
 		if (r < 0)
 			r = bind_to("/sys/fs/cgroup", dest, 1, attr_of(m->flags));

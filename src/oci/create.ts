@@ -17,7 +17,7 @@ import { systemError, TsnsError } from '../errors';
 import { seccompForOci } from '../seccomp/plan';
 import { NAMESPACES } from '../namespaces';
 import { encodeSpec, type SpawnSpec } from '../wire';
-import { callerCgroups, cgroupV1Mount, hostV1Hierarchies } from './cgroup-mount';
+import { cgroupV1Mount, hasV1 } from './cgroup-mount';
 import { parseConfig, readJsonFile, type OciConfig, type OciMount } from './config';
 import { explainStart } from './explain';
 import { type HookState } from './hooks';
@@ -143,7 +143,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     opened.push(stateDir);
     const fds = { ours: [] as number[], preserveFds: o.preserveFds };
     const fd = fdMapper(fds);
-    const v1 = config.mounts.some((m) => m.type === 'cgroup') ? hostV1Hierarchies() : [];
+    const layout = config.mounts.some((m) => m.type === 'cgroup') ? detectLayout() : null;
     // In the foreground without a console socket the terminal is tsns-oci-init's to relay.
     let helperMode: HelperMode = mode;
     if (mode === 'wait' && config.process.terminal) {
@@ -172,7 +172,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       seccomp: seccomp ? { programs: seccomp.seccomp, listener: seccomp.seccompListener ? { path: seccomp.seccompListener.path, state: seccomp.seccompListener.state } : null } : null,
       cgroup: cgFds ? { procs: cgFds.procs.map(fd), dir: cgFds.dir === null ? null : fd(cgFds.dir) } : null,
       home: homeOf(config),
-      ...(v1.length ? { cgroupV1: (m: OciMount) => cgroupV1Mount(m, cg, v1, callerCgroups()) } : {}),
+      ...(layout && hasV1(layout) ? { cgroupV1: (m: OciMount, cgroupns: boolean) => cgroupV1Mount(m, cg, layout, cgroupns) } : {}),
     }, join(bundle, 'config.json'));
     const preJoin = pidJoinForHelper(spec, fds);
     debug(`create ${o.id}: starting tsns-oci-init`);

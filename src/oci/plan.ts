@@ -52,8 +52,8 @@ export interface OciPlanInput {
   cgroup: { procs: number[]; dir: number | null } | null;
   /** the container's HOME when its environment has none (its /etc/passwd, as runc reads it) */
   home: string;
-  /** on a host with v1 hierarchies: what stands for a `cgroup` mount without a cgroup namespace (cgroup-mount.ts) */
-  cgroupV1?: (m: OciMount) => CgroupMountPlan;
+  /** on a host with v1 hierarchies: what stands for a `cgroup` mount, with a cgroup namespace of the container's own or not (cgroup-mount.ts) */
+  cgroupV1?: (m: OciMount, cgroupns: boolean) => CgroupMountPlan;
 }
 
 /**
@@ -142,7 +142,9 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   const oci: [string, string][] = [[TAG.OCI_ROOT, `${c.root.readonly ? 'r' : ''}${input.noPivot ? 'n' : ''}:${c.root.path}`]];
   const links: [string, string][] = [];
   for (const m0 of c.mounts) {
-    const expanded = m0.type === 'cgroup' && input.cgroupV1 && !types.has('cgroup') ? input.cgroupV1(m0) : { mounts: [m0], links: [] };
+    // The shim mounts a `cgroup` mount without data as the namespace's cgroup2 view (runc passes no data there either).
+    const expanded = m0.type === 'cgroup' && input.cgroupV1 ? input.cgroupV1(m0, types.has('cgroup'))
+      : { mounts: [m0.type === 'cgroup' ? { ...m0, data: '' } : m0], links: [] };
     links.push(...expanded.links);
     for (const m of expanded.mounts) oci.push([TAG.OCI_MOUNT, [m.destination, m.source ?? '', m.type ?? '', m.flags, m.propagation, m.attr, m.data].join(OP_SEP)]);
   }
