@@ -92,7 +92,6 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
   const socket = str(flags, 'console-socket') ?? null;
   const detach = bool(flags, 'detach');
   checkConsoleSocket(socket, proc.terminal, detach, 'exec');
-  if (proc.terminal && detach && !socket) throw usage('--tty with --detach needs --console-socket SOCKET', 'exec');
   // As create's (plan.ts): no groups from a runtime that is not root; as root, unless the container's user namespace denies setgroups.
   const rootlessEuid = process.geteuid?.() !== 0;
   if (rootlessEuid && proc.user.additionalGids.length) throw new TsnsError('cannot set any additional groups in a rootless container', { stage: 'plan', hint: 'leave additionalGids out, or run tsns-oci as root' });

@@ -173,7 +173,8 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
     const size = [p.consoleSize?.height ?? 0, p.consoleSize?.width ?? 0];
     if (input.consoleSocket) extras.push(`${EXTRA.CONSOLE}${[input.consoleSocket, ...size].join(OP_SEP)}`);
     else if (input.consoleFd != null) extras.push(`${EXTRA.CONSOLE_FD}${[input.consoleFd, ...size].join(OP_SEP)}`);
-    else throw new ConfigError(source, 'process.terminal', 'a terminal needs --console-socket', 'pass --console-socket SOCKET, or set "terminal": false');
+    // create has refused it already (terminal.ts checkConsoleSocket): not a user's error here.
+    else throw new Error('planOci: a terminal needs consoleSocket or consoleFd');
   }
   const env = proc.env.some((e) => e.startsWith('HOME=')) ? proc.env : [...proc.env, `HOME=${input.home}`];
   const stdio: (number | null)[] = [];

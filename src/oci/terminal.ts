@@ -4,8 +4,10 @@
  * pty's master; in the foreground tsns-oci-init keeps the master itself and
  * relays it to the caller's stdio (native/oci-tty.c), with the caller's
  * terminal — the first of stderr, stdout, stdin that is one, else the
- * controlling terminal — made raw meanwhile. A console socket without a
- * terminal to send, or in the foreground, is refused, as runc refuses it.
+ * controlling terminal — made raw meanwhile. The rule is runc's, both of
+ * its halves, here for create, run and exec alike: a console socket without
+ * a terminal to send, or in the foreground, is refused, and so is a
+ * detached terminal without a console socket (no one would hold the pty).
  */
 import { constants, openSync } from 'node:fs';
 import { isatty } from 'node:tty';
@@ -15,6 +17,11 @@ export function checkConsoleSocket(socket: string | null, terminal: boolean, det
   if (socket !== null && (!detach || !terminal)) {
     throw new TsnsError(`cannot use --console-socket if tsns-oci ${command} will not detach or allocate a terminal`, {
       stage: 'option', hint: terminal ? 'a foreground container uses tsns-oci\'s own terminal: leave out --console-socket, or pass --detach' : 'set "terminal": true in config.json (exec: --tty), or leave out --console-socket',
+    });
+  }
+  if (socket === null && detach && terminal) {
+    throw new TsnsError(`cannot allocate a terminal if tsns-oci ${command} will detach without --console-socket`, {
+      stage: 'option', hint: `pass --console-socket SOCKET, or ${command === 'exec' ? 'leave out --tty (or "terminal" in the --process file)' : 'set "terminal": false in config.json'}`,
     });
   }
 }
