@@ -350,7 +350,7 @@ static void child_identity(const struct child *c, int deathsig)
 		SYS(SYS_prctl, PR_SET_KEEPCAPS, 1);
 	if (s->oci.groups_set)
 		CHECK(c, ST_GROUPS, oci_groups(&s->oci));
-	else if (s->gid >= 0) {
+	else if (s->gid >= 0 && !s->keep_groups) {
 		/* Denied (-r, -c, --map-group): the kernel refuses setgroups(2) in
 		 * this namespace for good, and there are no groups to drop. */
 		if (!s->setgroups || s->setgroups[0] != 'd') {
@@ -535,6 +535,13 @@ int child_main(void *arg)
 		CHECK(c, s->pidns_fd >= 0 ? ST_PIDNS : ST_USERNS_JOIN, SYS(SYS_unshare, CLONE_NEWPID));
 	if (s->flags & CLONE_NEWTIME)
 		unshare_time(c);
+	/* In the container's namespaces, still as its root: runc's init order. */
+	if (s->oci.keyring) {
+		int stage;
+		long r = oci_keyring(&s->oci, &stage);
+		if (r < 0)
+			child_fail(c, stage, r);
+	}
 	/* The host's /proc, for the nested user namespace after the new root. */
 	long procfd = -1;
 	if (s->disable_userns)

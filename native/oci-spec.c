@@ -172,6 +172,14 @@ int oci_parse_extra(struct oci *o, char *v)
 		o->cols = (unsigned short)strtoul(f[2], NULL, 10);
 		return 0;
 	}
+	case EXTRA_SESSION_KEYRING: {
+		char *f[2];
+		if (fields(v + 1, f, 2) != 2 || !*f[1])
+			return -EINVAL;
+		o->keyring_perm = (uint32_t)strtoul(f[0], NULL, 16);
+		o->keyring = f[1];
+		return 0;
+	}
 	default: return -EINVAL;
 	}
 }

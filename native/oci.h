@@ -59,6 +59,8 @@ struct oci {
 	int console;         /* connected to --console-socket: the pty master goes there; -1 none */
 	int hooks_report, hooks_go; /* the prestart/createRuntime/createContainer pause before the pivot; -1 none */
 	unsigned short rows, cols;
+	const char *keyring;     /* the session keyring to join (runc's _ses.ID); NULL: keep the inherited one */
+	uint32_t keyring_perm;   /* permission bits added to it; 0: none (exec joins it as it is) */
 };
 
 struct spec;
@@ -73,6 +75,8 @@ void oci_free(struct oci *o);
 long oci_filesystem(const struct oci *o, int *stage, int *index);
 long oci_caps(const struct oci *o);
 long oci_groups(const struct oci *o);
+/* oci-keyring.c, in the child: the session keyring, as runc's init joins it; 0 or -errno with *stage set. */
+long oci_keyring(const struct oci *o, int *stage);
 /* After the fds are in place: the console, the check that the command
  * exists, "ready" to the parent on errfd, then the wait on the fifo. */
 long oci_ready(const struct spec *s, int errfd, int *stage);

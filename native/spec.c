@@ -121,6 +121,7 @@ static void parse_hardening(struct spec *s, const char *v)
 	s->sb.userxattr = strchr(v, HARDEN_OVERLAY_USERXATTR) != NULL;
 	s->disable_userns = strchr(v, HARDEN_DISABLE_USERNS) != NULL;
 	s->assert_userns_disabled = strchr(v, HARDEN_ASSERT_USERNS_DISABLED) != NULL;
+	s->keep_groups = strchr(v, HARDEN_KEEP_GROUPS) != NULL;
 }
 
 static int parse_extra(struct spec *s, const char *v)
@@ -136,7 +137,8 @@ static int parse_extra(struct spec *s, const char *v)
 	case EXTRA_CAPS:
 	case EXTRA_CONSOLE:
 	case EXTRA_CONSOLE_FD:
-	case EXTRA_OCI_HOOKS: return oci_parse_extra(&s->oci, (char *)v);
+	case EXTRA_OCI_HOOKS:
+	case EXTRA_SESSION_KEYRING: return oci_parse_extra(&s->oci, (char *)v);
 	case EXTRA_SYNC_FD: s->sync_fd = (int)strtol(v + 1, NULL, 10); break;
 	case EXTRA_USERNS: s->userns_fd = (int)strtol(v + 1, NULL, 10); break;
 	case EXTRA_USERNS2: s->userns2_fd = (int)strtol(v + 1, NULL, 10); break;

@@ -107,6 +107,7 @@ struct spec {
 	int userns_fd, userns2_fd, pidns_fd;
 	unsigned long late_flags;
 	int disable_userns, assert_userns_disabled;
+	int keep_groups; /* tsns-oci not root: the groups it was given stay (runc's rule) */
 	char *copy;                /* the spec, split in place */
 	const char *file, *path;
 	char **argv, **envp, **shargv;

@@ -109,7 +109,8 @@
 	X(USERNS2, '7')      /* bwrap --userns2: switch to this user namespace after the setup */ \
 	X(PIDNS, '8')        /* bwrap --pidns: the command's pid namespace (the parent of a new one) */ \
 	X(CONSOLE_FD, 'N')   /* tsns-oci: FD \x01 ROWS \x01 COLS: as CONSOLE, on this connected socket */ \
-	X(OCI_HOOKS, 'P')    /* tsns-oci: REPORT,GO fds: before the pivot, "hooks PID" to REPORT, then wait for a byte on GO */
+	X(OCI_HOOKS, 'P')    /* tsns-oci: REPORT,GO fds: before the pivot, "hooks PID" to REPORT, then wait for a byte on GO */ \
+	X(SESSION_KEYRING, 'R') /* tsns-oci: [PERMBITS] \x01 NAME: join (or make) this session keyring, then add PERMBITS (hex) to its permissions */
 
 /* A --file source that is an open fd: "fd:N". */
 #define TSNS_FD_SOURCE "fd:"
@@ -127,7 +128,8 @@
 	X(LO_UP, 'l')              \
 	X(OVERLAY_USERXATTR, 'x')  \
 	X(DISABLE_USERNS, 'f')     \
-	X(ASSERT_USERNS_DISABLED, 'g')
+	X(ASSERT_USERNS_DISABLED, 'g') \
+	X(KEEP_GROUPS, 'u')        /* tsns-oci not root: never setgroups(2), the inherited groups stay */
 
 /* Where a start failed: X(NAME, number, "name in src/"). */
 #define TSNS_STAGES(X)                              \
@@ -194,7 +196,9 @@
 	X(USERNS_JOIN, 66, "userns")                \
 	X(USERNS2, 67, "userns2")                   \
 	X(PIDNS, 68, "pidns")                       \
-	X(OCI_HOOKS, 80, "oci-hooks")
+	X(OCI_HOOKS, 80, "oci-hooks")               \
+	X(SESSION_KEYRING, 84, "session-keyring")   \
+	X(KEYRING_PERM, 85, "keyring-perm")
 
 /* A failed start returns -(stage << TSNS_STAGE_SHIFT | errno).  The stages
  * that name one of several things (a persisted file, a namespace to join,

@@ -28,7 +28,7 @@ export const TAG = {
 /** native/wire.h TSNS_EXTRAS: an EXTRA entry's first byte. */
 export const EXTRA = {
   NO_FORK: 'F', BINFMT: 'b', INTERP: 'l', INTERP_EARLY: 'e', EXEC_FIFO: 'G', RLIMIT: 'H', GROUPS: 'J', CAPS: 'K', CONSOLE: 'M',
-  SYNC_FD: '5', USERNS: '6', USERNS2: '7', PIDNS: '8', CONSOLE_FD: 'N', OCI_HOOKS: 'P',
+  SYNC_FD: '5', USERNS: '6', USERNS2: '7', PIDNS: '8', CONSOLE_FD: 'N', OCI_HOOKS: 'P', SESSION_KEYRING: 'R',
 } as const;
 
 /** native/wire.h TSNS_SANDBOX_OPS. */
@@ -49,7 +49,7 @@ export const SECCOMP_EARLY = 'e';
 
 /** native/wire.h TSNS_HARDENING. */
 export const HARDENING = {
-  NO_NEW_PRIVS: 'n', NEW_SESSION: 's', LO_UP: 'l', OVERLAY_USERXATTR: 'x', DISABLE_USERNS: 'f', ASSERT_USERNS_DISABLED: 'g',
+  NO_NEW_PRIVS: 'n', NEW_SESSION: 's', LO_UP: 'l', OVERLAY_USERXATTR: 'x', DISABLE_USERNS: 'f', ASSERT_USERNS_DISABLED: 'g', KEEP_GROUPS: 'u',
 } as const;
 
 /** native/wire.h TSNS_STAGES: [C name, number, the stage's name here]. */
@@ -73,6 +73,7 @@ export const STAGES = [
   ['LOCK_FILE', 60, 'lock-file'], ['BLOCK_FD', 61, 'block-fd'], ['INFO_FD', 62, 'info-fd'], ['USERNS_BLOCK', 63, 'userns-block-fd'],
   ['DISABLE_USERNS', 64, 'disable-userns'], ['USERNS_ENABLED', 65, 'assert-userns-disabled'], ['USERNS_JOIN', 66, 'userns'],
   ['USERNS2', 67, 'userns2'], ['PIDNS', 68, 'pidns'], ['OCI_HOOKS', 80, 'oci-hooks'],
+  ['SESSION_KEYRING', 84, 'session-keyring'], ['KEYRING_PERM', 85, 'keyring-perm'],
 ] as const;
 
 export type NativeStage = (typeof STAGES)[number][2];

@@ -42,6 +42,8 @@ export interface CreateOptions {
   pidFile: string | null;
   consoleSocket: string | null;
   noPivot: boolean;
+  /** --no-new-keyring: the container keeps the caller's session keyring, its exec processes too */
+  noNewKeyring: boolean;
   preserveFds: number;
 }
 
@@ -157,7 +159,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     hooks = pausedHooks(config, opened);
     const spec = planOci({
       hooksFds: hooks ? { report: reportFdOf(fds), go: fd(hooks.goFd) } : null,
-      config, rootless: g.rootless, uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0, noPivot: o.noPivot, fd,
+      config, rootless: g.rootless, uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0, noPivot: o.noPivot, noNewKeyring: o.noNewKeyring, id: o.id, fd,
       stateDirFd: fd(stateDir), consoleSocket: o.consoleSocket ? resolve(o.consoleSocket) : null, preserveFds: o.preserveFds,
       consoleFd: typeof helperMode === 'string' ? null : helperMode.tty.sock,
       openNs: (path) => {
@@ -205,6 +207,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       hooks: { poststart: config.hooks.poststart, poststop: config.hooks.poststop, startContainer: config.hooks.startContainer },
       cgroup: cg, cgroupFound: cg !== null && cg.dirs.every((d) => !d.made.includes(d.dir)), rootless: g.rootless,
       user: { uid: config.process.user.uid, gid: config.process.user.gid }, env: config.process.env, cwd: config.process.cwd,
+      noNewKeyring: o.noNewKeyring,
     };
     writeState(g.root, state);
     if (o.pidFile) writeAtomic(resolve(o.pidFile), String(pid));

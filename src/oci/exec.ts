@@ -19,7 +19,7 @@ import { writeAtomic, type Globals } from './create';
 import { explainStart } from './explain';
 import { status } from './lifecycle';
 import type { OciStatus } from './main';
-import { processEntries } from './plan';
+import { processEntries, sessionKeyring } from './plan';
 import { fdMapper, spawnHelper, type HelperMode } from './spawn';
 import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import { OCI_VERSION, readState } from './state';
@@ -116,9 +116,10 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
     const seccomp = seccompForOci(config.linux.seccomp, {
       capabilities: proc.capabilities?.bounding ?? [], noNewPrivileges: proc.noNewPrivileges, state: { ociVersion: OCI_VERSION, id, bundle: s.bundle, annotations: s.annotations },
     });
-    const inUserNs = ns.some((n) => n.name === 'user');
     const extras = [...entries.extras];
     if (!rootlessEuid) extras.push(`${EXTRA.GROUPS}${proc.user.additionalGids.join(',')}`);
+    // As runc's exec: the container's keyring by name, its permissions as create left them.
+    if (!s.noNewKeyring) extras.push(sessionKeyring(id));
     const size = [proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0];
     if (proc.terminal && socket) extras.push(`${EXTRA.CONSOLE}${[resolve(socket), ...size].join(OP_SEP)}`);
     else if (typeof mode !== 'string') extras.push(`${EXTRA.CONSOLE_FD}${[mode.tty.sock, ...size].join(OP_SEP)}`);
@@ -127,8 +128,11 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
     const spec: SpawnSpec = {
       ...BARE_LAUNCH,
       joins: ns.filter((n) => n.name !== 'user' && n.name !== 'pid').map((n) => ({ type: n.flag, fd: fd(n.fd), fromTarget: false })),
-      wd: proc.cwd, uid: proc.user.uid, gid: proc.user.gid, setgroups: inUserNs && s.rootless ? 'deny' : null,
-      hardening: `${proc.noNewPrivileges ? HARDENING.NO_NEW_PRIVS : ''}${proc.terminal ? HARDENING.NEW_SESSION : ''}`,
+      // No setgroups to write: the namespace is the container's, its setgroups file long settled (the
+      // kernel refuses a write then); a runtime that is not root keeps its groups, root's setgroups(2)
+      // where that file says deny fails harmlessly in the shim.
+      wd: proc.cwd, uid: proc.user.uid, gid: proc.user.gid, setgroups: null,
+      hardening: `${proc.noNewPrivileges ? HARDENING.NO_NEW_PRIVS : ''}${proc.terminal ? HARDENING.NEW_SESSION : ''}${rootlessEuid ? HARDENING.KEEP_GROUPS : ''}`,
       seccomp: seccomp?.seccomp ?? [], seccompListener: seccomp?.seccompListener ? { path: seccomp.seccompListener.path, state: seccomp.seccompListener.state } : null,
       extras, cgroupProcs: cgFds ? cgFds.procs.map(fd) : [], file: proc.args[0]!, argv: proc.args,
       env: entries.env.some((e) => e.startsWith('HOME=')) ? entries.env : [...entries.env, 'HOME=/'], searchPath: entries.searchPath, stdio, inheritFds: false,

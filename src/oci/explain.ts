@@ -31,12 +31,15 @@ export function explainStart(f: NativeFailure, c: OciConfig | null, args: readon
     seccomp: 'cannot load linux.seccomp',
     'cgroup-procs': 'cannot put the process in its cgroup',
     'cgroup-clone': 'cannot create the process in its cgroup',
+    'session-keyring': 'cannot join the session keyring',
+    'keyring-perm': 'cannot set the session keyring\'s permissions',
   };
   const hint: Record<string, string> = {
     lookup: 'process.args[0] must be a program in the rootfs (or on the PATH of process.env)',
     clone: 'rootless containers need a user namespace in linux.namespaces; see tsns-oci spec --rootless',
     'oci-pivot': 'a rootfs on a ramdisk cannot pivot: try --no-pivot',
     rlimit: 'raising a hard limit needs CAP_SYS_RESOURCE',
+    'session-keyring': 'create --no-new-keyring keeps the caller\'s keyring; EDQUOT: this user has too many keys (sysctl kernel.keys.maxkeys, kernel.keys.maxbytes)',
   };
   return systemError(`cannot start container process: ${what[f.stage] ?? f.stage}`, f.code, f.stage, hint[f.stage]);
 }

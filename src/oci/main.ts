@@ -63,7 +63,7 @@ function createOptions(flags: Record<string, unknown>, id: string, command: stri
   if (str(f, 'pidfd-socket')) throw usage('--pidfd-socket is not supported by tsns-oci', command);
   return {
     id, bundle: str(f, 'bundle') ?? process.cwd(), pidFile: str(f, 'pid-file') ?? null, consoleSocket: str(f, 'console-socket') ?? null,
-    noPivot: bool(f, 'no-pivot'), preserveFds: int(f, 'preserve-fds', command),
+    noPivot: bool(f, 'no-pivot'), noNewKeyring: bool(f, 'no-new-keyring'), preserveFds: int(f, 'preserve-fds', command),
   };
 }
 

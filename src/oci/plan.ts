@@ -36,6 +36,10 @@ export interface OciPlanInput {
   uid: number;
   gid: number;
   noPivot: boolean;
+  /** --no-new-keyring: the process keeps the caller's session keyring */
+  noNewKeyring?: boolean;
+  /** the container's id: its session keyring is _ses.ID; absent, none is joined (as with noNewKeyring) */
+  id?: string;
   /** fd of ours → the number tsns-oci-init sees it as */
   fd: (ours: number) => number;
   /** the state directory, open (helper's number); null: no fifo (exec) */
@@ -75,6 +79,20 @@ export function deviceRules(rules: readonly DeviceRule[] | undefined, devices: r
   const replaced = DEFAULT_DEVICES.filter((d) => named.has(d.path));
   const kept = ALLOWED_DEVICES.filter((r) => !replaced.some((d) => r.type === d.type && r.major === d.major && r.minor === d.minor));
   return [...rules, ...kept];
+}
+
+/** keyctl's KEY_USR_SEARCH and KEY_OTH_SEARCH. */
+const KEY_USR_SEARCH = 0x80000;
+const KEY_OTH_SEARCH = 0x8;
+
+/**
+ * runc's session keyring: the container's process joins `_ses.ID` (made
+ * when there is none), not the caller's; create adds `search` to its
+ * permissions (the owner's, or with a user namespace everyone's) so that
+ * exec can join it too, as it does with no bits to add.
+ */
+export function sessionKeyring(id: string, addPerm = 0): string {
+  return `${EXTRA.SESSION_KEYRING}${addPerm ? addPerm.toString(16) : ''}${OP_SEP}_ses.${id}`;
 }
 
 const mapText = (m: readonly OciIdMapping[]) => m.map((x) => `${x.containerID} ${x.hostID} ${x.size}\n`).join('');
@@ -132,7 +150,8 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   const helperGid = newUser && input.rootless && !self(lin.gidMappings, input.gid);
   const setgroups = newUser && input.rootless && !helperGid ? 'deny' : null;
   const p = c.process;
-  // runc's rule: a runtime that is not root sets no groups, and refuses to be asked for some; as
+  // runc's rule: a runtime that is not root sets no groups (not even none: setgroups(2) is not called,
+  // where the kernel would allow it), and refuses to be asked for some; as
   // root (also root of a rootless engine's user namespace) they are set unless the process's user
   // namespace denies setgroups, which the shim finds out in the container (native/oci.c).
   const rootlessEuid = input.uid !== 0;
@@ -169,6 +188,7 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   if (input.stateDirFd !== null) extras.push(`${EXTRA.EXEC_FIFO}${input.stateDirFd}`);
   if (input.hooksFds) extras.push(`${EXTRA.OCI_HOOKS}${input.hooksFds.report},${input.hooksFds.go}`);
   if (!rootlessEuid) extras.push(`${EXTRA.GROUPS}${p.user.additionalGids.join(',')}`);
+  if (!input.noNewKeyring && input.id !== undefined) extras.push(sessionKeyring(input.id, types.has('user') ? KEY_OTH_SEARCH : KEY_USR_SEARCH));
   if (p.terminal) {
     const size = [p.consoleSize?.height ?? 0, p.consoleSize?.width ?? 0];
     if (input.consoleSocket) extras.push(`${EXTRA.CONSOLE}${[input.consoleSocket, ...size].join(OP_SEP)}`);
@@ -187,8 +207,8 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
     uidMapHelper: helperUid, gidMapHelper: helperGid, setgroups,
     hostname: c.hostname, domainname: c.domainname, propagation: prop,
     wd: p.cwd, uid: p.user.uid, gid: p.user.gid,
-    // runc's init always starts a session of its own.
-    hardening: `${p.noNewPrivileges ? HARDENING.NO_NEW_PRIVS : ''}${HARDENING.NEW_SESSION}`,
+    // runc's init always starts a session of its own; a runtime that is not root leaves the groups it was given (see above).
+    hardening: `${p.noNewPrivileges ? HARDENING.NO_NEW_PRIVS : ''}${HARDENING.NEW_SESSION}${rootlessEuid ? HARDENING.KEEP_GROUPS : ''}`,
     seccomp: input.seccomp?.programs ?? [], seccompListener: input.seccomp?.listener ?? null,
     extras, cgroupProcs: input.cgroup?.procs ?? [], cgroupDir: input.cgroup?.dir ?? null,
     file: p.args[0]!, argv: p.args, env, searchPath: proc.searchPath, stdio, inheritFds: false, oci,

@@ -35,6 +35,8 @@ export interface ContainerState {
   /** the container's environment and cwd, for exec */
   env: string[];
   cwd: string;
+  /** created with --no-new-keyring: exec joins no session keyring either (absent in an older state: false) */
+  noNewKeyring?: boolean;
 }
 
 export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';

@@ -3,7 +3,7 @@ import { cgroupV1Mount, hasV1 } from '../../src/oci/cgroup-mount';
 import { parseConfig } from '../../src/oci/config';
 import { MOUNT_ATTR, MOUNT_FLAGS as F } from '../../src/oci/mount-options';
 import { planOci, type OciPlanInput } from '../../src/oci/plan';
-import { EXTRA, OP_SEP, TAG } from '../../src/wire';
+import { EXTRA, HARDENING, OP_SEP, TAG } from '../../src/wire';
 import { specTemplate } from '../../src/oci/spec';
 import { HYBRID, layoutOf, V1_SYSTEMD, V2_SYSTEMD } from './cgroup-fixtures';
 
@@ -94,8 +94,28 @@ describe('supplementary groups, by runc\'s rule', () => {
     expect(planOci(input({ config: withGids() })).extras).toContain(`${EXTRA.GROUPS}5,7`);
   });
 
-  it('a runtime that is not root sets none, and refuses additionalGids', () => {
-    expect(planOci(input({ uid: 1000, gid: 1000 })).extras.some((e) => e.startsWith(EXTRA.GROUPS))).toBe(false);
+  it('a runtime that is not root sets none, not even none (the groups it was given stay), and refuses additionalGids', () => {
+    const spec = planOci(input({ uid: 1000, gid: 1000 }));
+    expect(spec.extras.some((e) => e.startsWith(EXTRA.GROUPS))).toBe(false);
+    expect(spec.hardening).toContain(HARDENING.KEEP_GROUPS);
+    expect(planOci(input()).hardening).not.toContain(HARDENING.KEEP_GROUPS);
     expect(() => planOci(input({ config: withGids(), uid: 1000, gid: 1000 }))).toThrow(/additionalGids: cannot set any additional groups in a rootless container/);
+  });
+});
+
+describe('the session keyring, by runc\'s rule', () => {
+  const keyring = (spec: ReturnType<typeof planOci>) => spec.extras.filter((e) => e.startsWith(EXTRA.SESSION_KEYRING));
+
+  it('_ses.ID, searchable by its owner; with a user namespace by everyone', () => {
+    expect(keyring(planOci(input({ id: 'box' })))).toEqual([`${EXTRA.SESSION_KEYRING}80000${OP_SEP}_ses.box`]);
+    const c = base();
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+    c.linux.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
+    expect(keyring(planOci(input({ id: 'box', config: parseConfig(c as never, '/b'), uid: 1000, gid: 1000, rootless: true })))).toEqual([`${EXTRA.SESSION_KEYRING}8${OP_SEP}_ses.box`]);
+  });
+
+  it('none with --no-new-keyring', () => {
+    expect(keyring(planOci(input({ id: 'box', noNewKeyring: true })))).toEqual([]);
   });
 });
