@@ -45,6 +45,8 @@ export interface CreateOptions {
   /** --no-new-keyring: the container keeps the caller's session keyring, its exec processes too */
   noNewKeyring: boolean;
   preserveFds: number;
+  /** the command the caller gave (run -d detaches too), for messages; default by mode */
+  command?: 'create' | 'run';
 }
 
 /** Write a file atomically: a reader sees nothing, or all of it. */
@@ -109,7 +111,7 @@ export interface Created {
 export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wait'): Promise<Created> {
   const bundle = resolve(o.bundle);
   const config = parseConfig(readJsonFile(join(bundle, 'config.json'), join(bundle, 'config.json')), bundle, join(bundle, 'config.json'));
-  checkConsoleSocket(o.consoleSocket, config.process.terminal, mode === 'detach', mode === 'detach' ? 'create' : 'run');
+  checkConsoleSocket(o.consoleSocket, config.process.terminal, mode === 'detach', o.command ?? (mode === 'detach' ? 'create' : 'run'));
   if (!existsSync(config.root.path)) throw systemError(`cannot use the rootfs ${config.root.path}`, 2, 'plan', 'root.path in config.json is relative to the bundle');
   const dir = makeContainerDir(g.root, o.id);
   const opened: number[] = [];

@@ -58,12 +58,12 @@ const CREATE_FLAGS: FlagDef[] = [
   { name: 'preserve-fds', kind: 'string' }, { name: 'detach', alias: 'd', kind: 'bool' },
 ];
 
-function createOptions(flags: Record<string, unknown>, id: string, command: string) {
+function createOptions(flags: Record<string, unknown>, id: string, command: 'create' | 'run') {
   const f = flags as Parameters<typeof str>[0];
   if (str(f, 'pidfd-socket')) throw usage('--pidfd-socket is not supported by tsns-oci', command);
   return {
     id, bundle: str(f, 'bundle') ?? process.cwd(), pidFile: str(f, 'pid-file') ?? null, consoleSocket: str(f, 'console-socket') ?? null,
-    noPivot: bool(f, 'no-pivot'), noNewKeyring: bool(f, 'no-new-keyring'), preserveFds: int(f, 'preserve-fds', command),
+    noPivot: bool(f, 'no-pivot'), noNewKeyring: bool(f, 'no-new-keyring'), preserveFds: int(f, 'preserve-fds', command), command,
   };
 }
 
