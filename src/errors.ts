@@ -48,7 +48,7 @@ export class TsnsError extends Error {
 }
 
 // The errnos the shim reports that libuv's table lacks, with strerror's text.
-const MORE_MESSAGES: Readonly<Record<string, string>> = { ESTALE: 'stale file handle' };
+const MORE_MESSAGES: Readonly<Record<string, string>> = { ESTALE: 'stale file handle', EDQUOT: 'disk quota exceeded' };
 
 function describeErrno(code: number): readonly [string, string] | undefined {
   const known = getSystemErrorMap().get(-code);
