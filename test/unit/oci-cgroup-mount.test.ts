@@ -102,20 +102,3 @@ describe('supplementary groups, by runc\'s rule', () => {
     expect(() => planOci(input({ config: withGids(), uid: 1000, gid: 1000 }))).toThrow(/additionalGids: cannot set any additional groups in a rootless container/);
   });
 });
-
-describe('the session keyring, by runc\'s rule', () => {
-  const keyring = (spec: ReturnType<typeof planOci>) => spec.extras.filter((e) => e.startsWith(EXTRA.SESSION_KEYRING));
-
-  it('_ses.ID, searchable by its owner; with a user namespace by everyone', () => {
-    expect(keyring(planOci(input({ id: 'box' })))).toEqual([`${EXTRA.SESSION_KEYRING}80000${OP_SEP}_ses.box`]);
-    const c = base();
-    c.linux.namespaces.push({ type: 'user' });
-    c.linux.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
-    c.linux.gidMappings = [{ containerID: 0, hostID: 1000, size: 1 }];
-    expect(keyring(planOci(input({ id: 'box', config: parseConfig(c as never, '/b'), uid: 1000, gid: 1000, rootless: true })))).toEqual([`${EXTRA.SESSION_KEYRING}8${OP_SEP}_ses.box`]);
-  });
-
-  it('none with --no-new-keyring', () => {
-    expect(keyring(planOci(input({ id: 'box', noNewKeyring: true })))).toEqual([]);
-  });
-});
