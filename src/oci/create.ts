@@ -23,7 +23,7 @@ import { explainStart } from './explain';
 import { type HookState } from './hooks';
 import { pausedHooks } from './hooks-paused';
 import { debug, warn } from './log';
-import { deviceRules, planOci } from './plan';
+import { deviceRules, planOci, startState } from './plan';
 import { fdMapper, reportFdOf, spawnHelper, type Helper, type HelperFds, type HelperMode } from './spawn';
 import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import {
@@ -43,6 +43,8 @@ export interface CreateOptions {
   consoleSocket: string | null;
   noPivot: boolean;
   preserveFds: number;
+  /** --pidfd-socket: the process's pidfd is sent there */
+  pidfdSocket: string | null;
 }
 
 /** Write a file atomically: a reader sees nothing, or all of it. */
@@ -172,6 +174,8 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       seccomp: seccomp ? { programs: seccomp.seccomp, listener: seccomp.seccompListener ? { path: seccomp.seccompListener.path, state: seccomp.seccompListener.state } : null } : null,
       cgroup: cgFds ? { procs: cgFds.procs.map(fd), dir: cgFds.dir === null ? null : fd(cgFds.dir) } : null,
       home: homeOf(config),
+      startState: startState({ ociVersion: OCI_VERSION, id: o.id, bundle, annotations: config.annotations }),
+      pidfdSocket: o.pidfdSocket ? resolve(o.pidfdSocket) : null,
       ...(v1.length ? { cgroupV1: (m: OciMount) => cgroupV1Mount(m, cg, v1, callerCgroups()) } : {}),
     }, join(bundle, 'config.json'));
     const preJoin = pidJoinForHelper(spec, fds);
@@ -202,7 +206,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     const state: ContainerState = {
       ociVersion: OCI_VERSION, id: o.id, pid, startTime: procStat(pid)?.startTime ?? 0, bundle, rootfs: config.root.path,
       created: rfc3339Nano(now, Number(process.hrtime.bigint() % 1000000n)), annotations: config.annotations,
-      hooks: { poststart: config.hooks.poststart, poststop: config.hooks.poststop, startContainer: config.hooks.startContainer },
+      hooks: { poststart: config.hooks.poststart, poststop: config.hooks.poststop },
       cgroup: cg, cgroupFound: cg !== null && cg.dirs.every((d) => !d.made.includes(d.dir)), rootless: g.rootless,
       user: { uid: config.process.user.uid, gid: config.process.user.gid }, env: config.process.env, cwd: config.process.cwd,
     };
@@ -225,15 +229,17 @@ const CLONE_NEWUSER = NAMESPACES.find((n) => n.name === 'user')!.flag;
  * middle process that forks the command and stays its parent. That middle
  * would be the pid in --pid-file, and the engine's shim, which reaps the
  * container as subreaper, would see the middle's exit instead of the
- * command's (runc's init is the container's process itself). Not with a
- * user namespace joined by path too: the helper would then make the exec
- * fifo as that namespace's user, so that case keeps the middle.
+ * command's (runc's init is the container's process itself). A user
+ * namespace joined by path too (a CRI pod with one) is entered first, by
+ * the helper as well, after it has made the exec fifo as the caller.
  */
 function pidJoinForHelper(spec: SpawnSpec, fds: HelperFds): { spec: SpawnSpec; fds: number[] } {
   const pid = spec.joins.find((j) => j.type === CLONE_NEWPID);
-  if (!pid || spec.joins.some((j) => j.type === CLONE_NEWUSER)) return { spec, fds: [] };
-  const ours = fds.ours[pid.fd - (3 + fds.preserveFds + 2)]!;
-  return { spec: { ...spec, joins: spec.joins.filter((j) => j !== pid) }, fds: [ours] };
+  if (!pid) return { spec, fds: [] };
+  const user = spec.joins.find((j) => j.type === CLONE_NEWUSER);
+  const pre = user ? [user, pid] : [pid];
+  const ours = (j: (typeof pre)[number]) => fds.ours[j.fd - (3 + fds.preserveFds + 2)]!;
+  return { spec: { ...spec, joins: spec.joins.filter((j) => !pre.includes(j)) }, fds: pre.map(ours) };
 }
 
 function killQuiet(pid: number): void {
