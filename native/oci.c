@@ -304,6 +304,15 @@ long oci_filesystem(const struct oci *o, int *stage, int *index)
 {
 	long r;
 	*index = 0;
+	/* Root of the container's user namespace, as runc's init is there before
+	 * its mounts: a runtime that is root on the host is unmapped in a
+	 * namespace that maps 0 elsewhere, and a filesystem of that namespace
+	 * (its /dev tmpfs) refuses to make inodes for it (EOVERFLOW).  Where 0 is
+	 * not mapped (or is us already) this changes nothing. */
+	if (o->root) {
+		SYS(SYS_setresgid, 0, 0, 0);
+		SYS(SYS_setresuid, 0, 0, 0);
+	}
 	for (int i = 0; i < o->nrlimits; i++) {
 		struct { uint64_t cur, max; } lim = { o->rlimits[i].soft, o->rlimits[i].hard };
 		if ((r = SYS(SYS_prlimit64, 0, o->rlimits[i].res, &lim, 0)) < 0) {

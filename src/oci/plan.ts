@@ -147,7 +147,9 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   if (!types.has('mount')) throw new ConfigError(source, at(0), 'a mount namespace is required', 'add {"type": "mount"}');
   if ((c.hostname || c.domainname) && !types.has('uts')) throw new ConfigError(source, c.hostname ? 'hostname' : 'domainname', 'needs a UTS namespace of its own', 'add {"type": "uts"} to linux.namespaces');
   const newUser = (flags & NAMESPACES.find((n) => n.name === 'user')!.flag) !== 0;
-  if ((lin.uidMappings.length || lin.gidMappings.length) && !newUser) throw new ConfigError(source, 'linux.uidMappings', 'id mappings need a new user namespace', 'add {"type": "user"} to linux.namespaces');
+  // With a user namespace joined by path they are that namespace's (runc wants them then, as a CRI pod's config has them): not written.
+  const joinedUser = lin.namespaces.some((n) => n.type === 'user' && n.path !== null);
+  if ((lin.uidMappings.length || lin.gidMappings.length) && !newUser && !joinedUser) throw new ConfigError(source, 'linux.uidMappings', 'id mappings need a new user namespace', 'add {"type": "user"} to linux.namespaces');
   if (newUser && (!lin.uidMappings.length || !lin.gidMappings.length)) throw new ConfigError(source, 'linux.uidMappings', 'a new user namespace needs uidMappings and gidMappings');
   const self = (m: readonly OciIdMapping[], id: number) => m.length === 1 && m[0]!.hostID === id && m[0]!.size === 1;
   const helperUid = newUser && input.rootless && !self(lin.uidMappings, input.uid);

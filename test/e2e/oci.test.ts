@@ -5,7 +5,7 @@
  * which uses the caller's terminal (script(1) gives the test one).
  */
 import { execa } from 'execa';
-import { chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,8 +30,13 @@ const terminal = (consoleSize?: { height: number; width: number }) => (c: Record
 
 function bundle(args: string[], edit: (c: Record<string, any>) => void = () => {}, rootless = false): string {
   const b = mkdtempSync(join(dir, 'b-'));
+  // searchable by a container's root that a user namespace maps elsewhere
+  chmodSync(dir, 0o755);
+  chmodSync(b, 0o755);
   const bin = join(b, 'rootfs', 'bin');
   mkdirSync(bin, { recursive: true });
+  // the mount points: a container's root that a user namespace maps elsewhere may not make them in a rootfs of the host's root
+  for (const d of ['proc', 'dev', 'sys']) mkdirSync(join(b, 'rootfs', d));
   cpSync(BUSYBOX, join(bin, 'busybox'));
   for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep', 'ps', 'tr', 'stty', 'tty']) symlinkSync('busybox', join(bin, name));
   // rootless: `tsns-oci spec --rootless`'s, a user namespace mapping the caller to root
@@ -186,17 +191,27 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
   });
 
-  it('joins a pid namespace by path (a pod\'s) with the command itself in --pid-file and run exiting with its status', async () => {
-    const pause = bundle(['sleep', '100']);
+  // A pod's namespaces, held by its pause container: the pid namespace alone, or with a user namespace of the pod's (a CRI pod with one).
+  const USERNS_MAP = [{ containerID: 0, hostID: 200000, size: 65536 }];
+  const podUserns = (c: Record<string, any>) => {
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = USERNS_MAP;
+    c.linux.gidMappings = USERNS_MAP;
+  };
+  for (const withUser of [false, true]) it(`joins a pid namespace by path (a pod's)${withUser ? ' with its user namespace' : ''} with the command itself in --pid-file and run exiting with its status`, async () => {
+    const pause = bundle(['sleep', '100'], withUser ? podUserns : () => {});
     const out = [];
     for (const rt of runtimes()) {
       const x = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdio: 'ignore' });
       const state = async (id: string) => JSON.parse((await execa(rt.cmd, [...rt.pre, 'state', id], { reject: false })).stdout) as { pid: number };
       try {
         expect((await x('run', '--detach', '--bundle', pause, 'pause')).exitCode).toBe(0);
-        const ns = `/proc/${(await state('pause')).pid}/ns/pid`;
+        const held = (await state('pause')).pid;
         const joining = (args: string[]) => bundle(args, (c) => {
-          c.linux.namespaces = c.linux.namespaces.map((n: { type: string }) => (n.type === 'pid' ? { type: 'pid', path: ns } : n));
+          c.linux.namespaces = c.linux.namespaces.map((n: { type: string }) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${held}/ns/pid` } : n));
+          if (withUser) c.linux.namespaces.push({ type: 'user', path: `/proc/${held}/ns/user` });
+          // runc wants the pod's mappings in a config that joins its user namespace, as the CRI writes them
+          if (withUser) Object.assign(c.linux, { uidMappings: USERNS_MAP, gidMappings: USERNS_MAP });
         });
         const once = await execa(rt.cmd, [...rt.pre, 'run', '--bundle', joining(['sh', '-c', 'echo "pid $$"; exit 6']), 'once'], { reject: false });
         // The engine's shim waits for the pid in --pid-file: it must be the container's process, not a parent of it.
@@ -205,7 +220,8 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
         const pid = Number(readFileSync(pidFile, 'utf8'));
         expect((await x('start', 'joined')).exitCode).toBe(0);
         await waitUntil(() => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep', 3000).catch(() => {});
-        out.push({ code: once.exitCode, stdout: once.stdout, comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), statePid: (await state('joined')).pid === pid });
+        const inPod = ['pid', 'user'].every((n) => readlinkSync(`/proc/${pid}/ns/${n}`) === readlinkSync(`/proc/${held}/ns/${n}`));
+        out.push({ code: once.exitCode, stdout: once.stdout, comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), statePid: (await state('joined')).pid === pid, inPod });
       } finally {
         await x('delete', '--force', 'joined');
         await x('delete', '--force', 'once');
@@ -213,7 +229,7 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
       }
     }
     // (its pid there is not 1, the pause's; which number is each runtime's own: runc's stages take some)
-    expect(out.map((o) => ({ ...o, stdout: /^pid ([2-9]|\d\d+)$/.test(o.stdout) }))).toEqual([0, 1].map(() => ({ code: 6, stdout: true, comm: 'sleep', statePid: true })));
+    expect(out.map((o) => ({ ...o, stdout: /^pid ([2-9]|\d\d+)$/.test(o.stdout) }))).toEqual([0, 1].map(() => ({ code: 6, stdout: true, comm: 'sleep', statePid: true, inPod: true })));
   });
 
   it('kill --all signals every process of the container, as runc\'s', async () => {
