@@ -5,7 +5,7 @@
  * waiting on ROOT/ID/exec.fifo; tsns-oci writes the state and the pid file
  * and exits (or, for run, starts it and waits).
  */
-import { closeSync, constants, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { applyCgroup, type Cgroup } from '../cgroup/apply';
 import { detectLayout } from '../cgroup/detect';
@@ -52,6 +52,20 @@ export function writeAtomic(path: string, text: string): void {
   const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
   writeFileSync(tmp, text);
   renameSync(tmp, path);
+}
+
+/** --pidfd-socket: absolute, and a socket (the connect itself is the helper's, before the spawn). */
+export function pidfdSocketPath(path: string | null): string | null {
+  if (path === null) return null;
+  const abs = resolve(path);
+  let code = 0;
+  try {
+    if (!statSync(abs).isSocket()) code = 88; // ENOTSOCK
+  } catch (e) {
+    code = -((e as NodeJS.ErrnoException).errno ?? -2);
+  }
+  if (code) throw systemError(`cannot use --pidfd-socket ${path}`, code, 'pidfd-socket', 'the path of a unix socket that a receiver listens on');
+  return abs;
 }
 
 function homeOf(c: OciConfig): string {
@@ -175,7 +189,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       cgroup: cgFds ? { procs: cgFds.procs.map(fd), dir: cgFds.dir === null ? null : fd(cgFds.dir) } : null,
       home: homeOf(config),
       startState: startState({ ociVersion: OCI_VERSION, id: o.id, bundle, annotations: config.annotations }),
-      pidfdSocket: o.pidfdSocket ? resolve(o.pidfdSocket) : null,
+      pidfdSocket: pidfdSocketPath(o.pidfdSocket),
       ...(v1.length ? { cgroupV1: (m: OciMount) => cgroupV1Mount(m, cg, v1, callerCgroups()) } : {}),
     }, join(bundle, 'config.json'));
     const preJoin = pidJoinForHelper(spec, fds);

@@ -15,7 +15,7 @@ import { BARE_LAUNCH, EXTRA, HARDENING, OP_SEP, encodeSpec, type SpawnSpec } fro
 import { bool, containerId, int, list, parseFlags, str, usage, type FlagDef } from './args';
 import { Node } from './check';
 import { parseConfig, parseProcess, readJsonFile, type OciProcess } from './config';
-import { writeAtomic, type Globals } from './create';
+import { pidfdSocketPath, writeAtomic, type Globals } from './create';
 import { explainStart } from './explain';
 import { status } from './lifecycle';
 import type { OciStatus } from './main';
@@ -125,7 +125,7 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
     else if (typeof mode !== 'string') extras.push(`${EXTRA.CONSOLE_FD}${[mode.tty.sock, ...size].join(OP_SEP)}`);
     // runc 1.2's --pidfd-socket: the process's pidfd, "setns" the data, as its exec's
     const pidfdSocket = str(flags, 'pidfd-socket');
-    if (pidfdSocket) extras.push(`${EXTRA.PIDFD_SOCKET}${resolve(pidfdSocket)}${OP_SEP}setns`);
+    if (pidfdSocket) extras.push(`${EXTRA.PIDFD_SOCKET}${pidfdSocketPath(pidfdSocket)}${OP_SEP}setns`);
     const stdio: (number | null)[] = [];
     for (let i = 0; i < preserveFds; i++) stdio[3 + i] = 3 + i;
     const spec: SpawnSpec = {

@@ -16,7 +16,7 @@ import { enginesPresent, RUNC, runtimesUnderTest } from './oci-lib';
 const BUSYBOX = '/bin/busybox';
 // runc and busybox are probed (on CI their absence fails the run); the
 // bundle's root filesystem is root's, so without root the file says so.
-const missing = enginesPresent('runc', 'script');
+const missing = enginesPresent('runc', 'script', 'cc');
 if (missing) console.warn(`skipping tsns-oci beside runc: it ${missing}`);
 if (!IS_ROOT) console.warn('skipping tsns-oci beside runc as root: it needs root (its bundle is root\'s); the rootless comparison runs');
 const have = missing === null && IS_ROOT;
@@ -230,6 +230,46 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     }
     // (its pid there is not 1, the pause's; which number is each runtime's own: runc's stages take some)
     expect(out.map((o) => ({ ...o, stdout: /^pid ([2-9]|\d\d+)$/.test(o.stdout) }))).toEqual([0, 1].map(() => ({ code: 6, stdout: true, comm: 'sleep', statePid: true, inPod: true })));
+  });
+
+  // runc 1.2's --pidfd-socket (runc 1.1 here has none, so tsns-oci alone): the pidfd of the process in --pid-file, as its fdinfo says.
+  it('--pidfd-socket on create, run and exec sends a pidfd of the process in --pid-file', async () => {
+    const receiver = join(dir, 'pidfd-receiver');
+    await execa('cc', ['-O2', '-o', receiver, join(ROOT, 'test', 'fixtures', 'pidfd-receiver.c')]);
+    const oci = [process.execPath, join(ROOT, 'bin', 'tsns-oci.js'), '--root', join(dir, 'tsns-root')];
+    const x = (...a: string[]) => execa(oci[0]!, [...oci.slice(1), ...a], { reject: false, stdio: 'ignore' });
+    const b = bundle(['sleep', '100']);
+    /** One receiver, the call made while it listens; what it wrote, and the pid file's pid. */
+    const through = async (tag: string, call: (sock: string, pidFile: string) => Promise<unknown>) => {
+      const sock = join(dir, `${tag}.sock`);
+      const out = join(dir, `${tag}.out`);
+      const pidFile = join(dir, `${tag}.pid`);
+      const r = execa(receiver, [sock, out], { reject: false });
+      await new Promise<void>((res) => r.stdout!.once('data', () => res()));
+      await call(sock, pidFile);
+      await waitUntil(() => existsSync(out) && readFileSync(out, 'utf8').includes('\n'));
+      return { r, out, line: readFileSync(out, 'utf8').trim(), pid: Number(readFileSync(pidFile, 'utf8')) };
+    };
+    try {
+      const created = await through('create', (sock, pidFile) => x('create', '--bundle', b, '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-create'));
+      expect(created.line).toBe(`standard anon_inode:[pidfd] ${created.pid}`);
+      const ran = await through('run', (sock, pidFile) => x('run', '--detach', '--bundle', b, '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-run'));
+      expect(ran.line).toBe(`standard anon_inode:[pidfd] ${ran.pid}`);
+      const exec = await through('exec', (sock, pidFile) => x('exec', '--detach', '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-run', 'sleep', '100'));
+      expect(exec.line).toBe(`setns anon_inode:[pidfd] ${exec.pid}`);
+      expect(exec.pid).not.toBe(ran.pid);
+      // the pidfd is the process's: it polls readable once the process ends
+      expect((await x('kill', 'pfd-create', 'KILL')).exitCode).toBe(0);
+      await created.r;
+      expect(readFileSync(created.out, 'utf8').split('\n')[1]).toBe('ended');
+      process.kill(exec.pid, 'SIGKILL');
+      await exec.r;
+      expect(readFileSync(exec.out, 'utf8').split('\n')[1]).toBe('ended');
+      ran.r.kill();
+    } finally {
+      await x('delete', '--force', 'pfd-create');
+      await x('delete', '--force', 'pfd-run');
+    }
   });
 
   it('kill --all signals every process of the container, as runc\'s', async () => {
