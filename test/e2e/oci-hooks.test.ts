@@ -210,6 +210,38 @@ async function lifecycle(rts: Rt[], kind: Kind, tag: string): Promise<Record<str
   return got.runc as Record<string, ReturnType<typeof summary>[number]>;
 }
 
+/** A startContainer hook that fails or outlives its timeout, with each runtime: create, start, the container's end, then run. */
+async function failingStart(rts: Rt[], kind: Kind, how: 'fails' | 'outlives its timeout'): Promise<void> {
+  const seen: Record<string, unknown> = {};
+  for (const rt of rts) {
+    const id = `h-start-${process.pid}`;
+    const failing = (h: Record<Hook, unknown[]>, l: string) => {
+      h.startContainer = [hook('startContainer', l, how === 'fails' ? { extra: 'echo hook says no >&2; exit 3; ' } : { extra: 'exec sleep 20; ', timeout: 1 })];
+    };
+    const { b, log } = hookBundle(rt, `start-${how === 'fails' ? 'fail' : 'timeout'}`, failing, kind);
+    expect((await run(rt, ['create', '--bundle', b, id])).exitCode, rt.name).toBe(0);
+    const t0 = Date.now();
+    const st = await run(rt, ['start', id]);
+    for (const end = Date.now() + 10_000; JSON.parse((await run(rt, ['state', id])).stdout).status !== 'stopped';) {
+      if (Date.now() > end) throw new Error(`${rt.name}: ${id} did not stop`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const took = Date.now() - t0;
+    expect(took, rt.name).toBeLessThan(8_000);
+    execaSyncQuiet(rt, ['delete', '--force', id]);
+    // run: the container's stderr is run's; its exit status is the container's
+    const r = await run(rt, ['run', '--bundle', b, id]);
+    if (rt.name === 'tsns-oci') {
+      expect(r.stderr).toMatch(how === 'fails' ? /^tsns: startContainer hook #0 \(\/bin\/sh\) exited with status 3: hook says no$/m : /^tsns: startContainer hook #0 \(\/bin\/sh\) timed out after 1 s$/m);
+      expect(existsSync(join(dir, 'tsns-root', id))).toBe(false);
+    } else expect(r.stderr).toMatch(/error running hook #0/);
+    execaSyncQuiet(rt, ['delete', '--force', id]);
+    seen[rt.name] = { start: st.exitCode, run: r.exitCode, process: readLog(log).some((x) => x.hook === 'process'), poststop: readLog(log).filter((x) => x.hook === 'poststop').length };
+  }
+  expect(seen['tsns-oci']).toEqual(seen.runc);
+  expect(seen.runc).toMatchObject({ start: 0, run: 1, process: false });
+}
+
 describe.skipIf(!have)('tsns-oci hooks beside runc', () => {
   beforeAll(() => {
     dir = workDir('hooks');
@@ -271,36 +303,7 @@ describe.skipIf(!have)('tsns-oci hooks beside runc', () => {
   }
 
   for (const how of ['fails', 'outlives its timeout'] as const) {
-    it(`a startContainer hook that ${how} ends the container before its command, start succeeding, as runc's`, async () => {
-      const seen: Record<string, unknown> = {};
-      for (const rt of runtimes()) {
-        const id = `h-start-${process.pid}`;
-        const failing = (h: Record<Hook, unknown[]>, l: string) => {
-          h.startContainer = [hook('startContainer', l, how === 'fails' ? { extra: 'echo hook says no >&2; exit 3; ' } : { extra: 'exec sleep 20; ', timeout: 1 })];
-        };
-        const { b, log } = hookBundle(rt, `start-${how === 'fails' ? 'fail' : 'timeout'}`, failing);
-        expect((await run(rt, ['create', '--bundle', b, id])).exitCode, rt.name).toBe(0);
-        const t0 = Date.now();
-        const st = await run(rt, ['start', id]);
-        for (const end = Date.now() + 10_000; JSON.parse((await run(rt, ['state', id])).stdout).status !== 'stopped';) {
-          if (Date.now() > end) throw new Error(`${rt.name}: ${id} did not stop`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        const took = Date.now() - t0;
-        expect(took, rt.name).toBeLessThan(8_000);
-        execaSyncQuiet(rt, ['delete', '--force', id]);
-        // run: the container's stderr is run's; its exit status is the container's
-        const r = await run(rt, ['run', '--bundle', b, id]);
-        if (rt.name === 'tsns-oci') {
-          expect(r.stderr).toMatch(how === 'fails' ? /^tsns: startContainer hook #0 \(\/bin\/sh\) exited with status 3: hook says no$/m : /^tsns: startContainer hook #0 \(\/bin\/sh\) timed out after 1 s$/m);
-          expect(existsSync(join(dir, 'tsns-root', id))).toBe(false);
-        } else expect(r.stderr).toMatch(/error running hook #0/);
-        execaSyncQuiet(rt, ['delete', '--force', id]);
-        seen[rt.name] = { start: st.exitCode, run: r.exitCode, process: readLog(log).some((x) => x.hook === 'process'), poststop: readLog(log).filter((x) => x.hook === 'poststop').length };
-      }
-      expect(seen['tsns-oci']).toEqual(seen.runc);
-      expect(seen.runc).toMatchObject({ start: 0, run: 1, process: false });
-    }, 90_000);
+    it(`a startContainer hook that ${how} ends the container before its command, start succeeding, as runc's`, () => failingStart(runtimes(), 'root', how), 90_000);
   }
 
   it('a hook that outlives its timeout fails create, and is not waited for', async () => {
@@ -349,7 +352,7 @@ describe.runIf(rootlessOk)('tsns-oci hooks beside runc (rootless)', () => {
     dir = workDir('hooks-rl', IS_ROOT ? USER : undefined);
   });
   afterAll(() => {
-    for (const rt of rootlessRuntimes()) execaSyncQuiet(rt, ['delete', '--force', `h-rootless-${process.pid}`]);
+    for (const rt of rootlessRuntimes()) for (const id of ['h-rootless', 'h-start']) execaSyncQuiet(rt, ['delete', '--force', `${id}-${process.pid}`]);
     rmTree(dir);
   });
 
@@ -360,6 +363,8 @@ describe.runIf(rootlessOk)('tsns-oci hooks beside runc (rootless)', () => {
     expect(runc.poststop).toMatchObject({ uid: caller });
     for (const h of ['createContainer', 'startContainer'] as const) expect(runc[h]).toMatchObject({ uid: '0', namespaces: { user: 'container', mnt: 'container', pid: 'container' } });
   }, 120_000);
+
+  it('a failing startContainer hook ends the container before its command, start succeeding, as runc\'s rootless', () => failingStart(rootlessRuntimes(), 'rootless', 'fails'), 90_000);
 });
 
 function execaSyncQuiet(rt: Rt, args: string[]): void {

@@ -4,9 +4,9 @@ import { parseConfig } from '../../src/oci/config';
 import { startHookEntries, startState } from '../../src/oci/plan';
 import { OP_SEP, PID_MARK, TAG } from '../../src/wire';
 
-const config = (hooks: unknown) => parseConfig({
+const config = (hooks: object) => parseConfig(JSON.parse(JSON.stringify({
   ociVersion: '1.2.0', root: { path: 'rootfs' }, process: { args: ['true'], cwd: '/' }, linux: { namespaces: [{ type: 'mount' }] }, hooks,
-}, '/b', 'config.json');
+})), '/b', 'config.json');
 
 describe('startContainer hooks on the wire', () => {
   it('puts the pid mark where the host\'s pid goes, whatever the id and annotations hold', () => {
