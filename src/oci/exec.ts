@@ -117,7 +117,6 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
     const seccomp = seccompForOci(config.linux.seccomp, {
       capabilities: proc.capabilities?.bounding ?? [], noNewPrivileges: proc.noNewPrivileges, state: { ociVersion: OCI_VERSION, id, bundle: s.bundle, annotations: s.annotations },
     });
-    const inUserNs = ns.some((n) => n.name === 'user');
     const extras = [...entries.extras];
     if (!rootlessEuid) extras.push(`${EXTRA.GROUPS}${proc.user.additionalGids.join(',')}`);
     const size = [proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0];
@@ -131,7 +130,9 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
     const spec: SpawnSpec = {
       ...BARE_LAUNCH,
       joins: ns.filter((n) => n.name !== 'user' && n.name !== 'pid').map((n) => ({ type: n.flag, fd: fd(n.fd), fromTarget: false })),
-      wd: proc.cwd, uid: proc.user.uid, gid: proc.user.gid, setgroups: inUserNs && s.rootless ? 'deny' : null,
+      // No setgroups entry: that would write the joined namespace's /proc/PID/setgroups, which the kernel refuses once its
+      // maps are written (EPERM); where that namespace denies setgroups(2) the shim's dropping of groups fails quietly.
+      wd: proc.cwd, uid: proc.user.uid, gid: proc.user.gid, setgroups: null,
       hardening: `${proc.noNewPrivileges ? HARDENING.NO_NEW_PRIVS : ''}${proc.terminal ? HARDENING.NEW_SESSION : ''}`,
       seccomp: seccomp?.seccomp ?? [], seccompListener: seccomp?.seccompListener ? { path: seccomp.seccompListener.path, state: seccomp.seccompListener.state } : null,
       extras, cgroupProcs: cgFds ? cgFds.procs.map(fd) : [], file: proc.args[0]!, argv: proc.args,

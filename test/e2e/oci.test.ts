@@ -74,6 +74,46 @@ async function inTerminal(line: string, keys = ''): Promise<string> {
   return String(r.stdout).replace(/\r|\0|\^@/g, '');
 }
 
+/**
+ * --pidfd-socket on create, run -d and exec -d, each received by test/fixtures/pidfd-receiver.c: the
+ * message runc 1.2 sends with it ("standard", "setns"), a pidfd, of the pid in --pid-file; it polls
+ * readable once that process ends.
+ */
+async function pidfdThroughSocket(x: (...a: string[]) => Promise<unknown>, b: string): Promise<void> {
+  const receiver = join(dir, 'pidfd-receiver');
+  if (!existsSync(receiver)) await execa('cc', ['-O2', '-o', receiver, join(ROOT, 'test', 'fixtures', 'pidfd-receiver.c')]);
+  /** One receiver, the call made while it listens; what it wrote, and the pid file's pid. */
+  const through = async (tag: string, call: (sock: string, pidFile: string) => Promise<unknown>) => {
+    const sock = join(dir, `${tag}.sock`);
+    const out = join(dir, `${tag}.out`);
+    const pidFile = join(dir, `${tag}.pid`);
+    const r = execa(receiver, [sock, out], { reject: false });
+    await new Promise<void>((res) => r.stdout!.once('data', () => res()));
+    await call(sock, pidFile);
+    await waitUntil(() => existsSync(out) && readFileSync(out, 'utf8').includes('\n'));
+    return { r, out, line: readFileSync(out, 'utf8').trim(), pid: Number(readFileSync(pidFile, 'utf8')) };
+  };
+  try {
+    const created = await through('create', (sock, pidFile) => x('create', '--bundle', b, '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-create'));
+    expect(created.line).toBe(`standard anon_inode:[pidfd] ${created.pid}`);
+    const ran = await through('run', (sock, pidFile) => x('run', '--detach', '--bundle', b, '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-run'));
+    expect(ran.line).toBe(`standard anon_inode:[pidfd] ${ran.pid}`);
+    const exec = await through('exec', (sock, pidFile) => x('exec', '--detach', '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-run', 'sleep', '100'));
+    expect(exec.line).toBe(`setns anon_inode:[pidfd] ${exec.pid}`);
+    expect(exec.pid).not.toBe(ran.pid);
+    expect((await x('kill', 'pfd-create', 'KILL')) as { exitCode: number }).toMatchObject({ exitCode: 0 });
+    await created.r;
+    expect(readFileSync(created.out, 'utf8').split('\n')[1]).toBe('ended');
+    expect((await x('kill', 'pfd-run', 'KILL')) as { exitCode: number }).toMatchObject({ exitCode: 0 });
+    await ran.r;
+    expect(readFileSync(ran.out, 'utf8').split('\n')[1]).toBe('ended');
+    exec.r.kill();
+  } finally {
+    await x('delete', '--force', 'pfd-create');
+    await x('delete', '--force', 'pfd-run');
+  }
+}
+
 describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'tsns-oci-e2e-'));
@@ -234,42 +274,8 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
 
   // runc 1.2's --pidfd-socket (runc 1.1 here has none, so tsns-oci alone): the pidfd of the process in --pid-file, as its fdinfo says.
   it('--pidfd-socket on create, run and exec sends a pidfd of the process in --pid-file', async () => {
-    const receiver = join(dir, 'pidfd-receiver');
-    await execa('cc', ['-O2', '-o', receiver, join(ROOT, 'test', 'fixtures', 'pidfd-receiver.c')]);
-    const oci = [process.execPath, join(ROOT, 'bin', 'tsns-oci.js'), '--root', join(dir, 'tsns-root')];
-    const x = (...a: string[]) => execa(oci[0]!, [...oci.slice(1), ...a], { reject: false, stdio: 'ignore' });
-    const b = bundle(['sleep', '100']);
-    /** One receiver, the call made while it listens; what it wrote, and the pid file's pid. */
-    const through = async (tag: string, call: (sock: string, pidFile: string) => Promise<unknown>) => {
-      const sock = join(dir, `${tag}.sock`);
-      const out = join(dir, `${tag}.out`);
-      const pidFile = join(dir, `${tag}.pid`);
-      const r = execa(receiver, [sock, out], { reject: false });
-      await new Promise<void>((res) => r.stdout!.once('data', () => res()));
-      await call(sock, pidFile);
-      await waitUntil(() => existsSync(out) && readFileSync(out, 'utf8').includes('\n'));
-      return { r, out, line: readFileSync(out, 'utf8').trim(), pid: Number(readFileSync(pidFile, 'utf8')) };
-    };
-    try {
-      const created = await through('create', (sock, pidFile) => x('create', '--bundle', b, '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-create'));
-      expect(created.line).toBe(`standard anon_inode:[pidfd] ${created.pid}`);
-      const ran = await through('run', (sock, pidFile) => x('run', '--detach', '--bundle', b, '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-run'));
-      expect(ran.line).toBe(`standard anon_inode:[pidfd] ${ran.pid}`);
-      const exec = await through('exec', (sock, pidFile) => x('exec', '--detach', '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-run', 'sleep', '100'));
-      expect(exec.line).toBe(`setns anon_inode:[pidfd] ${exec.pid}`);
-      expect(exec.pid).not.toBe(ran.pid);
-      // the pidfd is the process's: it polls readable once the process ends
-      expect((await x('kill', 'pfd-create', 'KILL')).exitCode).toBe(0);
-      await created.r;
-      expect(readFileSync(created.out, 'utf8').split('\n')[1]).toBe('ended');
-      process.kill(exec.pid, 'SIGKILL');
-      await exec.r;
-      expect(readFileSync(exec.out, 'utf8').split('\n')[1]).toBe('ended');
-      ran.r.kill();
-    } finally {
-      await x('delete', '--force', 'pfd-create');
-      await x('delete', '--force', 'pfd-run');
-    }
+    const rt = runtimes().find((r) => r.name === 'tsns-oci')!;
+    await pidfdThroughSocket((...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdio: 'ignore' }), bundle(['sleep', '100']));
   });
 
   it('kill --all signals every process of the container, as runc\'s', async () => {
@@ -401,6 +407,12 @@ describe.runIf(rootlessOk)('tsns-oci beside runc (rootless)', () => {
     expect(seen[1]!.map(shape)).toEqual(seen[0]!.map(shape));
     expect(seen[1]!.map((s) => s.status)).toEqual(['created', 'running', 'stopped']);
     expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
+  });
+
+  it('--pidfd-socket on create, run and exec sends a pidfd of the process in --pid-file, rootless', async () => {
+    const rt = runtimes().find((r) => r.name === 'tsns-oci')!;
+    // the receiver is the test's (root's, as the engine's would be): its socket is open to all
+    await pidfdThroughSocket((...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdio: 'ignore', env }), bundle(['sleep', '100'], () => {}, true));
   });
 
   it('refuses additionalGids as runc does rootless, leaving nothing behind', async () => {
