@@ -549,6 +549,10 @@ int child_main(void *arg)
 	int ready = -1;
 	if (c->statusfd >= 0)
 		deathsig = fork_command(c, deathsig, &ready);
+	/* The startContainer hooks' state names the process by the host's pid, which /proc shows only before the pivot. */
+	char hostpid[24] = "0";
+	if (s->oci.nhooks)
+		CHECK(c, ST_OCI_START_HOOK, oci_self_pid(hostpid, sizeof hostpid));
 	prepare_filesystem(c);
 	if (ready >= 0) {
 		/* The supervisor takes its locks in the sandbox, then lets us go on. */
@@ -578,12 +582,14 @@ int child_main(void *arg)
 	unsigned long none = 0;
 	SYS(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8);
 
-	if (s->oci.fifo_dir >= 0 || s->oci.console >= 0) {
+	if (s->oci.fifo_dir >= 0 || s->oci.console >= 0 || s->oci.pidfd_sock >= 0) {
 		int stage;
 		long r = oci_ready(s, c->errfd, &stage);
 		if (r < 0)
 			child_fail(c, stage, r);
 	}
 	load_filters(c, 0);
+	if (s->oci.nhooks)
+		oci_start_hooks(s, hostpid);
 	child_fail(c, ST_EXEC, child_exec(s));
 }

@@ -106,6 +106,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (argc >= 5 && strcmp(argv[4], "-") != 0) {
+		int dir = atoi(argv[4]);
+		if (mkfifoat(dir, "exec.fifo", 0622) < 0 || fchmodat(dir, "exec.fifo", 0622, 0) < 0) {
+			snprintf(line, sizeof line, "%lld\n", (long long)TSNS_FAILURE(ST_EXEC_FIFO, errno));
+			report(report_fd, line);
+			return 1;
+		}
+	}
+	/* Joined after the fifo is made: a user namespace of the container's would make it as its user. */
 	for (char *p = argc == 6 ? argv[5] : NULL; p && *p;) {
 		if (setns((int)strtol(p, &p, 10), 0) < 0) {
 			snprintf(line, sizeof line, "%lld\n", (long long)TSNS_FAILURE(ST_SETNS, errno));
@@ -114,14 +123,6 @@ int main(int argc, char **argv)
 		}
 		if (*p == ',')
 			p++;
-	}
-	if (argc >= 5 && strcmp(argv[4], "-") != 0) {
-		int dir = atoi(argv[4]);
-		if (mkfifoat(dir, "exec.fifo", 0622) < 0 || fchmodat(dir, "exec.fifo", 0622, 0) < 0) {
-			snprintf(line, sizeof line, "%lld\n", (long long)TSNS_FAILURE(ST_EXEC_FIFO, errno));
-			report(report_fd, line);
-			return 1;
-		}
 	}
 	int32_t len = 0;
 	uint8_t *spec = read_all(spec_fd, &len);

@@ -16,7 +16,7 @@
 
 void oci_init(struct oci *o)
 {
-	o->fifo_dir = o->console = o->hooks_report = o->hooks_go = -1;
+	o->fifo_dir = o->console = o->hooks_report = o->hooks_go = o->pidfd_sock = -1;
 }
 
 /* Splits v at each TSNS_OP_SEP into at most n fields; how many there were. */
@@ -93,26 +93,60 @@ static int parse_step(struct oci *o, char *v)
 	return 0;
 }
 
+/* TIMEOUT \1 PATH \1 NARGS \1 NENV \1 ARG... \1 ENV...: argv and envp made here, freed by oci_free. */
+static int parse_hook(struct oci *o, char *v)
+{
+	char *head[4];
+	if (o->nhooks == OCI_MAX_HOOKS || fields(v, head, 4) != 4)
+		return -EINVAL;
+	long nargs = strtol(head[2], NULL, 10), nenv = strtol(head[3], NULL, 10);
+	if (nargs < 1 || nargs > 4096 || nenv < -1 || nenv > 4096 || head[1][0] != '/')
+		return -EINVAL;
+	/* head[3] holds NENV, then the items (split in place below) */
+	char *rest = strchr(head[3], TSNS_OP_SEP);
+	long nitems = nargs + (nenv > 0 ? nenv : 0);
+	char **items = calloc((size_t)nargs + 1 + (size_t)(nenv > 0 ? nenv : 0) + 1, sizeof *items);
+	if (!items)
+		return -ENOMEM;
+	for (long i = 0; i < nitems; i++) {
+		if (!rest) {
+			free(items);
+			return -EINVAL;
+		}
+		*rest++ = 0;
+		/* env entries follow the args' NULL */
+		items[i < nargs ? i : i + 1] = rest;
+		rest = strchr(rest, TSNS_OP_SEP);
+	}
+	if (rest)
+		*rest = 0;
+	struct oci_hook *h = &o->hooks[o->nhooks++];
+	h->timeout = strtol(head[0], NULL, 10);
+	h->path = head[1];
+	h->argv = items;
+	h->envp = nenv < 0 ? NULL : items + nargs + 1;
+	return 0;
+}
+
 int oci_parse(struct oci *o, char tag, char *v)
 {
 	switch ((enum tsns_tag)tag) {
 	case TAG_OCI_ROOT: return parse_root(o, v);
 	case TAG_OCI_MOUNT: return parse_mount(o, v);
 	case TAG_OCI_STEP: return parse_step(o, v);
+	case TAG_OCI_HOOK: return parse_hook(o, v);
+	case TAG_OCI_HOOK_STATE: o->hook_state = v; return 0;
 	default: return -EINVAL;
 	}
 }
 
-/* The console socket is connected here, before clone: the child only sends. */
-static int connect_console(struct oci *o, char *v)
+/* The console and pidfd sockets are connected here, before clone: the child only sends. */
+static int connect_to(const char *path, int *out)
 {
-	char *f[3];
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (fields(v, f, 3) != 3 || strlen(f[0]) >= sizeof sa.sun_path)
-		return -EINVAL;
-	o->rows = (unsigned short)strtoul(f[1], NULL, 10);
-	o->cols = (unsigned short)strtoul(f[2], NULL, 10);
-	strcpy(sa.sun_path, f[0]);
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -121,8 +155,27 @@ static int connect_console(struct oci *o, char *v)
 		close(fd);
 		return -err;
 	}
-	o->console = fd;
+	*out = fd;
 	return 0;
+}
+
+static int connect_console(struct oci *o, char *v)
+{
+	char *f[3];
+	if (fields(v, f, 3) != 3)
+		return -EINVAL;
+	o->rows = (unsigned short)strtoul(f[1], NULL, 10);
+	o->cols = (unsigned short)strtoul(f[2], NULL, 10);
+	return connect_to(f[0], &o->console);
+}
+
+static int connect_pidfd(struct oci *o, char *v)
+{
+	char *f[2];
+	if (fields(v, f, 2) != 2)
+		return -EINVAL;
+	o->pidfd_name = f[1];
+	return connect_to(f[0], &o->pidfd_sock);
 }
 
 int oci_parse_extra(struct oci *o, char *v)
@@ -163,6 +216,7 @@ int oci_parse_extra(struct oci *o, char *v)
 		}
 		return 0;
 	case EXTRA_CONSOLE: return connect_console(o, v + 1);
+	case EXTRA_PIDFD_SOCKET: return connect_pidfd(o, v + 1);
 	case EXTRA_CONSOLE_FD: {
 		char *f[3];
 		if (fields(v + 1, f, 3) != 3)
@@ -188,5 +242,10 @@ void oci_free(struct oci *o)
 {
 	if (o->console >= 0)
 		close(o->console);
-	o->console = -1;
+	if (o->pidfd_sock >= 0)
+		close(o->pidfd_sock);
+	o->console = o->pidfd_sock = -1;
+	for (int i = 0; i < o->nhooks; i++)
+		free(o->hooks[i].argv);
+	o->nhooks = 0;
 }

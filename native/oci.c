@@ -29,6 +29,9 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
@@ -303,6 +306,15 @@ long oci_filesystem(const struct oci *o, int *stage, int *index)
 {
 	long r;
 	*index = 0;
+	/* Root of the container's user namespace, as runc's init is there before
+	 * its mounts: a runtime that is root on the host is unmapped in a
+	 * namespace that maps 0 elsewhere, and a filesystem of that namespace
+	 * (its /dev tmpfs) refuses to make inodes for it (EOVERFLOW).  Where 0 is
+	 * not mapped (or is us already) this changes nothing. */
+	if (o->root) {
+		SYS(SYS_setresgid, 0, 0, 0);
+		SYS(SYS_setresuid, 0, 0, 0);
+	}
 	for (int i = 0; i < o->nrlimits; i++) {
 		struct { uint64_t cur, max; } lim = { o->rlimits[i].soft, o->rlimits[i].hard };
 		if ((r = SYS(SYS_prlimit64, 0, o->rlimits[i].res, &lim, 0)) < 0) {
@@ -424,6 +436,19 @@ static long console(const struct oci *o)
 	return SYS(SYS_ioctl, 0, TIOCSCTTY, 0);
 }
 
+/* --pidfd-socket: a pidfd of ourselves, with runc's word for the kind of
+ * process ("standard" for create, "setns" for exec) as the data. */
+static long send_pidfd(const struct oci *o)
+{
+	long fd = SYS(SYS_pidfd_open, SYS(SYS_getpid), 0);
+	if (fd < 0)
+		return fd;
+	long r = sys_send_fd(o->pidfd_sock, (int)fd, (void *)o->pidfd_name, slen(o->pidfd_name));
+	SYS(SYS_close, fd);
+	SYS(SYS_close, o->pidfd_sock);
+	return r < 0 ? r : 0;
+}
+
 /* runc's create fails for a command that is not there; so does ours. */
 static long lookup(const struct spec *s)
 {
@@ -456,6 +481,9 @@ long oci_ready(const struct spec *s, int errfd, int *stage)
 	long r;
 	*stage = ST_CONSOLE;
 	if (o->console >= 0 && (r = console(o)) < 0)
+		return r;
+	*stage = ST_PIDFD_SOCKET;
+	if (o->pidfd_sock >= 0 && (r = send_pidfd(o)) < 0)
 		return r;
 	if (o->fifo_dir < 0)
 		return 0;

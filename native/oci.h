@@ -14,6 +14,16 @@
 #define OCI_MAX_STEPS 256
 #define OCI_MAX_RLIMITS 16
 #define OCI_MAX_GROUPS 64
+#define OCI_MAX_HOOKS 16
+
+/* A startContainer hook (wire.h TAG_OCI_HOOK): TIMEOUT \1 PATH \1 NARGS \1
+ * NENV, then each arg and each env entry after a \1; TIMEOUT 0 is none,
+ * NENV -1 the process's own environment (a hook without "env", as runc). */
+struct oci_hook {
+	const char *path;
+	char **argv, **envp; /* envp NULL: the command's */
+	long timeout;        /* seconds, 0 none */
+};
 
 /* An OCI_STEP's first byte (wire.h TAG_OCI_STEP). */
 #define OCI_STEP_DEVICE 'n'   /* PATH \1 TYPE \1 MAJOR \1 MINOR \1 MODE \1 UID \1 GID, made in the rootfs */
@@ -61,6 +71,11 @@ struct oci {
 	unsigned short rows, cols;
 	const char *keyring;     /* the session keyring to join (runc's _ses.ID); NULL: keep the inherited one */
 	uint32_t keyring_perm;   /* permission bits added to it; 0: none (exec joins it as it is) */
+	struct oci_hook hooks[OCI_MAX_HOOKS]; /* startContainer, run after the fifo, before the exec */
+	int nhooks;
+	const char *hook_state; /* their stdin: JSON, TSNS_PID_MARK where the host's pid goes */
+	int pidfd_sock;      /* connected to --pidfd-socket: a pidfd of the process goes there; -1 none */
+	const char *pidfd_name; /* the data sent with it: runc's "standard" (create) or "setns" (exec) */
 };
 
 struct spec;
@@ -80,6 +95,13 @@ long oci_keyring(const struct oci *o, int *stage);
 /* After the fds are in place: the console, the check that the command
  * exists, "ready" to the parent on errfd, then the wait on the fifo. */
 long oci_ready(const struct spec *s, int errfd, int *stage);
+
+/* oci-hook.c, in the child: the host's pid (before the pivot, while
+ * /proc is the host's) as text into buf; then, after the fifo, the
+ * startContainer hooks, each in turn - a failure is one line on stderr and
+ * the process's end with runc's status 1, so never returns then. */
+long oci_self_pid(char *buf, int len);
+void oci_start_hooks(const struct spec *s, const char *pid);
 
 /* oci-tty.c, in tsns-oci-init only: the terminal of a foreground run
  * without --console-socket.  A socket pair with the container's end at fd

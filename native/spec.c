@@ -138,7 +138,8 @@ static int parse_extra(struct spec *s, const char *v)
 	case EXTRA_CONSOLE:
 	case EXTRA_CONSOLE_FD:
 	case EXTRA_OCI_HOOKS:
-	case EXTRA_SESSION_KEYRING: return oci_parse_extra(&s->oci, (char *)v);
+	case EXTRA_SESSION_KEYRING:
+	case EXTRA_PIDFD_SOCKET: return oci_parse_extra(&s->oci, (char *)v);
 	case EXTRA_SYNC_FD: s->sync_fd = (int)strtol(v + 1, NULL, 10); break;
 	case EXTRA_USERNS: s->userns_fd = (int)strtol(v + 1, NULL, 10); break;
 	case EXTRA_USERNS2: s->userns2_fd = (int)strtol(v + 1, NULL, 10); break;
@@ -228,7 +229,9 @@ static int parse_entry(struct spec *s, char tag, char *v, int *argc, int *envc)
 	case TAG_CGROUP_DIR: s->cgroup_dir = (int)strtol(v, NULL, 10); break;
 	case TAG_OCI_ROOT:
 	case TAG_OCI_MOUNT:
-	case TAG_OCI_STEP: return oci_parse(&s->oci, tag, v);
+	case TAG_OCI_STEP:
+	case TAG_OCI_HOOK:
+	case TAG_OCI_HOOK_STATE: return oci_parse(&s->oci, tag, v);
 	case TAG_LOCK_FILE:
 		if (s->nlocks == MAX_LOCKS || !*v)
 			return -EINVAL;

@@ -62,7 +62,9 @@
 	X(INFO_FD, 'q')        /* bwrap --info-fd: the child's pid and namespaces, as JSON, before it goes on */ \
 	X(STATUS_FD, 't')      /* bwrap --json-status-fd: the same first object, on one line */ \
 	X(BLOCK_FD, 'z')       /* bwrap --block-fd: the command reads a byte (or EOF) here before exec */ \
-	X(USERNS_BLOCK_FD, 'o') /* bwrap --userns-block-fd: the parent reads here before releasing the child */
+	X(USERNS_BLOCK_FD, 'o') /* bwrap --userns-block-fd: the parent reads here before releasing the child */ \
+	X(OCI_HOOK, '1')       /* tsns-oci: a startContainer hook, see native/oci.h OCI_HOOK */ \
+	X(OCI_HOOK_STATE, '2') /* tsns-oci: the state JSON those hooks read, TSNS_PID_MARK for the host's pid */
 
 /* A sandbox operation's value: CODE[TRY] \x01 A \x01 B \x01 MODE \x01 SIZE,
  * MODE octal and SIZE decimal, each empty for the default; an overlay with
@@ -110,7 +112,8 @@
 	X(PIDNS, '8')        /* bwrap --pidns: the command's pid namespace (the parent of a new one) */ \
 	X(CONSOLE_FD, 'N')   /* tsns-oci: FD \x01 ROWS \x01 COLS: as CONSOLE, on this connected socket */ \
 	X(OCI_HOOKS, 'P')    /* tsns-oci: REPORT,GO fds: before the pivot, "hooks PID" to REPORT, then wait for a byte on GO */ \
-	X(SESSION_KEYRING, 'R') /* tsns-oci: [PERMBITS] \x01 NAME: join (or make) this session keyring, then add PERMBITS (hex) to its permissions */
+	X(SESSION_KEYRING, 'R') /* tsns-oci: [PERMBITS] \x01 NAME: join (or make) this session keyring, then add PERMBITS (hex) to its permissions */ \
+	X(PIDFD_SOCKET, 'T') /* tsns-oci --pidfd-socket: SOCKET \x01 NAME: a pidfd of the process sent there, NAME the data */
 
 /* A --file source that is an open fd: "fd:N". */
 #define TSNS_FD_SOURCE "fd:"
@@ -198,7 +201,9 @@
 	X(PIDNS, 68, "pidns")                       \
 	X(OCI_HOOKS, 80, "oci-hooks")               \
 	X(SESSION_KEYRING, 84, "session-keyring")   \
-	X(KEYRING_PERM, 85, "keyring-perm")
+	X(KEYRING_PERM, 85, "keyring-perm")         \
+	X(PIDFD_SOCKET, 87, "pidfd-socket")         \
+	X(OCI_START_HOOK, 88, "oci-start-hook")
 
 /* A failed start returns -(stage << TSNS_STAGE_SHIFT | errno).  The stages
  * that name one of several things (a persisted file, a namespace to join,

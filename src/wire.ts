@@ -23,12 +23,14 @@ export const TAG = {
   SECCOMP: 'F', STDIO: 'D', INHERIT_FDS: 'w', EXTRA: 'v', CGROUP_PROCS: 'A', CGROUP_DIR: 'E', ARG: 'a', ENV: 'e',
   SECCOMP_FLAGS: 'T', SECCOMP_LISTENER: 'V', OCI_ROOT: 'X', OCI_MOUNT: 'Y', OCI_STEP: 'Z', WD_TRY: 'i',
   LOCK_FILE: 'l', INFO_FD: 'q', STATUS_FD: 't', BLOCK_FD: 'z', USERNS_BLOCK_FD: 'o',
+  OCI_HOOK: '1', OCI_HOOK_STATE: '2',
 } as const;
 
 /** native/wire.h TSNS_EXTRAS: an EXTRA entry's first byte. */
 export const EXTRA = {
   NO_FORK: 'F', BINFMT: 'b', INTERP: 'l', INTERP_EARLY: 'e', EXEC_FIFO: 'G', RLIMIT: 'H', GROUPS: 'J', CAPS: 'K', CONSOLE: 'M',
   SYNC_FD: '5', USERNS: '6', USERNS2: '7', PIDNS: '8', CONSOLE_FD: 'N', OCI_HOOKS: 'P', SESSION_KEYRING: 'R',
+  PIDFD_SOCKET: 'T',
 } as const;
 
 /** native/wire.h TSNS_SANDBOX_OPS. */
@@ -74,6 +76,7 @@ export const STAGES = [
   ['DISABLE_USERNS', 64, 'disable-userns'], ['USERNS_ENABLED', 65, 'assert-userns-disabled'], ['USERNS_JOIN', 66, 'userns'],
   ['USERNS2', 67, 'userns2'], ['PIDNS', 68, 'pidns'], ['OCI_HOOKS', 80, 'oci-hooks'],
   ['SESSION_KEYRING', 84, 'session-keyring'], ['KEYRING_PERM', 85, 'keyring-perm'],
+  ['PIDFD_SOCKET', 87, 'pidfd-socket'], ['OCI_START_HOOK', 88, 'oci-start-hook'],
 ] as const;
 
 export type NativeStage = (typeof STAGES)[number][2];
@@ -160,7 +163,7 @@ export interface SpawnSpec {
   /** strings, or bytes where they are not UTF-8 (the CLI passes its own argv and environment exactly) */
   argv: readonly (string | Uint8Array)[];
   env: readonly (string | Uint8Array)[];
-  /** tsns-oci: OCI_ROOT, OCI_MOUNT and OCI_STEP entries as [tag, value], in order (src/oci/plan.ts) */
+  /** tsns-oci: OCI_ROOT, OCI_MOUNT, OCI_STEP and OCI_HOOK entries as [tag, value], in order (src/oci/plan.ts) */
   oci?: readonly (readonly [string, string])[];
 }
 

@@ -18,7 +18,8 @@ export type HookName = (typeof HOOK_NAMES)[number];
 export interface OciHook {
   path: string;
   args: string[];
-  env: string[];
+  /** null: no "env" in config.json, and the hook gets its runner's environment, as runc's do */
+  env: string[] | null;
   timeout: number | null;
 }
 
@@ -140,7 +141,7 @@ function hooks(n: Node): Record<HookName, OciHook[]> {
       const path = h.child('path').str();
       if (!isAbsolute(path)) h.child('path').fail(`must be an absolute path, not ${path}`);
       const timeout = h.child('timeout').optInt(1, 2 ** 31 - 1) ?? null;
-      return { path, args: h.child('args').strings(), env: h.child('env').strings(), timeout };
+      return { path, args: h.child('args').strings(), env: h.child('env').present ? h.child('env').strings() : null, timeout };
     });
   }
   return out;

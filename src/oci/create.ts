@@ -5,7 +5,7 @@
  * waiting on ROOT/ID/exec.fifo; tsns-oci writes the state and the pid file
  * and exits (or, for run, starts it and waits).
  */
-import { closeSync, constants, existsSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { applyCgroup, type Cgroup } from '../cgroup/apply';
 import { detectLayout } from '../cgroup/detect';
@@ -23,7 +23,7 @@ import { explainStart } from './explain';
 import { type HookState } from './hooks';
 import { pausedHooks } from './hooks-paused';
 import { debug, warn } from './log';
-import { deviceRules, planOci } from './plan';
+import { deviceRules, planOci, startState } from './plan';
 import { fdMapper, reportFdOf, spawnHelper, type Helper, type HelperFds, type HelperMode } from './spawn';
 import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import {
@@ -47,6 +47,8 @@ export interface CreateOptions {
   preserveFds: number;
   /** the command the caller gave (run -d detaches too), for messages; default by mode */
   command?: 'create' | 'run';
+  /** --pidfd-socket: the process's pidfd is sent there */
+  pidfdSocket: string | null;
 }
 
 /** Write a file atomically: a reader sees nothing, or all of it. */
@@ -54,6 +56,20 @@ export function writeAtomic(path: string, text: string): void {
   const tmp = join(dirname(path), `.${process.pid}.${Date.now()}.tmp`);
   writeFileSync(tmp, text);
   renameSync(tmp, path);
+}
+
+/** --pidfd-socket: absolute, and a socket (the connect itself is the helper's, before the spawn). */
+export function pidfdSocketPath(path: string | null): string | null {
+  if (path === null) return null;
+  const abs = resolve(path);
+  let code = 0;
+  try {
+    if (!statSync(abs).isSocket()) code = 88; // ENOTSOCK
+  } catch (e) {
+    code = -((e as NodeJS.ErrnoException).errno ?? -2);
+  }
+  if (code) throw systemError(`cannot use --pidfd-socket ${path}`, code, 'pidfd-socket', 'the path of a unix socket that a receiver listens on');
+  return abs;
 }
 
 function homeOf(c: OciConfig): string {
@@ -177,6 +193,8 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       cgroup: cgFds ? { procs: cgFds.procs.map(fd), dir: cgFds.dir === null ? null : fd(cgFds.dir) } : null,
       home: homeOf(config),
       ...(layout && hasV1(layout) ? { cgroupV1: (m: OciMount, cgroupns: boolean) => cgroupV1Mount(m, cg, layout, cgroupns) } : {}),
+      startState: startState({ ociVersion: OCI_VERSION, id: o.id, bundle, annotations: config.annotations }),
+      pidfdSocket: pidfdSocketPath(o.pidfdSocket),
     }, join(bundle, 'config.json'));
     const preJoin = pidJoinForHelper(spec, fds);
     debug(`create ${o.id}: starting tsns-oci-init`);
@@ -206,7 +224,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     const state: ContainerState = {
       ociVersion: OCI_VERSION, id: o.id, pid, startTime: procStat(pid)?.startTime ?? 0, bundle, rootfs: config.root.path,
       created: rfc3339Nano(now, Number(process.hrtime.bigint() % 1000000n)), annotations: config.annotations,
-      hooks: { poststart: config.hooks.poststart, poststop: config.hooks.poststop, startContainer: config.hooks.startContainer },
+      hooks: { poststart: config.hooks.poststart, poststop: config.hooks.poststop },
       cgroup: cg, cgroupFound: cg !== null && cg.dirs.every((d) => !d.made.includes(d.dir)), rootless: g.rootless,
       user: { uid: config.process.user.uid, gid: config.process.user.gid }, env: config.process.env, cwd: config.process.cwd,
       noNewKeyring: o.noNewKeyring,
@@ -230,15 +248,17 @@ const CLONE_NEWUSER = NAMESPACES.find((n) => n.name === 'user')!.flag;
  * middle process that forks the command and stays its parent. That middle
  * would be the pid in --pid-file, and the engine's shim, which reaps the
  * container as subreaper, would see the middle's exit instead of the
- * command's (runc's init is the container's process itself). Not with a
- * user namespace joined by path too: the helper would then make the exec
- * fifo as that namespace's user, so that case keeps the middle.
+ * command's (runc's init is the container's process itself). A user
+ * namespace joined by path too (a CRI pod with one) is entered first, by
+ * the helper as well, after it has made the exec fifo as the caller.
  */
 function pidJoinForHelper(spec: SpawnSpec, fds: HelperFds): { spec: SpawnSpec; fds: number[] } {
   const pid = spec.joins.find((j) => j.type === CLONE_NEWPID);
-  if (!pid || spec.joins.some((j) => j.type === CLONE_NEWUSER)) return { spec, fds: [] };
-  const ours = fds.ours[pid.fd - (3 + fds.preserveFds + 2)]!;
-  return { spec: { ...spec, joins: spec.joins.filter((j) => j !== pid) }, fds: [ours] };
+  if (!pid) return { spec, fds: [] };
+  const user = spec.joins.find((j) => j.type === CLONE_NEWUSER);
+  const pre = user ? [user, pid] : [pid];
+  const ours = (j: (typeof pre)[number]) => fds.ours[j.fd - (3 + fds.preserveFds + 2)]!;
+  return { spec: { ...spec, joins: spec.joins.filter((j) => !pre.includes(j)) }, fds: pre.map(ours) };
 }
 
 function killQuiet(pid: number): void {

@@ -15,7 +15,7 @@ import { BARE_LAUNCH, EXTRA, HARDENING, OP_SEP, encodeSpec, type SpawnSpec } fro
 import { bool, containerId, int, list, parseFlags, str, usage, type FlagDef } from './args';
 import { Node } from './check';
 import { parseConfig, parseProcess, readJsonFile, type OciProcess } from './config';
-import { writeAtomic, type Globals } from './create';
+import { pidfdSocketPath, writeAtomic, type Globals } from './create';
 import { explainStart } from './explain';
 import { status } from './lifecycle';
 import type { OciStatus } from './main';
@@ -75,7 +75,7 @@ function withFlags(p: OciProcess, f: ReturnType<typeof parseFlags>['flags'], arg
 export async function exec(g: Globals, argv: readonly string[]): Promise<OciStatus> {
   const { flags, operands } = parseFlags(argv, FLAGS, 'exec', { stopAfter: 1 });
   const id = containerId(operands, 'exec', Infinity);
-  for (const name of ['pidfd-socket', 'process-label', 'apparmor', 'cgroup']) if (str(flags, name)) throw usage(`--${name} is not supported by tsns-oci`, 'exec');
+  for (const name of ['process-label', 'apparmor', 'cgroup']) if (str(flags, name)) throw usage(`--${name} is not supported by tsns-oci`, 'exec');
   const s = readState(g.root, id);
   const st = status(g, s);
   if (st === 'stopped') throw new TsnsError('cannot exec in a stopped container', { stage: 'plan' });
@@ -123,6 +123,9 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
     const size = [proc.consoleSize?.height ?? 0, proc.consoleSize?.width ?? 0];
     if (proc.terminal && socket) extras.push(`${EXTRA.CONSOLE}${[resolve(socket), ...size].join(OP_SEP)}`);
     else if (typeof mode !== 'string') extras.push(`${EXTRA.CONSOLE_FD}${[mode.tty.sock, ...size].join(OP_SEP)}`);
+    // runc 1.2's --pidfd-socket: the process's pidfd, "setns" the data, as its exec's
+    const pidfdSocket = str(flags, 'pidfd-socket');
+    if (pidfdSocket) extras.push(`${EXTRA.PIDFD_SOCKET}${pidfdSocketPath(pidfdSocket)}${OP_SEP}setns`);
     const stdio: (number | null)[] = [];
     for (let i = 0; i < preserveFds; i++) stdio[3 + i] = 3 + i;
     const spec: SpawnSpec = {

@@ -14,6 +14,8 @@ export function explainStart(f: NativeFailure, c: OciConfig | null, args: readon
     'exec-fifo': 'cannot open the exec fifo',
     groups: 'cannot set process.user.additionalGids',
     console: 'cannot set up the console (process.terminal)',
+    'pidfd-socket': 'cannot send the process\'s pidfd to --pidfd-socket',
+    'oci-start-hook': 'cannot prepare the startContainer hooks',
     'oci-caps': 'cannot set process.capabilities',
     lookup: `exec: "${args[0] ?? ''}": executable file not found in $PATH`,
     exec: `exec: "${args[0] ?? ''}"`,

@@ -1,8 +1,10 @@
 /**
- * createContainer and startContainer hooks, which run in the container's
- * namespaces: each is started by tsns-oci-init with the shim, joining the
- * container's user (where it has its own) and mount namespaces, with the
- * state on its stdin; a timeout kills it.
+ * createContainer hooks, which run in the container's namespaces before
+ * its pivot: each is started by tsns-oci-init with the shim, joining every
+ * namespace of the container's that is not ours (runc runs them in its
+ * init, which is in all of them) as root of the container's user namespace,
+ * with the state on its stdin; a timeout kills it. (startContainer runs in
+ * the container's process itself: native/oci-hook.c.)
  */
 import { closeSync, constants, openSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,11 +18,11 @@ import { dirOf, type ContainerState } from './state';
 
 const flag = (name: string) => NAMESPACES.find((n) => n.name === name)!.flag;
 
-/** The fds of the container's user (when not ours) and mount namespaces, in join order. */
+/** The fds of the container's namespaces that are not ours, of these types, in join order. */
 export function containerNamespaces(pid: number, types: readonly string[]): { type: number; fd: number }[] {
   const out: { type: number; fd: number }[] = [];
   for (const t of types) {
-    const proc = t === 'mount' ? 'mnt' : t;
+    const proc = NAMESPACES.find((n) => n.name === t)!.proc;
     const path = `/proc/${pid}/ns/${proc}`;
     if (readlinkSync(path) === readlinkSync(`/proc/self/ns/${proc}`)) continue;
     out.push({ type: flag(t), fd: openSync(path, constants.O_RDONLY) });
@@ -28,21 +30,29 @@ export function containerNamespaces(pid: number, types: readonly string[]): { ty
   return out;
 }
 
-export async function runHooksInContainer(name: HookName, hooks: readonly OciHook[] | undefined, hs: HookState, s: Pick<ContainerState, 'id' | 'pid'> & { root?: string }): Promise<void> {
-  // startContainer runs in the container as its process would (runc's runs in init): its pid namespace too, so that its /proc is its own.
-  const types = name === 'startContainer' ? ['user', 'mount', 'pid'] : ['user', 'mount'];
+/** The order the shim joins them in: the user namespace first, for the rights to the rest; the mount namespace last. */
+const JOIN_ORDER = ['user', 'pid', 'cgroup', 'ipc', 'uts', 'net', 'mount'];
+
+/** `env` is the container process's, for a hook without "env" of its own (runc's inherit its init's). */
+export async function runHooksInContainer(name: HookName, hooks: readonly OciHook[] | undefined, hs: HookState, s: Pick<ContainerState, 'id' | 'pid'> & { root?: string }, env: readonly string[] = []): Promise<void> {
   for (const [i, h] of (hooks ?? []).entries()) {
-    const ns = containerNamespaces(s.pid, types);
+    const ns = containerNamespaces(s.pid, JOIN_ORDER);
+    const ownUserNs = ns.some((n) => n.type === flag('user'));
+    // The user and pid namespaces tsns-oci-init joins itself, so that the hook it starts is in that pid namespace with no middle process (whose status would be the one seen).
+    const pre = ns.filter((n) => n.type === flag('user') || n.type === flag('pid'));
     const stateFile = join(s.root ? dirOf(s.root, s.id) : '/tmp', `${name}-${i}.json`);
     writeFileSync(stateFile, JSON.stringify(hs), { mode: 0o600 });
     const input = openSync(stateFile, constants.O_RDONLY);
     const fds = { ours: [] as number[], preserveFds: 0 };
     const fd = fdMapper(fds);
+    for (const n of pre) fd(n.fd);
     const spec = {
-      ...BARE_LAUNCH, joins: ns.map((n) => ({ type: n.type, fd: fd(n.fd), fromTarget: false })), file: h.path, argv: h.args.length ? h.args : [h.path],
-      env: h.env, searchPath: '/usr/sbin:/usr/bin:/sbin:/bin', stdio: [fd(input)], inheritFds: false,
+      ...BARE_LAUNCH, joins: ns.filter((n) => !pre.includes(n)).map((n) => ({ type: n.type, fd: fd(n.fd), fromTarget: false })), file: h.path, argv: h.args.length ? h.args : [h.path],
+      env: h.env ?? [...env], searchPath: '/usr/sbin:/usr/bin:/sbin:/bin', stdio: [fd(input)], inheritFds: false,
+      // root of the container's user namespace, as runc's init is before it takes the process's identity
+      ...(ownUserNs ? { uid: 0, gid: 0 } : {}),
     };
-    const helper = spawnHelper(encodeSpec(spec), fds, 'wait', null);
+    const helper = spawnHelper(encodeSpec(spec), fds, 'wait', null, pre.map((n) => n.fd));
     const started = await helper.started;
     for (const n of [...ns.map((x) => x.fd), input]) closeSync(n);
     if ('failure' in started) throw hookFailure(name, i, h, `could not run: ${explainStart(started.failure, null, [h.path]).message}`, '');

@@ -38,7 +38,7 @@ export function pausedHooks(config: OciConfig, opened: number[]): PausedHooks | 
       try {
         runHooks('prestart', h.prestart, state);
         runHooks('createRuntime', h.createRuntime, state);
-        await runHooksInContainer('createContainer', h.createContainer, state, { id: state.id, pid, root });
+        await runHooksInContainer('createContainer', h.createContainer, state, { id: state.id, pid, root }, config.process.env);
         writeSync(write!, 'g');
       } finally {
         close();

@@ -2,7 +2,8 @@
  * OCI hooks: each program run with the container's state on its stdin,
  * its own args and env, killed at its timeout. prestart, createRuntime,
  * poststart and poststop run in tsns-oci's namespaces; createContainer
- * and startContainer in the container's (hooks-in.ts).
+ * in the container's (hooks-in.ts); startContainer in the container's
+ * process itself, between start and the command's exec (native/oci-hook.c).
  */
 import { spawnSync } from 'node:child_process';
 import { TsnsError } from '../errors';
@@ -17,7 +18,9 @@ export interface HookState {
   annotations?: Record<string, string>;
 }
 
-export function hookEnv(env: readonly string[]): Record<string, string> {
+/** A hook without "env" gets its runner's environment (Go's exec does so for runc's). */
+export function hookEnv(env: readonly string[] | null): Record<string, string | undefined> {
+  if (env === null) return { ...process.env };
   const out: Record<string, string> = {};
   for (const e of env) {
     const eq = e.indexOf('=');

@@ -6,7 +6,6 @@ import { TsnsError } from '../errors';
 import { signalNumber } from '../signals';
 import { hookState, type Globals } from './create';
 import { runHooks } from './hooks';
-import { runHooksInContainer } from './hooks-in';
 import { warn } from './log';
 import { alive, dirOf, fifoOf, readState, removeContainerDir, statusOf, unlinkQuiet, withLock, withLockAsync, type ContainerState, type Status } from './state';
 
@@ -30,7 +29,6 @@ export async function start(g: Globals, id: string): Promise<void> {
   if (st === 'running') throw new TsnsError('cannot start an already running container', { stage: 'plan' });
   if (st !== 'created') throw new TsnsError(`cannot start a container in the ${st} state`, { stage: 'plan', hint: st === 'paused' ? `'tsns-oci resume ${id}' first` : undefined });
   await withLockAsync(g.root, id, async () => {
-    await runHooksInContainer('startContainer', s.hooks.startContainer, hookState(s, 'created'), { ...s, root: g.root });
     // The process waits in its open(O_WRONLY) of the fifo: ours lets it on, and its byte says it went.
     const fd = openSync(fifoOf(g.root, id), 'r');
     const buf = Buffer.alloc(1);
@@ -38,6 +36,8 @@ export async function start(g: Globals, id: string): Promise<void> {
     closeSync(fd);
     unlinkQuiet(fifoOf(g.root, id));
     if (n !== 1) throw new TsnsError('cannot start the container: its process ended before it was started', { stage: 'exec-fifo' });
+    // Its startContainer hooks run now, in it, before the command (native/oci-hook.c); a failed one ends it
+    // with status 1 and start has succeeded, as runc's does.
   });
   try {
     runHooks('poststart', s.hooks.poststart, hookState(s, 'running'));

@@ -10,10 +10,10 @@ import { DEFAULT_DEVICES as ALLOWED_DEVICES } from '../cgroup/devices';
 import type { DeviceRule } from '../cgroup/resources';
 import { NAMESPACES } from '../namespaces';
 import type { PlanSeccomp } from '../plan/run';
-import { BARE_LAUNCH, EXTRA, HARDENING, OP_SEP, TAG, type SpawnSpec } from '../wire';
+import { BARE_LAUNCH, EXTRA, HARDENING, OP_SEP, PID_MARK, TAG, type SpawnSpec } from '../wire';
 import { ConfigError } from './check';
 import type { CgroupMountPlan } from './cgroup-mount';
-import type { OciConfig, OciDevice, OciIdMapping, OciMount, OciProcess } from './config';
+import type { OciConfig, OciDevice, OciHook, OciIdMapping, OciMount, OciProcess } from './config';
 import { MOUNT_FLAGS as F } from './mount-options';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -58,6 +58,33 @@ export interface OciPlanInput {
   home: string;
   /** on a host with v1 hierarchies: what stands for a `cgroup` mount, with a cgroup namespace of the container's own or not (cgroup-mount.ts) */
   cgroupV1?: (m: OciMount, cgroupns: boolean) => CgroupMountPlan;
+  /** the startContainer hooks' stdin (startState()); needed when the config has any */
+  startState?: string;
+  /** --pidfd-socket, absolute */
+  pidfdSocket?: string | null;
+}
+
+/**
+ * The state the startContainer hooks read, made before the process exists:
+ * status "created" and, as the runtime spec has it, the pid as the host
+ * sees it (runc 1.1 gives the container's own, 1), which the process puts
+ * in for PID_MARK (native/oci-hook.c).
+ */
+export function startState(s: { ociVersion: string; id: string; bundle: string; annotations: Record<string, string> }): string {
+  const text = JSON.stringify({ ociVersion: s.ociVersion, id: s.id, status: 'created', pid: 1, bundle: s.bundle, ...(Object.keys(s.annotations).length ? { annotations: s.annotations } : {}) });
+  // a string's quotes are escaped in JSON, so the first "pid":1, is the key's
+  return text.replace('"pid":1,', `"pid":${PID_MARK},`);
+}
+
+/** The startContainer hooks as the wire has them (native/oci.h struct oci_hook). */
+export function startHookEntries(hooks: readonly OciHook[], source: string): [string, string][] {
+  return hooks.map((h, i) => {
+    const args = h.args.length ? h.args : [h.path];
+    for (const [k, v] of [...args.map((a, j) => [`args[${j}]`, a]), ...(h.env ?? []).map((e, j) => [`env[${j}]`, e])]) {
+      if (v!.includes(OP_SEP)) throw new ConfigError(source, `hooks.startContainer[${i}].${k}`, 'contains the byte 0x01, which tsns-oci cannot pass on');
+    }
+    return [TAG.OCI_HOOK, [h.timeout ?? 0, h.path, args.length, h.env === null ? -1 : h.env.length, ...args, ...(h.env ?? [])].join(OP_SEP)];
+  });
 }
 
 /**
@@ -143,7 +170,9 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   if (!types.has('mount')) throw new ConfigError(source, at(0), 'a mount namespace is required', 'add {"type": "mount"}');
   if ((c.hostname || c.domainname) && !types.has('uts')) throw new ConfigError(source, c.hostname ? 'hostname' : 'domainname', 'needs a UTS namespace of its own', 'add {"type": "uts"} to linux.namespaces');
   const newUser = (flags & NAMESPACES.find((n) => n.name === 'user')!.flag) !== 0;
-  if ((lin.uidMappings.length || lin.gidMappings.length) && !newUser) throw new ConfigError(source, 'linux.uidMappings', 'id mappings need a new user namespace', 'add {"type": "user"} to linux.namespaces');
+  // With a user namespace joined by path they are that namespace's (runc wants them then, as a CRI pod's config has them): not written.
+  const joinedUser = lin.namespaces.some((n) => n.type === 'user' && n.path !== null);
+  if ((lin.uidMappings.length || lin.gidMappings.length) && !newUser && !joinedUser) throw new ConfigError(source, 'linux.uidMappings', 'id mappings need a new user namespace', 'add {"type": "user"} to linux.namespaces');
   if (newUser && (!lin.uidMappings.length || !lin.gidMappings.length)) throw new ConfigError(source, 'linux.uidMappings', 'a new user namespace needs uidMappings and gidMappings');
   const self = (m: readonly OciIdMapping[], id: number) => m.length === 1 && m[0]!.hostID === id && m[0]!.size === 1;
   const helperUid = newUser && input.rootless && !self(lin.uidMappings, input.uid);
@@ -183,10 +212,15 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   for (const path of lin.readonlyPaths) oci.push([TAG.OCI_STEP, `r${path}`]);
   for (const [k, v] of Object.entries(lin.sysctl)) oci.push([TAG.OCI_STEP, `s${k.replace(/\./g, '/')}${OP_SEP}${v}`]);
   if (lin.personality !== null) oci.push([TAG.OCI_STEP, `p${lin.personality}`]);
+  if (c.hooks.startContainer?.length) {
+    oci.push(...startHookEntries(c.hooks.startContainer, source));
+    oci.push([TAG.OCI_HOOK_STATE, input.startState ?? '{}']);
+  }
 
   const extras = [...proc.extras];
   if (input.stateDirFd !== null) extras.push(`${EXTRA.EXEC_FIFO}${input.stateDirFd}`);
   if (input.hooksFds) extras.push(`${EXTRA.OCI_HOOKS}${input.hooksFds.report},${input.hooksFds.go}`);
+  if (input.pidfdSocket) extras.push(`${EXTRA.PIDFD_SOCKET}${input.pidfdSocket}${OP_SEP}standard`);
   if (!rootlessEuid) extras.push(`${EXTRA.GROUPS}${p.user.additionalGids.join(',')}`);
   if (!input.noNewKeyring && input.id !== undefined) extras.push(sessionKeyring(input.id, types.has('user') ? KEY_OTH_SEARCH : KEY_USR_SEARCH));
   if (p.terminal) {

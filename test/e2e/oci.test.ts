@@ -5,7 +5,7 @@
  * which uses the caller's terminal (script(1) gives the test one).
  */
 import { execa } from 'execa';
-import { chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { enginesPresent, RUNC, runtimesUnderTest } from './oci-lib';
 const BUSYBOX = '/bin/busybox';
 // runc and busybox are probed (on CI their absence fails the run); the
 // bundle's root filesystem is root's, so without root the file says so.
-const missing = enginesPresent('runc', 'script');
+const missing = enginesPresent('runc', 'script', 'cc');
 if (missing) console.warn(`skipping tsns-oci beside runc: it ${missing}`);
 if (!IS_ROOT) console.warn('skipping tsns-oci beside runc as root: it needs root (its bundle is root\'s); the rootless comparison runs');
 const have = missing === null && IS_ROOT;
@@ -30,8 +30,13 @@ const terminal = (consoleSize?: { height: number; width: number }) => (c: Record
 
 function bundle(args: string[], edit: (c: Record<string, any>) => void = () => {}, rootless = false): string {
   const b = mkdtempSync(join(dir, 'b-'));
+  // searchable by a container's root that a user namespace maps elsewhere
+  chmodSync(dir, 0o755);
+  chmodSync(b, 0o755);
   const bin = join(b, 'rootfs', 'bin');
   mkdirSync(bin, { recursive: true });
+  // the mount points: a container's root that a user namespace maps elsewhere may not make them in a rootfs of the host's root
+  for (const d of ['proc', 'dev', 'sys']) mkdirSync(join(b, 'rootfs', d));
   cpSync(BUSYBOX, join(bin, 'busybox'));
   for (const name of ['sh', 'sleep', 'cat', 'id', 'hostname', 'ls', 'grep', 'ps', 'tr', 'stty', 'tty']) symlinkSync('busybox', join(bin, name));
   // rootless: `tsns-oci spec --rootless`'s, a user namespace mapping the caller to root
@@ -67,6 +72,46 @@ async function inTerminal(line: string, keys = ''): Promise<string> {
   const script = `script -qec ${q(`stty rows 20 cols 70; ${line}`)} /dev/null`;
   const r = await execa('bash', ['-c', `${typed} | ${script}`], { reject: false, timeout: 60_000 });
   return String(r.stdout).replace(/\r|\0|\^@/g, '');
+}
+
+/**
+ * --pidfd-socket on create, run -d and exec -d, each received by test/fixtures/pidfd-receiver.c: the
+ * message runc 1.2 sends with it ("standard", "setns"), a pidfd, of the pid in --pid-file; it polls
+ * readable once that process ends.
+ */
+async function pidfdThroughSocket(x: (...a: string[]) => Promise<unknown>, b: string): Promise<void> {
+  const receiver = join(dir, 'pidfd-receiver');
+  if (!existsSync(receiver)) await execa('cc', ['-O2', '-o', receiver, join(ROOT, 'test', 'fixtures', 'pidfd-receiver.c')]);
+  /** One receiver, the call made while it listens; what it wrote, and the pid file's pid. */
+  const through = async (tag: string, call: (sock: string, pidFile: string) => Promise<unknown>) => {
+    const sock = join(dir, `${tag}.sock`);
+    const out = join(dir, `${tag}.out`);
+    const pidFile = join(dir, `${tag}.pid`);
+    const r = execa(receiver, [sock, out], { reject: false });
+    await new Promise<void>((res) => r.stdout!.once('data', () => res()));
+    await call(sock, pidFile);
+    await waitUntil(() => existsSync(out) && readFileSync(out, 'utf8').includes('\n'));
+    return { r, out, line: readFileSync(out, 'utf8').trim(), pid: Number(readFileSync(pidFile, 'utf8')) };
+  };
+  try {
+    const created = await through('create', (sock, pidFile) => x('create', '--bundle', b, '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-create'));
+    expect(created.line).toBe(`standard anon_inode:[pidfd] ${created.pid}`);
+    const ran = await through('run', (sock, pidFile) => x('run', '--detach', '--bundle', b, '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-run'));
+    expect(ran.line).toBe(`standard anon_inode:[pidfd] ${ran.pid}`);
+    const exec = await through('exec', (sock, pidFile) => x('exec', '--detach', '--pidfd-socket', sock, '--pid-file', pidFile, 'pfd-run', 'sleep', '100'));
+    expect(exec.line).toBe(`setns anon_inode:[pidfd] ${exec.pid}`);
+    expect(exec.pid).not.toBe(ran.pid);
+    expect((await x('kill', 'pfd-create', 'KILL')) as { exitCode: number }).toMatchObject({ exitCode: 0 });
+    await created.r;
+    expect(readFileSync(created.out, 'utf8').split('\n')[1]).toBe('ended');
+    expect((await x('kill', 'pfd-run', 'KILL')) as { exitCode: number }).toMatchObject({ exitCode: 0 });
+    await ran.r;
+    expect(readFileSync(ran.out, 'utf8').split('\n')[1]).toBe('ended');
+    exec.r.kill();
+  } finally {
+    await x('delete', '--force', 'pfd-create');
+    await x('delete', '--force', 'pfd-run');
+  }
 }
 
 describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
@@ -186,17 +231,27 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
   });
 
-  it('joins a pid namespace by path (a pod\'s) with the command itself in --pid-file and run exiting with its status', async () => {
-    const pause = bundle(['sleep', '100']);
+  // A pod's namespaces, held by its pause container: the pid namespace alone, or with a user namespace of the pod's (a CRI pod with one).
+  const USERNS_MAP = [{ containerID: 0, hostID: 200000, size: 65536 }];
+  const podUserns = (c: Record<string, any>) => {
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = USERNS_MAP;
+    c.linux.gidMappings = USERNS_MAP;
+  };
+  for (const withUser of [false, true]) it(`joins a pid namespace by path (a pod's)${withUser ? ' with its user namespace' : ''} with the command itself in --pid-file and run exiting with its status`, async () => {
+    const pause = bundle(['sleep', '100'], withUser ? podUserns : () => {});
     const out = [];
     for (const rt of runtimes()) {
       const x = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdio: 'ignore' });
       const state = async (id: string) => JSON.parse((await execa(rt.cmd, [...rt.pre, 'state', id], { reject: false })).stdout) as { pid: number };
       try {
         expect((await x('run', '--detach', '--bundle', pause, 'pause')).exitCode).toBe(0);
-        const ns = `/proc/${(await state('pause')).pid}/ns/pid`;
+        const held = (await state('pause')).pid;
         const joining = (args: string[]) => bundle(args, (c) => {
-          c.linux.namespaces = c.linux.namespaces.map((n: { type: string }) => (n.type === 'pid' ? { type: 'pid', path: ns } : n));
+          c.linux.namespaces = c.linux.namespaces.map((n: { type: string }) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${held}/ns/pid` } : n));
+          if (withUser) c.linux.namespaces.push({ type: 'user', path: `/proc/${held}/ns/user` });
+          // runc wants the pod's mappings in a config that joins its user namespace, as the CRI writes them
+          if (withUser) Object.assign(c.linux, { uidMappings: USERNS_MAP, gidMappings: USERNS_MAP });
         });
         const once = await execa(rt.cmd, [...rt.pre, 'run', '--bundle', joining(['sh', '-c', 'echo "pid $$"; exit 6']), 'once'], { reject: false });
         // The engine's shim waits for the pid in --pid-file: it must be the container's process, not a parent of it.
@@ -205,7 +260,8 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
         const pid = Number(readFileSync(pidFile, 'utf8'));
         expect((await x('start', 'joined')).exitCode).toBe(0);
         await waitUntil(() => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep', 3000).catch(() => {});
-        out.push({ code: once.exitCode, stdout: once.stdout, comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), statePid: (await state('joined')).pid === pid });
+        const inPod = ['pid', 'user'].every((n) => readlinkSync(`/proc/${pid}/ns/${n}`) === readlinkSync(`/proc/${held}/ns/${n}`));
+        out.push({ code: once.exitCode, stdout: once.stdout, comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), statePid: (await state('joined')).pid === pid, inPod });
       } finally {
         await x('delete', '--force', 'joined');
         await x('delete', '--force', 'once');
@@ -213,7 +269,13 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
       }
     }
     // (its pid there is not 1, the pause's; which number is each runtime's own: runc's stages take some)
-    expect(out.map((o) => ({ ...o, stdout: /^pid ([2-9]|\d\d+)$/.test(o.stdout) }))).toEqual([0, 1].map(() => ({ code: 6, stdout: true, comm: 'sleep', statePid: true })));
+    expect(out.map((o) => ({ ...o, stdout: /^pid ([2-9]|\d\d+)$/.test(o.stdout) }))).toEqual([0, 1].map(() => ({ code: 6, stdout: true, comm: 'sleep', statePid: true, inPod: true })));
+  });
+
+  // runc 1.2's --pidfd-socket (runc 1.1 here has none, so tsns-oci alone): the pidfd of the process in --pid-file, as its fdinfo says.
+  it('--pidfd-socket on create, run and exec sends a pidfd of the process in --pid-file', async () => {
+    const rt = runtimes().find((r) => r.name === 'tsns-oci')!;
+    await pidfdThroughSocket((...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdio: 'ignore' }), bundle(['sleep', '100']));
   });
 
   it('kill --all signals every process of the container, as runc\'s', async () => {
@@ -345,6 +407,12 @@ describe.runIf(rootlessOk)('tsns-oci beside runc (rootless)', () => {
     expect(seen[1]!.map(shape)).toEqual(seen[0]!.map(shape));
     expect(seen[1]!.map((s) => s.status)).toEqual(['created', 'running', 'stopped']);
     expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
+  });
+
+  it('--pidfd-socket on create, run and exec sends a pidfd of the process in --pid-file, rootless', async () => {
+    const rt = runtimes().find((r) => r.name === 'tsns-oci')!;
+    // the receiver is the test's (root's, as the engine's would be): its socket is open to all
+    await pidfdThroughSocket((...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdio: 'ignore', env }), bundle(['sleep', '100'], () => {}, true));
   });
 
   it('refuses additionalGids as runc does rootless, leaving nothing behind', async () => {
