@@ -20,7 +20,7 @@ import { encodeSpec, type SpawnSpec } from '../wire';
 import { callerCgroups, cgroupV1Mount, hostV1Hierarchies } from './cgroup-mount';
 import { parseConfig, readJsonFile, type OciConfig, type OciMount } from './config';
 import { explainStart } from './explain';
-import { type HookState } from './hooks';
+import { hookState } from './hooks';
 import { pausedHooks } from './hooks-paused';
 import { debug, warn } from './log';
 import { deviceRules, planOci } from './plan';
@@ -62,10 +62,6 @@ function homeOf(c: OciConfig): string {
     // no passwd in the image
   }
   return '/';
-}
-
-export function hookState(s: Pick<ContainerState, 'id' | 'pid' | 'bundle' | 'annotations'>, status: string): HookState {
-  return { ociVersion: OCI_VERSION, id: s.id, status, ...(s.pid > 0 ? { pid: s.pid } : {}), bundle: s.bundle, annotations: s.annotations };
 }
 
 /**
@@ -244,4 +240,4 @@ function killQuiet(pid: number): void {
   }
 }
 
-export { dirOf };
+export { dirOf, hookState };

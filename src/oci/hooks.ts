@@ -4,9 +4,9 @@
  * poststart and poststop run in tsns-oci's namespaces; createContainer
  * and startContainer in the container's (hooks-in.ts).
  */
-import { spawnSync } from 'node:child_process';
 import { TsnsError } from '../errors';
 import type { HookName, OciHook } from './config';
+import { OCI_VERSION, type ContainerState } from './state';
 
 export interface HookState {
   ociVersion: string;
@@ -15,6 +15,10 @@ export interface HookState {
   pid?: number;
   bundle: string;
   annotations?: Record<string, string>;
+}
+
+export function hookState(s: Pick<ContainerState, 'id' | 'pid' | 'bundle' | 'annotations'>, status: string): HookState {
+  return { ociVersion: OCI_VERSION, id: s.id, status, ...(s.pid > 0 ? { pid: s.pid } : {}), bundle: s.bundle, annotations: s.annotations };
 }
 
 export function hookEnv(env: readonly string[]): Record<string, string> {
@@ -35,7 +39,10 @@ export function hookFailure(name: HookName, i: number, h: OciHook, why: string, 
 
 /** Runs the hooks in order; the first that fails (or outlives its timeout) is an error. */
 export function runHooks(name: HookName, hooks: readonly OciHook[] | undefined, state: HookState): void {
-  (hooks ?? []).forEach((h, i) => {
+  if (!hooks?.length) return;
+  // Required here, not at the top: node:child_process (with net and streams) costs every call of tsns-oci milliseconds to load.
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  hooks.forEach((h, i) => {
     const r = spawnSync(h.path, h.args.slice(1), {
       argv0: h.args[0] ?? h.path, input: JSON.stringify(state), env: hookEnv(h.env),
       stdio: ['pipe', 'pipe', 'pipe'], timeout: h.timeout === null ? undefined : h.timeout * 1000, killSignal: 'SIGKILL',
