@@ -49,7 +49,11 @@ export function runHooks(name: HookName, hooks: readonly OciHook[] | undefined, 
     });
     const output = `${r.stdout?.toString() ?? ''}${r.stderr?.toString() ?? ''}`;
     if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') throw hookFailure(name, i, h, `timed out after ${h.timeout} s`, output);
-    if (r.error) throw hookFailure(name, i, h, `could not run: ${r.error.message}`, output);
+    // A hook that exits without reading its stdin closes the pipe under our write of the state: as with runc,
+    // that EPIPE is no failure of its own, the hook's exit status says how it went.
+    if (r.error && !((r.error as NodeJS.ErrnoException).code === 'EPIPE' && (r.status !== null || r.signal))) {
+      throw hookFailure(name, i, h, `could not run: ${r.error.message}`, output);
+    }
     if (r.signal) throw hookFailure(name, i, h, `was killed by ${r.signal}`, output);
     if (r.status !== 0) throw hookFailure(name, i, h, `exited with status ${r.status}`, output);
   });
