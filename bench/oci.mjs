@@ -6,6 +6,7 @@
 //   podman: `podman run --rm --rootfs DIR true` with each runtime (private store, no network; the
 //           runtime's default --root, as podman's cleanup passes no runtime flags)
 //   node:   `node -e 0`, the floor of any call of a Node program
+//   before: with TSNS_OCI_BEFORE=PATH (another tree's bin/tsns-oci.js), that build too, as the column 'before'
 //   RSS:    what stays resident after `create`: the process the pid file names (runc init, or
 //           tsns-oci's blocked helper) and its descendants
 //
@@ -31,6 +32,9 @@ export function ociRuntimes() {
   if (runc) out.push({ name: 'runc', path: runc });
   const tsnsOci = path.join(ROOT, 'bin', 'tsns-oci.js');
   if (existsSync(tsnsOci)) out.push({ name: 'tsns-oci', path: tsnsOci });
+  // TSNS_OCI_BEFORE=/other/tree/bin/tsns-oci.js: another build of tsns-oci in the same run, to compare a change with what it changed.
+  const before = process.env.TSNS_OCI_BEFORE;
+  if (before && existsSync(before)) out.push({ name: 'before', path: path.resolve(before) });
   const crun = which('crun');
   if (crun) out.push({ name: 'crun', path: crun });
   return out;

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 'use strict';
 // tsns-oci: an OCI runtime with runc's command line. The only place that exits.
-require('../dist/oci.cjs')
+// Each call of an engine's is a process of its own: the bundle comes with its compiled code (cached-require.js).
+require('./cached-require.js')
+  .cachedRequire(require('node:path').join(__dirname, '..', 'dist', 'oci.cjs'))
   .ociMain(process.argv.slice(2))
   .then(
     (status) => process.exit(status.code),

@@ -20,7 +20,7 @@ import { encodeSpec, type SpawnSpec } from '../wire';
 import { cgroupV1Mount, hasV1 } from './cgroup-mount';
 import { parseConfig, readJsonFile, type OciConfig, type OciMount } from './config';
 import { explainStart } from './explain';
-import { type HookState } from './hooks';
+import { hookState } from './hooks';
 import { pausedHooks } from './hooks-paused';
 import { debug, warn } from './log';
 import { deviceRules, planOci, startState } from './plan';
@@ -82,10 +82,6 @@ function homeOf(c: OciConfig): string {
     // no passwd in the image
   }
   return '/';
-}
-
-export function hookState(s: Pick<ContainerState, 'id' | 'pid' | 'bundle' | 'annotations'>, status: string): HookState {
-  return { ociVersion: OCI_VERSION, id: s.id, status, ...(s.pid > 0 ? { pid: s.pid } : {}), bundle: s.bundle, annotations: s.annotations };
 }
 
 /**
@@ -269,4 +265,4 @@ function killQuiet(pid: number): void {
   }
 }
 
-export { dirOf };
+export { dirOf, hookState };

@@ -5,9 +5,9 @@
  * in the container's (hooks-in.ts); startContainer in the container's
  * process itself, between start and the command's exec (native/oci-hook.c).
  */
-import { spawnSync } from 'node:child_process';
 import { TsnsError } from '../errors';
 import type { HookName, OciHook } from './config';
+import { OCI_VERSION, type ContainerState } from './state';
 
 export interface HookState {
   ociVersion: string;
@@ -16,6 +16,10 @@ export interface HookState {
   pid?: number;
   bundle: string;
   annotations?: Record<string, string>;
+}
+
+export function hookState(s: Pick<ContainerState, 'id' | 'pid' | 'bundle' | 'annotations'>, status: string): HookState {
+  return { ociVersion: OCI_VERSION, id: s.id, status, ...(s.pid > 0 ? { pid: s.pid } : {}), bundle: s.bundle, annotations: s.annotations };
 }
 
 /** A hook without "env" gets its runner's environment (Go's exec does so for runc's). */
@@ -38,14 +42,21 @@ export function hookFailure(name: HookName, i: number, h: OciHook, why: string, 
 
 /** Runs the hooks in order; the first that fails (or outlives its timeout) is an error. */
 export function runHooks(name: HookName, hooks: readonly OciHook[] | undefined, state: HookState): void {
-  (hooks ?? []).forEach((h, i) => {
+  if (!hooks?.length) return;
+  // Required here, not at the top: node:child_process (with net and streams) costs every call of tsns-oci milliseconds to load.
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  hooks.forEach((h, i) => {
     const r = spawnSync(h.path, h.args.slice(1), {
       argv0: h.args[0] ?? h.path, input: JSON.stringify(state), env: hookEnv(h.env),
       stdio: ['pipe', 'pipe', 'pipe'], timeout: h.timeout === null ? undefined : h.timeout * 1000, killSignal: 'SIGKILL',
     });
     const output = `${r.stdout?.toString() ?? ''}${r.stderr?.toString() ?? ''}`;
     if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') throw hookFailure(name, i, h, `timed out after ${h.timeout} s`, output);
-    if (r.error) throw hookFailure(name, i, h, `could not run: ${r.error.message}`, output);
+    // A hook that exits without reading its stdin closes the pipe under our write of the state: as with runc,
+    // that EPIPE is no failure of its own, the hook's exit status says how it went.
+    if (r.error && !((r.error as NodeJS.ErrnoException).code === 'EPIPE' && (r.status !== null || r.signal))) {
+      throw hookFailure(name, i, h, `could not run: ${r.error.message}`, output);
+    }
     if (r.signal) throw hookFailure(name, i, h, `was killed by ${r.signal}`, output);
     if (r.status !== 0) throw hookFailure(name, i, h, `exited with status ${r.status}`, output);
   });

@@ -4,8 +4,8 @@ import { freezerState } from '../cgroup/ops';
 import { killCgroup, removeCgroup } from '../cgroup/ops';
 import { TsnsError } from '../errors';
 import { signalNumber } from '../signals';
-import { hookState, type Globals } from './create';
-import { runHooks } from './hooks';
+import type { Globals } from './create';
+import { hookState, runHooks } from './hooks';
 import { warn } from './log';
 import { alive, dirOf, fifoOf, readState, removeContainerDir, statusOf, unlinkQuiet, withLock, withLockAsync, type ContainerState, type Status } from './state';
 

@@ -4,7 +4,7 @@
  * containerd-shim and conmon ask for) or logrus's text form; errors go to
  * stderr too, in tsns's one-line style with a hint.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, writeSync } from 'node:fs';
 import { formatError, type TsnsError } from '../errors';
 
 export interface LogOptions {
@@ -48,4 +48,21 @@ export function warn(msg: string): void {
 export function logError(err: TsnsError): void {
   toLog('error', err.hint ? `${err.message} (hint: ${err.hint})` : err.message);
   process.stderr.write(formatError(err));
+}
+
+/**
+ * A command's output on stdout. Written to fd 1 directly: process.stdout on
+ * a pipe (how engines read state and list) is a net.Socket, and loading net
+ * and the streams costs each call milliseconds. Where the direct write cannot
+ * go on (a non-blocking pipe that is full, a closed stdout) the rest goes
+ * through process.stdout, as all of it did before.
+ */
+export function writeOut(text: string): void {
+  const buf = Buffer.from(text);
+  let off = 0;
+  try {
+    while (off < buf.length) off += writeSync(1, buf, off, buf.length - off);
+  } catch {
+    process.stdout.write(buf.subarray(off));
+  }
 }

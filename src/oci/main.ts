@@ -7,7 +7,7 @@ import { TsnsError } from '../errors';
 import { readFileSync } from 'node:fs';
 import { bool, containerId, int, list as listFlag, parseFlags, str, usage, type FlagDef } from './args';
 import type { Globals } from './create';
-import { debug, logError, setLog } from './log';
+import { debug, logError, setLog, writeOut } from './log';
 import { defaultRoot, ociExitStatus } from './state';
 
 export interface OciStatus {
@@ -90,7 +90,7 @@ const COMMANDS: Record<string, Handler> = {
     const { operands } = parseFlags(args, [], 'state', { interspersed: true });
     const { stateJson } = await import('./lifecycle');
     const { readState } = await import('./state');
-    process.stdout.write(JSON.stringify(stateJson(g, readState(g.root, containerId(operands, 'state'))), null, 2));
+    writeOut(JSON.stringify(stateJson(g, readState(g.root, containerId(operands, 'state'))), null, 2));
     return OK;
   },
   async kill(g, args) {
@@ -110,7 +110,7 @@ const COMMANDS: Record<string, Handler> = {
     const format = str(flags, 'format') ?? 'table';
     if (format !== 'table' && format !== 'json') throw usage(`invalid format option "${format}"`, 'list');
     const { list } = await import('./list');
-    process.stdout.write(list(g, format, bool(flags, 'quiet')));
+    writeOut(list(g, format, bool(flags, 'quiet')));
     return OK;
   },
   async spec(_g, args) {
@@ -121,7 +121,7 @@ const COMMANDS: Record<string, Handler> = {
   },
   async features() {
     const { features } = await import('./features');
-    process.stdout.write(`${JSON.stringify(features(), null, 4)}\n`);
+    writeOut(`${JSON.stringify(features(), null, 4)}\n`);
     return OK;
   },
   async exec(g, args) {
@@ -173,18 +173,18 @@ export async function ociMain(argv: readonly string[]): Promise<OciStatus> {
     if (format !== 'text' && format !== 'json') throw usage(`invalid log-format: ${format}`);
     setLog({ file: str(flags, 'log') ?? null, format, debug: bool(flags, 'debug') });
     if (bool(flags, 'version')) {
-      process.stdout.write('tsns-oci version 0.1.0\nspec: 1.2.0\n');
+      writeOut('tsns-oci version 0.1.0\nspec: 1.2.0\n');
       return OK;
     }
     const [command, ...rest] = operands;
     if (command === undefined || bool(flags, 'help') || command === 'help') {
-      process.stdout.write(HELP);
+      writeOut(HELP);
       return command === undefined && !bool(flags, 'help') ? { code: 125, signal: null } : OK;
     }
     const handler = COMMANDS[command];
     if (!handler) throw usage(`No help topic for '${command}'`);
     if (rest.includes('--help') || rest.includes('-h')) {
-      process.stdout.write(HELP);
+      writeOut(HELP);
       return OK;
     }
     const g: Globals = { root: str(flags, 'root') ?? defaultRoot(), systemdCgroup: bool(flags, 'systemd-cgroup'), rootless: rootless(str(flags, 'rootless')) };

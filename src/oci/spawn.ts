@@ -3,7 +3,7 @@
  * names: ours at fixed places of its fd table (after stdio and the
  * --preserve-fds ones), the spec on one pipe, its report on another.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { OCI_INIT_PATH } from '../native';
 import { decodeFailure, type NativeFailure } from '../wire';
 
@@ -54,6 +54,8 @@ export function spawnHelper(
   const helperFd = (fd: number) => String(base + 2 + fds.ours.indexOf(fd));
   args.push(stateDirFd === null ? '-' : helperFd(stateDirFd));
   if (preJoin.length) args.push(preJoin.map(helperFd).join(','));
+  // Required here: the calls that start no helper (state, kill, delete) do not load node:child_process.
+  const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const child = spawn(OCI_INIT_PATH, args, { stdio, detached: mode !== 'detach' });
   const specPipe = child.stdio[base] as NodeJS.WritableStream;
   specPipe.end(spec);
@@ -89,16 +91,28 @@ export function spawnHelper(
     resolveStart({ failure: { stage: 'spec', code: (e as NodeJS.ErrnoException).errno ? -(e as NodeJS.ErrnoException).errno! : 2, index: 0 } });
     resolveEnd(null);
   });
+  let finished = false;
+  let exited = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    take();
+    // the helper died before a word: its failure is a native one
+    resolveStart({ failure: { stage: 'native', code: 5, index: 0 } });
+    resolveEnd(status);
+    (report as NodeJS.ReadableStream & { destroy(): void }).destroy();
+  };
+  // Its last line may still be in the pipe at its exit: taken as soon as it comes, or at the pipe's end.
+  report.on('data', () => {
+    if (exited && status !== null) finish();
+  });
+  report.on('end', () => {
+    if (exited) finish();
+  });
   // Not 'close': the container's process holds copies of the pipes until its exec.
   child.on('exit', () => {
-    const finish = () => {
-      take();
-      // the helper died before a word: its failure is a native one
-      resolveStart({ failure: { stage: 'native', code: 5, index: 0 } });
-      resolveEnd(status);
-      (report as NodeJS.ReadableStream & { destroy(): void }).destroy();
-    };
-    // Its last line may still be in the pipe.
+    exited = true;
+    // The pipe's end is not awaited alone: a process of the container's may still hold it.
     if (mode !== 'detach' && status === null) setTimeout(finish, 20);
     else setImmediate(finish);
   });

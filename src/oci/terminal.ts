@@ -10,7 +10,6 @@
  * detached terminal without a console socket (no one would hold the pty).
  */
 import { constants, openSync } from 'node:fs';
-import { isatty } from 'node:tty';
 import { systemError, TsnsError } from '../errors';
 
 export function checkConsoleSocket(socket: string | null, terminal: boolean, detach: boolean, command: string): void {
@@ -28,6 +27,8 @@ export function checkConsoleSocket(socket: string | null, terminal: boolean, det
 
 /** The caller's terminal: [fd, opened] (opened: ours to close, /dev/tty); an error naming why when there is none. */
 export function hostTerminal(): [number, boolean] {
+  // node:tty is loaded here, by the one call that needs it: it costs milliseconds (net and the streams with it).
+  const { isatty } = require('node:tty') as typeof import('node:tty');
   for (const fd of [2, 1, 0]) if (isatty(fd)) return [fd, false];
   try {
     return [openSync('/dev/tty', constants.O_RDWR | constants.O_NOCTTY), true];
