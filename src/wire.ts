@@ -73,12 +73,13 @@ export const STAGES = [
   ['LOCK_FILE', 60, 'lock-file'], ['BLOCK_FD', 61, 'block-fd'], ['INFO_FD', 62, 'info-fd'], ['USERNS_BLOCK', 63, 'userns-block-fd'],
   ['DISABLE_USERNS', 64, 'disable-userns'], ['USERNS_ENABLED', 65, 'assert-userns-disabled'], ['USERNS_JOIN', 66, 'userns'],
   ['USERNS2', 67, 'userns2'], ['PIDNS', 68, 'pidns'], ['OCI_HOOKS', 80, 'oci-hooks'],
+  ['OCI_MOUNT_PATH', 81, 'oci-mount-path'], ['OCI_STEP_PATH', 82, 'oci-step-path'], ['OCI_MOUNT_ON', 83, 'oci-mount-on'],
 ] as const;
 
 export type NativeStage = (typeof STAGES)[number][2];
 
 /** Stages whose errno carries, in its high byte, the index of the file, namespace, operation or program. */
-export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS', 'OCI_MOUNT', 'OCI_STEP', 'RLIMIT', 'LOCK_FILE'] as const;
+export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS', 'OCI_MOUNT', 'OCI_STEP', 'RLIMIT', 'LOCK_FILE', 'OCI_MOUNT_PATH', 'OCI_STEP_PATH', 'OCI_MOUNT_ON'] as const;
 export const STAGE_SHIFT = 16;
 export const INDEX_SHIFT = 8;
 export const WAIT_SHIFT = 16;
