@@ -52,36 +52,9 @@ static long cat3(char *dst, const char *a, const char *b, const char *c)
 	return 0;
 }
 
-static long mkdir_p(char *path)
+/* An empty file for /dev/console, after the pivot (the container's own root). */
+static long touch(const char *path)
 {
-	for (char *p = path + 1;; p++) {
-		if (*p == '/' || *p == 0) {
-			char ch = *p;
-			*p = 0;
-			long r = SYS(SYS_mkdirat, AT_FDCWD, path, 0755);
-			*p = ch;
-			if (r < 0 && r != -EEXIST)
-				return r;
-			if (!ch)
-				return 0;
-		}
-	}
-}
-
-/* An empty file to mount on, its directories made first. */
-static long touch(char *path)
-{
-	char *slash = 0;
-	for (char *p = path; *p; p++)
-		if (*p == '/')
-			slash = p;
-	if (slash && slash != path) {
-		*slash = 0;
-		long r = mkdir_p(path);
-		*slash = '/';
-		if (r < 0)
-			return r;
-	}
 	long fd = SYS(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd == -EISDIR || fd == -EEXIST)
 		return 0;
@@ -110,82 +83,139 @@ static long str_eq(const char *a, const char *b)
 	return *a == *b;
 }
 
-/* A bind of src onto dest, with a mount point of src's kind; the flags a
- * bind mount cannot take at once go on with mount_setattr, which in a user
- * namespace leaves the locked ones (nosuid, nodev ...) as they are. */
-static long bind_to(const char *src, char *dest, int rec, uint64_t attr)
-{
-	long r = is_dir(src) ? mkdir_p(dest) : touch(dest);
-	if (r < 0 || (r = SYS(SYS_mount, src, dest, 0, MS_BIND | (rec ? MS_REC : 0), 0)) < 0)
-		return r;
-	return attr ? set_attr(dest, attr, rec) : 0;
-}
-
 static uint64_t attr_of(unsigned long flags)
 {
 	return (flags & MS_RDONLY ? MOUNT_ATTR_RDONLY : 0) | (flags & MS_NOSUID ? MOUNT_ATTR_NOSUID : 0) |
 	       (flags & MS_NODEV ? MOUNT_ATTR_NODEV : 0) | (flags & MS_NOEXEC ? MOUNT_ATTR_NOEXEC : 0);
 }
 
-static long one_mount(const char *root, const struct oci_mount *m)
+/* What a mount left to do on the mount it made: the flags a bind cannot
+ * take at once go on with mount_setattr, which in a user namespace leaves
+ * the locked ones (nosuid, nodev ...) as they are; then the propagation.
+ * The new mount is the one the destination resolves to now (still in
+ * the rootfs: a swap can only change which of its mounts gets them). */
+static long finish(int root, const char *dest, uint64_t attr, int rec, unsigned long prop)
 {
-	char dest[PATHLEN];
-	long r = cat3(dest, root, m->dest, 0);
-	if (r < 0)
-		return r;
-	if (m->flags & MS_BIND)
-		r = bind_to(m->src, dest, (m->flags & MS_REC) != 0, m->attr);
-	else if ((r = mkdir_p(dest)) < 0)
-		return r;
+	if (!attr && !prop)
+		return 0;
+	char at[32];
+	long top = oci_path(root, dest, 0), r = 0;
+	if (top < 0)
+		return top;
+	oci_fd_path(at, top);
+	if (attr)
+		r = set_attr(at, attr, rec);
+	if (r >= 0 && prop)
+		r = SYS(SYS_mount, 0, at, 0, prop, 0);
+	SYS(SYS_close, top);
+	return r;
+}
+
+/* A mount of the config onto its destination in the rootfs (root, an fd
+ * of it): the mount point resolved and made there (oci-path.c), of src's
+ * kind for a bind, and the mount made onto its fd.  proc and sysfs go on
+ * an ordinary directory only, reached through no symlink, as runc wants. */
+static long one_mount(int root, const struct oci_mount *m, int *stage)
+{
+	int bind = (m->flags & MS_BIND) != 0, rec = (m->flags & MS_REC) != 0;
+	int special = !bind && m->type && (str_eq(m->type, "proc") || str_eq(m->type, "sysfs"));
+	int how = bind && !is_dir(m->src) ? OCI_PATH_FILE : OCI_PATH_DIR;
+	struct stat st;
+	*stage = special ? ST_OCI_MOUNT_ON : ST_OCI_MOUNT_PATH;
+	long fd = oci_path(root, m->dest, how | (special ? OCI_PATH_NOLINKS : 0)), r;
+	if (fd < 0)
+		return fd;
+	if (special && ((r = SYS(SYS_newfstatat, fd, "", &st, AT_EMPTY_PATH)) < 0 || !S_ISDIR(st.st_mode))) {
+		SYS(SYS_close, fd);
+		return r < 0 ? r : -ENOTDIR;
+	}
+	*stage = ST_OCI_MOUNT;
+	char at[32];
+	oci_fd_path(at, fd);
+	uint64_t attr = bind ? m->attr : 0;
+	if (bind)
+		r = SYS(SYS_mount, m->src, at, 0, MS_BIND | (rec ? MS_REC : 0), 0);
 	else if (m->type && str_eq(m->type, "cgroup") && !m->data) {
 		/* The cgroup namespace's own view where the kernel lets us mount
 		 * one; the host's hierarchies otherwise, as runc does rootless.
 		 * With data, a v1 hierarchy (src/oci/cgroup-mount.ts): mounted
 		 * as any other filesystem, below. */
-		r = SYS(SYS_mount, "cgroup2", dest, "cgroup2", m->flags, 0);
-		if (r < 0)
-			r = bind_to("/sys/fs/cgroup", dest, 1, attr_of(m->flags));
+		r = SYS(SYS_mount, "cgroup2", at, "cgroup2", m->flags, 0);
+		if (r < 0 && (r = SYS(SYS_mount, "/sys/fs/cgroup", at, 0, MS_BIND | MS_REC, 0)) >= 0)
+			attr = attr_of(m->flags), rec = 1;
 	} else {
-		r = SYS(SYS_mount, m->src ? m->src : m->type, dest, m->type, m->flags, m->data);
+		r = SYS(SYS_mount, m->src ? m->src : m->type, at, m->type, m->flags, m->data);
 		/* sysfs and mqueue of a namespace we do not own: the host's, read-only. */
-		if (r == -EPERM && m->type && (str_eq(m->type, "sysfs") || str_eq(m->type, "mqueue")))
-			r = bind_to(str_eq(m->type, "sysfs") ? "/sys" : "/dev/mqueue", dest, 1, attr_of(m->flags) | MOUNT_ATTR_RDONLY);
+		if (r == -EPERM && m->type && (str_eq(m->type, "sysfs") || str_eq(m->type, "mqueue")) &&
+		    (r = SYS(SYS_mount, str_eq(m->type, "sysfs") ? "/sys" : "/dev/mqueue", at, 0, MS_BIND | MS_REC, 0)) >= 0)
+			attr = attr_of(m->flags) | MOUNT_ATTR_RDONLY, rec = 1;
 	}
-	if (r >= 0 && m->prop)
-		r = SYS(SYS_mount, 0, dest, 0, m->prop, 0);
-	return r;
+	SYS(SYS_close, fd);
+	return r < 0 ? r : finish(root, m->dest, attr, rec, m->prop);
 }
 
-static long make_device(const char *root, const struct oci_step *st)
+/* A device node of the config (or runc's defaults) in the rootfs; its
+ * directories made, the node made in the fd of the one above it, and its
+ * owner and mode set on the node itself, never through a name a symlink
+ * could have taken meanwhile. */
+static long make_device(int root, const struct oci_step *st, int *stage)
 {
-	char dest[PATHLEN];
-	long r = cat3(dest, root, st->a, 0);
-	if (r < 0)
-		return r;
+	const char *name;
 	unsigned long major = (unsigned long)st->n[0], minor = (unsigned long)st->n[1];
 	unsigned long dev = ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & ~0xffUL) << 12) | ((major & ~0xfffUL) << 32);
 	long type = st->b[0] == 'b' ? S_IFBLK : st->b[0] == 'p' ? S_IFIFO : S_IFCHR;
-	char *slash = dest;
-	for (char *p = dest; *p; p++)
-		if (*p == '/')
-			slash = p;
-	*slash = 0;
-	r = mkdir_p(dest);
-	*slash = '/';
-	if (r < 0)
+	char at[32];
+	struct stat sb;
+	long dir = oci_path_parent(root, st->a, &name), r;
+	if (dir < 0) {
+		*stage = ST_OCI_STEP_PATH;
+		return dir;
+	}
+	r = SYS(SYS_mknodat, dir, name, type | (st->n[2] & 07777), dev);
+	if (r == -EPERM) {
+		/* No mknod in a user namespace: the host's device, bound. */
+		SYS(SYS_close, dir);
+		long fd = oci_path(root, st->a, OCI_PATH_FILE);
+		if (fd < 0) {
+			*stage = ST_OCI_STEP_PATH;
+			return fd;
+		}
+		oci_fd_path(at, fd);
+		r = SYS(SYS_mount, st->a, at, 0, MS_BIND, 0);
+		SYS(SYS_close, fd);
 		return r;
-	r = SYS(SYS_mknodat, AT_FDCWD, dest, type | (st->n[2] & 07777), dev);
+	}
+	long fd = r < 0 ? r : SYS(SYS_openat, dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	SYS(SYS_close, dir);
 	if (r == -EEXIST)
 		return 0;
-	/* No mknod in a user namespace: the host's device, bound. */
-	if (r == -EPERM)
-		return bind_to(st->a, dest, 0, 0);
-	if (r < 0)
-		return r;
-	if (st->n[3] >= 0 || st->n[4] >= 0)
-		r = SYS(SYS_fchownat, AT_FDCWD, dest, st->n[3], st->n[4], AT_SYMLINK_NOFOLLOW);
+	if (fd < 0)
+		return fd;
+	if ((r = SYS(SYS_newfstatat, fd, "", &sb, AT_EMPTY_PATH)) >= 0 && (sb.st_mode & S_IFMT) != (unsigned long)type)
+		r = -EEXIST; /* not the node we made: another's, left alone */
+	if (r >= 0 && (st->n[3] >= 0 || st->n[4] >= 0))
+		r = SYS(SYS_fchownat, fd, "", st->n[3], st->n[4], AT_EMPTY_PATH);
 	/* mknod obeys the umask; the config's mode is meant. */
-	return r < 0 ? r : SYS(SYS_fchmodat, AT_FDCWD, dest, st->n[2] & 07777);
+	oci_fd_path(at, fd);
+	if (r >= 0)
+		r = SYS(SYS_fchmodat, AT_FDCWD, at, st->n[2] & 07777);
+	SYS(SYS_close, fd);
+	return r;
+}
+
+/* A symlink of the config's (TARGET, LINK in the rootfs), made in the
+ * directory above LINK; one there already is left as it is. */
+static long make_link(int root, const struct oci_step *st, int *stage)
+{
+	const char *name;
+	long dir = oci_path_parent(root, st->b, &name);
+	if (dir < 0) {
+		*stage = ST_OCI_STEP_PATH;
+		return dir;
+	}
+	long r = SYS(SYS_symlinkat, st->a, dir, name);
+	SYS(SYS_close, dir);
+	return r == -EEXIST ? 0 : r;
 }
 
 static long num_text(char *buf, long v)
@@ -206,8 +236,9 @@ static long num_text(char *buf, long v)
 }
 
 /* A step in its phase: 0 the process's own, 1 in the rootfs before the
- * pivot (root: its path), 2 after the pivot. */
-static long step(const char *root, const struct oci_step *st, int phase)
+ * pivot (root: an fd of it), 2 after the pivot; *stage is changed where a
+ * path in the rootfs is what failed. */
+static long step(int root, const struct oci_step *st, int phase, int *stage)
 {
 	char path[PATHLEN];
 	struct stat sb;
@@ -220,12 +251,8 @@ static long step(const char *root, const struct oci_step *st, int phase)
 		num_text(path, st->n[0]);
 		return sys_write_file("/proc/self/oom_score_adj", path);
 	case 0 * 256 + OCI_STEP_PERSONALITY: return SYS(SYS_personality, st->n[0]);
-	case 1 * 256 + OCI_STEP_DEVICE: return make_device(root, st);
-	case 1 * 256 + OCI_STEP_SYMLINK:
-		if ((r = cat3(path, root, st->b, 0)) < 0)
-			return r;
-		r = SYS(SYS_symlinkat, st->a, AT_FDCWD, path);
-		return r == -EEXIST ? 0 : r;
+	case 1 * 256 + OCI_STEP_DEVICE: return make_device(root, st, stage);
+	case 1 * 256 + OCI_STEP_SYMLINK: return make_link(root, st, stage);
 	case 2 * 256 + OCI_STEP_MASK:
 		r = SYS(SYS_newfstatat, AT_FDCWD, st->a, &sb, 0);
 		if (r == -ENOENT)
@@ -250,10 +277,11 @@ static long step(const char *root, const struct oci_step *st, int phase)
 	return 0;
 }
 
-static long steps(const struct oci *o, int phase, int *index)
+static long steps(const struct oci *o, int root, int phase, int *stage, int *index)
 {
+	*stage = ST_OCI_STEP;
 	for (int i = 0; i < o->nsteps; i++) {
-		long r = step(o->root, &o->steps[i], phase);
+		long r = step(root, &o->steps[i], phase, stage);
 		if (r < 0) {
 			*index = i;
 			return r;
@@ -323,20 +351,22 @@ long oci_filesystem(const struct oci *o, int *stage, int *index)
 			return r;
 		}
 	}
-	*stage = ST_OCI_STEP;
-	if ((r = steps(o, 0, index)) < 0 || !o->root)
+	if ((r = steps(o, -1, 0, stage, index)) < 0 || !o->root)
 		return r;
 	*stage = ST_OCI_ROOTFS;
-	if ((r = SYS(SYS_mount, o->root, o->root, 0, MS_BIND | MS_REC, 0)) < 0)
+	/* The fd every path in the rootfs is resolved from: of the bind,
+	 * opened once it is there. */
+	long root;
+	if ((r = SYS(SYS_mount, o->root, o->root, 0, MS_BIND | MS_REC, 0)) < 0 ||
+	    (r = root = SYS(SYS_openat, AT_FDCWD, o->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return r;
-	*stage = ST_OCI_MOUNT;
-	for (int i = 0; i < o->nmounts; i++)
-		if ((r = one_mount(o->root, &o->mounts[i])) < 0) {
+	for (int i = 0; i < o->nmounts && r >= 0; i++)
+		if ((r = one_mount((int)root, &o->mounts[i], stage)) < 0)
 			*index = i;
-			return r;
-		}
-	*stage = ST_OCI_STEP;
-	if ((r = steps(o, 1, index)) < 0)
+	if (r >= 0)
+		r = steps(o, (int)root, 1, stage, index);
+	SYS(SYS_close, root);
+	if (r < 0)
 		return r;
 	*stage = ST_OCI_HOOKS;
 	if (o->hooks_go >= 0 && (r = hooks_pause(o)) < 0)
@@ -344,8 +374,7 @@ long oci_filesystem(const struct oci *o, int *stage, int *index)
 	*stage = ST_OCI_PIVOT;
 	if ((r = pivot(o)) < 0)
 		return r;
-	*stage = ST_OCI_STEP;
-	if ((r = steps(o, 2, index)) < 0)
+	if ((r = steps(o, -1, 2, stage, index)) < 0)
 		return r;
 	*stage = ST_OCI_ROOTFS;
 	return o->readonly ? set_attr("/", MOUNT_ATTR_RDONLY, 0) : 0;

@@ -103,6 +103,18 @@ long oci_ready(const struct spec *s, int errfd, int *stage);
 long oci_self_pid(char *buf, int len);
 void oci_start_hooks(const struct spec *s, const char *pid);
 
+/* oci-path.c, in the child: a path of the rootfs (ROOT, an fd of it) as
+ * the container sees it, never leaving it; an O_PATH fd or -errno. */
+#define OCI_PATH_DIR 1     /* what is missing is made: directories */
+#define OCI_PATH_FILE 2    /* ... with an empty file at the end */
+#define OCI_PATH_NOLINKS 4 /* a symlink anywhere on the way: -ELOOP (proc, sysfs) */
+long oci_path(int root, const char *path, int how);
+/* The directory above PATH's last component, made where missing; *name
+ * is that component (for mknodat, symlinkat). */
+long oci_path_parent(int root, const char *path, const char **name);
+/* "/proc/self/fd/FD" into buf (32 bytes): what mount(2) is given for an fd. */
+long oci_fd_path(char *buf, long fd);
+
 /* oci-tty.c, in tsns-oci-init only: the terminal of a foreground run
  * without --console-socket.  A socket pair with the container's end at fd
  * AT (close-on-exec), ours returned; the master taken from ours, the

@@ -203,7 +203,10 @@
 	X(SESSION_KEYRING, 84, "session-keyring")   \
 	X(KEYRING_PERM, 85, "keyring-perm")         \
 	X(PIDFD_SOCKET, 87, "pidfd-socket")         \
-	X(OCI_START_HOOK, 88, "oci-start-hook")
+	X(OCI_START_HOOK, 88, "oci-start-hook")     \
+	X(OCI_MOUNT_PATH, 81, "oci-mount-path")     \
+	X(OCI_STEP_PATH, 82, "oci-step-path")       \
+	X(OCI_MOUNT_ON, 83, "oci-mount-on")
 
 /* A failed start returns -(stage << TSNS_STAGE_SHIFT | errno).  The stages
  * that name one of several things (a persisted file, a namespace to join,
@@ -212,7 +215,7 @@
 #define TSNS_STAGE_SHIFT 16
 #define TSNS_FAILURE(stage, err) (-(int64_t)((stage) << TSNS_STAGE_SHIFT | (err)))
 #define TSNS_INDEX_SHIFT 8
-#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP) X(CGROUP_PROCS) X(OCI_MOUNT) X(OCI_STEP) X(RLIMIT) X(LOCK_FILE)
+#define TSNS_INDEXED_STAGES(X) X(PERSIST) X(SETNS) X(SANDBOX) X(SECCOMP) X(CGROUP_PROCS) X(OCI_MOUNT) X(OCI_STEP) X(RLIMIT) X(LOCK_FILE) X(OCI_MOUNT_PATH) X(OCI_STEP_PATH) X(OCI_MOUNT_ON)
 
 /* A command's end as the shim reports it: kind << 16 | value. */
 #define TSNS_WAIT_SHIFT 16

@@ -77,12 +77,13 @@ export const STAGES = [
   ['USERNS2', 67, 'userns2'], ['PIDNS', 68, 'pidns'], ['OCI_HOOKS', 80, 'oci-hooks'],
   ['SESSION_KEYRING', 84, 'session-keyring'], ['KEYRING_PERM', 85, 'keyring-perm'],
   ['PIDFD_SOCKET', 87, 'pidfd-socket'], ['OCI_START_HOOK', 88, 'oci-start-hook'],
+  ['OCI_MOUNT_PATH', 81, 'oci-mount-path'], ['OCI_STEP_PATH', 82, 'oci-step-path'], ['OCI_MOUNT_ON', 83, 'oci-mount-on'],
 ] as const;
 
 export type NativeStage = (typeof STAGES)[number][2];
 
 /** Stages whose errno carries, in its high byte, the index of the file, namespace, operation or program. */
-export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS', 'OCI_MOUNT', 'OCI_STEP', 'RLIMIT', 'LOCK_FILE'] as const;
+export const INDEXED_STAGES = ['PERSIST', 'SETNS', 'SANDBOX', 'SECCOMP', 'CGROUP_PROCS', 'OCI_MOUNT', 'OCI_STEP', 'RLIMIT', 'LOCK_FILE', 'OCI_MOUNT_PATH', 'OCI_STEP_PATH', 'OCI_MOUNT_ON'] as const;
 export const STAGE_SHIFT = 16;
 export const INDEX_SHIFT = 8;
 export const WAIT_SHIFT = 16;

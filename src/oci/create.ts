@@ -213,7 +213,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     if (cgFds) closeCgroupFds(cgFds);
     cgFds = null;
     if (hookError) throw hookError;
-    if ('failure' in started) throw explainStart(started.failure, config, config.process.args);
+    if ('failure' in started) throw explainStart(started.failure, config, config.process.args, spec.oci);
     const pid = started.pid;
     containerPid = pid;
     const now = Date.now();
