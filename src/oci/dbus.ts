@@ -282,7 +282,9 @@ export class DbusConnection {
       sock.once('error', reject);
     });
     const uid = Buffer.from(String(process.geteuid?.() ?? 0)).toString('hex');
-    sock.write(`\0AUTH EXTERNAL ${uid}\r\n`);
+    // BEGIN at once, as sd-bus's own clients send it: sent after the OK, systemd's private
+    // socket at times takes it and the first message in one read and answers neither.
+    sock.write(`\0AUTH EXTERNAL ${uid}\r\nBEGIN\r\n`);
     const line = await new Promise<string>((resolve, reject) => {
       let text = '';
       const onData = (d: Buffer) => {
@@ -299,7 +301,6 @@ export class DbusConnection {
       sock.destroy();
       throw Object.assign(new Error(`${path} refused to authenticate uid ${process.geteuid?.()} (${line.trim()})`), { code: 'EACCES' });
     }
-    sock.write('BEGIN\r\n');
     sock.setTimeout(0);
     const c = new DbusConnection(sock);
     if (bus) await c.call('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'Hello', '', []);
