@@ -95,20 +95,26 @@ function removeSubtree(name: string): string[] {
       left.push(dir);
     }
   };
+  for (const m of cgroupMounts()) if (existsSync(join(m, name))) walk(join(m, name));
+  return left;
+}
+
+function cgroupMounts(): string[] {
+  const out: string[] = [];
   for (const m of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const f = m.split(' ');
     const fstype = f[f.indexOf('-') + 1];
-    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
-    const dir = join(f[4]!, name);
-    if (existsSync(dir)) walk(dir);
+    if (fstype === 'cgroup' || fstype === 'cgroup2') out.push(f[4]!);
   }
-  return left;
+  return out;
 }
 
 /** Boot it; rejects with what went wrong (the probe: a machine where it cannot boot). */
 export async function bootSystemd(share: string): Promise<Systemd> {
   if (!existsSync(SYSTEMD_BIN)) throw new Error(`${SYSTEMD_BIN} is not installed (Debian's systemd package)`);
   const name = `tsns-e2e-sd-${process.pid}`;
+  // Slices systemd may make at a hierarchy's root (see oci-systemd.test.ts, blkio): removed again if new.
+  const stray = cgroupMounts().map((m) => join(m, 'system.slice')).filter((d) => !existsSync(d));
   const child: ChildProcess = spawn('unshare', ['--pid', '--mount', '--uts', '--net', '--fork', '--propagation', 'private', 'sh', '-c', BOOT, 'boot', name, share],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -138,6 +144,13 @@ export async function bootSystemd(share: string): Promise<Systemd> {
       await exited;
     }
     for (let i = 0; i < 50 && removeSubtree(name).length; i++) await sleep(100);
+    for (const d of stray) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // never made, or not empty
+      }
+    }
     const left = removeSubtree(name);
     if (left.length) throw new Error(`systemd's cgroups are left: ${left.join(', ')}`);
   };
