@@ -201,7 +201,7 @@ export interface Message {
 
 const CALL = 1, RETURN = 2, ERROR = 3, SIGNAL = 4;
 
-function encode(m: { serial: number; path: string; iface: string; member: string; destination?: string; sig: string; body: DbusValue[] }): Buffer {
+export function encode(m: { serial: number; path: string; iface: string; member: string; destination?: string; sig: string; body: DbusValue[] }): Buffer {
   const body = new Writer();
   splitSignature(m.sig).forEach((s, i) => body.value(s, m.body[i]!));
   const fields: DbusValue[] = [[1, variant('o', m.path)], [2, variant('s', m.iface)], [3, variant('s', m.member)]];

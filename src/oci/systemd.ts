@@ -283,9 +283,6 @@ export async function startScope(p: PlannedScope, pid: number): Promise<Cgroup> 
   joinOthers(cg.dirs, pid);
   const version = needsVersion(q.resources) ? await systemdVersion(c) : -1;
   await setProperties(c, q.unit.unit, resourceProperties(q.resources, v2, version, lookup, (w) => cg.warnings.push(w)));
-  // Setting the properties, systemd 252 on a hybrid machine may move the process to a v1 cgroup of
-  // its own reckoning (blkio: /system.slice/UNIT, without its root): back where the scope is.
-  joinOthers(cg.dirs, pid);
   writeFiles(cg, q.resources, cg.warnings);
   cg.oomBefore = cg.oomFile ? oomKillCount(cg.oomFile) ?? 0 : 0;
   return cg;

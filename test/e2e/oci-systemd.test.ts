@@ -81,9 +81,9 @@ const PROPS = ['Slice', 'Delegate', 'DefaultDependencies', 'MemoryAccounting', '
 function cgroupOf(unit: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const h of HIERARCHIES) {
-    // Known gap: with tsns-oci, systemd 252 here moves the container's process to a blkio cgroup
-    // of its own reckoning (/system.slice/UNIT, without its root) after the scope is made; the
-    // scope's blkio directory and its files are as runc's, its process is not in it.
+    // blkio: whose process is in it is not compared. This systemd (PID 1 in /NAME, not in
+    // NAME/init.scope, for blkio) moves the process of every unit but the first since its boot
+    // to /system.slice/UNIT of blkio's root, runc's as tsns-oci's; the scope's directory is there.
     const d = `/sys/fs/cgroup/${h}/${sd!.name}/system.slice/${unit}`;
     if (h === 'blkio') {
       out[h] = existsSync(d) ? 'there' : 'missing';
