@@ -19,6 +19,7 @@ import { bootSystemd, type Systemd } from './systemd-lib';
 const RUNTIMES = runtimesUnderTest().map((rt) => [rt.name, rt] as [string, Runtime]);
 const missing = enginesPresent('runc');
 if (missing) console.warn(`skipping --systemd-cgroup beside runc: they ${missing}`);
+if (!IS_ROOT) console.warn('skipping --systemd-cgroup against a real systemd as 65534: booting systemd in namespaces of its own, and scopes on this machine\'s cgroup v1 hierarchies, need root');
 
 let sd: Systemd | null = null;
 let why = '';
@@ -202,6 +203,8 @@ describe.runIf(!missing)('--systemd-cgroup where systemd does not run', () => {
         const cmd = [...prefix, ...argv, '--systemd-cgroup', '--root', join(d, `root-${prefix.length}`), 'run', 'x'];
         const r = spawnSync(cmd[0]!, cmd.slice(1), { cwd: b, encoding: 'utf8', timeout: 30_000 });
         expect(r.status).not.toBe(0);
+        // (runc as 65534 refuses runc spec's bundle for its rootlessness before it looks for systemd)
+        if (!IS_ROOT && rt.name === 'runc') continue;
         expect(r.stderr).toContain('systemd not running on this host, cannot use systemd cgroups manager');
       }
     } finally {
