@@ -38,6 +38,7 @@ const TOOLS = [
   { command: 'newuidmap', packages: ['uidmap'], for: 'id ranges without root; rootless podman' },
   { command: 'newgidmap', packages: ['uidmap'], for: 'id ranges without root' },
   { command: 'tmux', packages: ['tmux'], for: 'a real terminal' },
+  { command: 'systemd', file: '/lib/systemd/systemd', packages: ['systemd'], for: "a systemd of the tests' own for tsns-oci --systemd-cgroup (systemctl, its unit properties)" },
   { command: 'script', packages: ['bsdutils'], for: 'a real terminal' },
   { command: 'bwrap', packages: ['bubblewrap'], for: 'comparisons with bwrap' },
   { command: 'mkfifo', packages: ['coreutils'], for: 'fifo targets' },

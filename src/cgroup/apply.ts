@@ -31,6 +31,8 @@ export interface Cgroup {
   oomFile: string | null;
   oomBefore: number;
   warnings: string[];
+  /** the systemd unit (tsns-oci --systemd-cgroup) whose cgroup this is: systemd made it, and removes it */
+  unit?: string;
 }
 
 /** Why an unprivileged caller cannot make a cgroup here, and what to do. */

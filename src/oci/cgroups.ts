@@ -102,7 +102,13 @@ export async function update(g: Globals, args: readonly string[]): Promise<OciSt
     r = resourcesFromUpdate(f);
   }
   if (status(g, s) === 'stopped') throw new TsnsError('container not running', { stage: 'plan' });
-  for (const w of updateCgroup(cgroupOf(s, 'update'), r)) warn(w);
+  const cg = cgroupOf(s, 'update');
+  if (cg.unit) {
+    // --systemd-cgroup's: the unit's properties first, as runc sets them
+    const { updateScope } = await import('./systemd');
+    const { detectLayout } = await import('../cgroup/detect');
+    for (const w of await updateScope(cg, r, detectLayout(), s.rootless)) warn(w);
+  } else for (const w of updateCgroup(cg, r)) warn(w);
   return OK;
 }
 

@@ -13,6 +13,7 @@ import { cgroupSpawnFds, closeCgroupFds, type CgroupFds } from '../cgroup/launch
 import { checkResources } from '../cgroup/limits';
 import { removeCgroup } from '../cgroup/ops';
 import { planCgroup } from '../cgroup/plan';
+import type { LinuxResources } from '../cgroup/resources';
 import { systemError, TsnsError } from '../errors';
 import { seccompForOci } from '../seccomp/plan';
 import { NAMESPACES } from '../namespaces';
@@ -89,11 +90,16 @@ function homeOf(c: OciConfig): string {
  * asked, none where none may be made (runc's way on v1); rootless with
  * limits that cannot be applied, one line says which, and how to go on.
  */
-function makeCgroup(g: Globals, c: OciConfig, id: string): Cgroup | null {
+function ociResources(c: OciConfig): LinuxResources {
   const resources = c.linux.resources === undefined ? {} : checkResources(c.linux.resources);
   // runc appends its allowed devices to the config's rules (plan.ts deviceRules): engines' configs
   // deny all and count on them. Where a config has no rules at all, nothing is restricted.
   if (resources.devices?.length) resources.devices = deviceRules(resources.devices, c.linux.devices);
+  return resources;
+}
+
+function makeCgroup(g: Globals, c: OciConfig, id: string): Cgroup | null {
+  const resources = ociResources(c);
   const layout = detectLayout();
   const limits = Object.keys(resources).filter((k) => k !== 'devices');
   try {
@@ -132,6 +138,9 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
   let helper: Helper | null = null;
   let containerPid = 0;
   let hooks: ReturnType<typeof pausedHooks> = null;
+  // --systemd-cgroup: its D-Bus client and systemd's half of the cgroup, loaded only then.
+  const sd = g.systemdCgroup ? await import('./systemd') : null;
+  let scope: import('./systemd').PlannedScope | null = null;
   const cleanup = () => {
     hooks?.close();
     if (helper?.child.pid) helper.child.kill('SIGKILL');
@@ -154,7 +163,12 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       capabilities: config.process.capabilities?.bounding ?? [], noNewPrivileges: config.process.noNewPrivileges,
       state: { ociVersion: OCI_VERSION, id: o.id, bundle, annotations: config.annotations },
     });
-    cg = makeCgroup(g, config, o.id);
+    if (sd) {
+      scope = await sd.planScope({
+        layout: detectLayout(), unit: sd.systemdUnit(config.linux.cgroupsPath, o.id), resources: ociResources(config),
+        annotations: config.annotations, rootless: g.rootless,
+      });
+    } else cg = makeCgroup(g, config, o.id);
     const stateDir = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
     opened.push(stateDir);
     const fds = { ours: [] as number[], preserveFds: o.preserveFds };
@@ -188,7 +202,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       seccomp: seccomp ? { programs: seccomp.seccomp, listener: seccomp.seccompListener ? { path: seccomp.seccompListener.path, state: seccomp.seccompListener.state } : null } : null,
       cgroup: cgFds ? { procs: cgFds.procs.map(fd), dir: cgFds.dir === null ? null : fd(cgFds.dir) } : null,
       home: homeOf(config),
-      ...(layout && hasV1(layout) ? { cgroupV1: (m: OciMount, cgroupns: boolean) => cgroupV1Mount(m, cg, layout, cgroupns) } : {}),
+      ...(layout && hasV1(layout) ? { cgroupV1: (m: OciMount, cgroupns: boolean) => cgroupV1Mount(m, cg ?? scope?.cgroup ?? null, layout, cgroupns) } : {}),
       startState: startState({ ociVersion: OCI_VERSION, id: o.id, bundle, annotations: config.annotations }),
       pidfdSocket: pidfdSocketPath(o.pidfdSocket),
     }, join(bundle, 'config.json'));
@@ -204,7 +218,13 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
         hookError = e;
       });
     } : undefined;
-    helper = spawnHelper(encodeSpec(preJoin.spec), fds, helperMode, stateDir, preJoin.fds, onHooks);
+    helper = spawnHelper(encodeSpec(preJoin.spec), fds, helperMode, stateDir, preJoin.fds, onHooks, scope !== null);
+    if (sd && scope) {
+      // systemd's scope starts with tsns-oci-init in it, which has done nothing yet: the container is its child.
+      cg = await sd.startScope(scope, helper.child.pid!);
+      for (const w of cg.warnings) warn(w);
+      helper.releaseSpec();
+    }
     const started = await helper.started;
     if (hookRun) await hookRun;
     hooks?.close();
@@ -216,6 +236,8 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     if ('failure' in started) throw explainStart(started.failure, config, config.process.args, spec.oci);
     const pid = started.pid;
     containerPid = pid;
+    if (sd && helperMode !== 'detach') sd.leaveScope(scope!.q.layout, helper.child.pid!);
+    scope?.conn.close();
     const now = Date.now();
     const state: ContainerState = {
       ociVersion: OCI_VERSION, id: o.id, pid, startTime: procStat(pid)?.startTime ?? 0, bundle, rootfs: config.root.path,
@@ -229,6 +251,12 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     if (o.pidFile) writeAtomic(resolve(o.pidFile), String(pid));
     return { state, helper };
   } catch (e) {
+    if (scope) {
+      cg = null;
+      hooks?.close();
+      if (helper?.child.pid) helper.child.kill('SIGKILL');
+      await sd!.dropScope(scope);
+    }
     cleanup();
     throw e;
   }

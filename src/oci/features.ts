@@ -22,7 +22,7 @@ export function features(): Record<string, unknown> {
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'],
       capabilities: CAPABILITIES.map((c) => `CAP_${c}`),
-      cgroup: { v1: layout.hierarchies.some((h) => h.version === 1), v2: layout.v2 !== null, systemd: false, systemdUser: false, rdma: false },
+      cgroup: { v1: layout.hierarchies.some((h) => h.version === 1), v2: layout.v2 !== null, systemd: true, systemdUser: false, rdma: false },
       seccomp: sc,
       apparmor: { enabled: false },
       selinux: { enabled: false },

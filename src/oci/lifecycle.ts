@@ -70,7 +70,7 @@ export function kill(g: Globals, id: string, signal: string, all: boolean): void
   }
 }
 
-export function destroy(g: Globals, s: ContainerState): void {
+export async function destroy(g: Globals, s: ContainerState): Promise<void> {
   if (alive(s)) {
     try {
       process.kill(s.pid, 'SIGKILL');
@@ -78,7 +78,11 @@ export function destroy(g: Globals, s: ContainerState): void {
       // gone meanwhile
     }
   }
-  if (s.cgroup) {
+  if (s.cgroup?.unit) {
+    // --systemd-cgroup's: the unit stopped through systemd, then what is left removed
+    const { stopScope } = await import('./systemd');
+    await stopScope(s.cgroup, s.rootless);
+  } else if (s.cgroup) {
     try {
       removeCgroup(s.cgroup, s.cgroupFound);
     } catch (e) {
@@ -93,7 +97,7 @@ export function destroy(g: Globals, s: ContainerState): void {
   }
 }
 
-export function remove(g: Globals, id: string, force: boolean): void {
+export async function remove(g: Globals, id: string, force: boolean): Promise<void> {
   let s: ContainerState;
   try {
     s = readState(g.root, id);
@@ -111,7 +115,7 @@ export function remove(g: Globals, id: string, force: boolean): void {
       throw new TsnsError(`cannot delete container ${id} that is not stopped: ${st}`, { stage: 'plan', hint: `'tsns-oci delete --force ${id}' kills it first` });
     }
   });
-  destroy(g, s);
+  await destroy(g, s);
 }
 
 export { dirOf };

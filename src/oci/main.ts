@@ -102,7 +102,7 @@ const COMMANDS: Record<string, Handler> = {
   async delete(g, args) {
     const { flags, operands } = parseFlags(args, [{ name: 'force', alias: 'f', kind: 'bool' }], 'delete', { interspersed: true });
     const { remove } = await import('./lifecycle');
-    remove(g, containerId(operands, 'delete'), bool(flags, 'force'));
+    await remove(g, containerId(operands, 'delete'), bool(flags, 'force'));
     return OK;
   },
   async list(g, args) {

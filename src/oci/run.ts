@@ -30,7 +30,7 @@ export async function run(g: Globals, o: CreateOptions, detach: boolean, keep: b
   try {
     await start(g, o.id);
   } catch (e) {
-    destroy(g, readState(g.root, o.id));
+    await destroy(g, readState(g.root, o.id));
     throw e;
   }
   if (detach) {
@@ -39,7 +39,7 @@ export async function run(g: Globals, o: CreateOptions, detach: boolean, keep: b
   }
   const st = await helper.ended;
   for (const s of FORWARD) process.off(s, forward);
-  if (!keep) destroy(g, readState(g.root, o.id));
+  if (!keep) await destroy(g, readState(g.root, o.id));
   if (st === null) return { code: 255, signal: null };
   if (st & 0x7f) return { code: 128 + (st & 0x7f), signal: null };
   return { code: (st >> 8) & 0xff, signal: null };

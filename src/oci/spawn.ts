@@ -30,6 +30,8 @@ export interface Helper {
   ended: Promise<number | null>;
   /** the helper relays the container's terminal: a SIGWINCH is for it (it resizes the pty) */
   relaysTerminal: boolean;
+  /** with holdSpec: send the spec now (until then the helper waits, having done nothing) */
+  releaseSpec: () => void;
 }
 
 /**
@@ -45,6 +47,7 @@ export const reportFdOf = (fds: HelperFds): number => 3 + fds.preserveFds + 1;
 
 export function spawnHelper(
   spec: Buffer, fds: HelperFds, mode: HelperMode, stateDirFd: number | null, preJoin: readonly number[] = [], onHooks?: (pid: number) => void,
+  holdSpec = false,
 ): Helper {
   const base = 3 + fds.preserveFds;
   const stdio: ('inherit' | 'pipe' | number)[] = ['inherit', 'inherit', 'inherit'];
@@ -58,7 +61,9 @@ export function spawnHelper(
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const child = spawn(OCI_INIT_PATH, args, { stdio, detached: mode !== 'detach' });
   const specPipe = child.stdio[base] as NodeJS.WritableStream;
-  specPipe.end(spec);
+  // Held, the helper is a process without a container yet: one a systemd scope can start with (systemd.ts).
+  if (holdSpec) specPipe.on('error', () => undefined);
+  else specPipe.end(spec);
   const report = child.stdio[base + 1] as NodeJS.ReadableStream;
   let text = '';
   let resolveStart!: (v: { pid: number } | { failure: NativeFailure }) => void;
@@ -116,5 +121,5 @@ export function spawnHelper(
     if (mode !== 'detach' && status === null) setTimeout(finish, 20);
     else setImmediate(finish);
   });
-  return { child, started, ended, relaysTerminal: typeof mode !== 'string' };
+  return { child, started, ended, relaysTerminal: typeof mode !== 'string', releaseSpec: () => holdSpec && specPipe.end(spec) };
 }
