@@ -12,14 +12,15 @@
  *   so that systemd does not mount new hierarchies of them;
  * - /proc/sys is read-only (systemd raises fs.file-max and fs.nr_open);
  * - /run and /tmp are tmpfs of its own; `share`, a directory of the
- *   test's, is seen at the same path inside and out.
+ *   test's, and this checkout (which may itself be below /tmp) are seen
+ *   at the same path inside and out.
  * Runtimes run with enter(): nsenter into its mount and pid namespaces,
  * where /run/systemd/system exists and its private socket is.
  * stop() powers it off (SIGRTMIN+4), reaps it and removes NAME everywhere.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export const SYSTEMD_BIN = '/lib/systemd/systemd';
 
@@ -37,7 +38,7 @@ export interface Systemd {
 
 const BOOT = String.raw`
 set -e
-N=$1; SHARE=$2
+N=$1; shift
 for c in $(awk '$9=="cgroup"||$9=="cgroup2"{print $5}' /proc/self/mountinfo); do
   mkdir -p "$c/$N"
   if [ -e "$c/$N/cpuset.cpus" ]; then cat "$c/cpuset.cpus" > "$c/$N/cpuset.cpus"; cat "$c/cpuset.mems" > "$c/$N/cpuset.mems"; fi
@@ -59,12 +60,9 @@ for c in $(awk 'NR>1 && $2==0 {print $1}' /proc/cgroups) net_cls,net_prio cpu,cp
 done
 umount -l /run/.tsns-cg
 mount -t tmpfs -o mode=755 tmpfs /run
-mkdir -p /run/.share
-mount --bind "$SHARE" /run/.share
+i=0; for s in "$@"; do mkdir -p /run/.share$i; mount --bind "$s" /run/.share$i; i=$((i+1)); done
 mount -t tmpfs tmpfs /tmp
-mkdir -p "$SHARE"
-mount --move /run/.share "$SHARE"
-rmdir /run/.share
+i=0; for s in "$@"; do mkdir -p "$s"; mount --move /run/.share$i "$s"; rmdir /run/.share$i; i=$((i+1)); done
 mkdir -p /run/systemd/system
 printf '[Unit]\nDescription=tsns test target\nDefaultDependencies=no\n' > /run/systemd/system/tsns-test.target
 exec env -i container=tsns PATH=/usr/sbin:/usr/bin:/sbin:/bin ${SYSTEMD_BIN} --unit=tsns-test.target --log-target=null
@@ -109,13 +107,19 @@ function cgroupMounts(): string[] {
   return out;
 }
 
+/** What is seen at the same path inside: the outer first, where one holds the other. */
+function shared(share: string): string[] {
+  const repo = resolve(__dirname, '..', '..');
+  return [...new Set([repo, resolve(share)])].sort((a, b) => a.length - b.length);
+}
+
 /** Boot it; rejects with what went wrong (the probe: a machine where it cannot boot). */
 export async function bootSystemd(share: string): Promise<Systemd> {
   if (!existsSync(SYSTEMD_BIN)) throw new Error(`${SYSTEMD_BIN} is not installed (Debian's systemd package)`);
   const name = `tsns-e2e-sd-${process.pid}`;
   // Slices systemd may make at a hierarchy's root (see oci-systemd.test.ts, blkio): removed again if new.
   const stray = cgroupMounts().map((m) => join(m, 'system.slice')).filter((d) => !existsSync(d));
-  const child: ChildProcess = spawn('unshare', ['--pid', '--mount', '--uts', '--net', '--fork', '--propagation', 'private', 'sh', '-c', BOOT, 'boot', name, share],
+  const child: ChildProcess = spawn('unshare', ['--pid', '--mount', '--uts', '--net', '--fork', '--propagation', 'private', 'sh', '-c', BOOT, 'boot', name, ...shared(share)],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
