@@ -235,7 +235,8 @@ export function podmanFor(dir: string, rt: Runtime, opts: { rootless?: boolean }
   }
   const base = ['--root', join(dir, 'storage'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--runtime', w.path];
   const fn = ((args: readonly string[], o: Options = {}) => {
-    const options: Options = { reject: false, timeout: 60_000, stdin: 'ignore', ...o, env: { ...env, ...(o.env ?? {}) } };
+    // rootless podman chdirs to its caller's directory, which a checkout in a 0700 home or mktemp -d denies 65534
+    const options: Options = { reject: false, timeout: 60_000, stdin: 'ignore', ...(rootless ? { cwd: dir } : {}), ...o, env: { ...env, ...(o.env ?? {}) } };
     if (rootless && IS_ROOT) {
       return execa('setpriv', [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--', 'podman', ...base, ...args], options);
     }
