@@ -28,7 +28,7 @@ import { deviceRules, planOci, startState } from './plan';
 import { fdMapper, reportFdOf, spawnHelper, type Helper, type HelperFds, type HelperMode } from './spawn';
 import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import {
-  dirOf, makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
+  makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
 } from './state';
 
 export interface Globals {
@@ -293,4 +293,3 @@ function killQuiet(pid: number): void {
   }
 }
 
-export { dirOf, hookState };
