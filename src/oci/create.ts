@@ -8,7 +8,7 @@
 import { closeSync, constants, existsSync, openSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { applyCgroup, type Cgroup } from '../cgroup/apply';
-import { detectLayout } from '../cgroup/detect';
+import { detectLayout, type CgroupLayout } from '../cgroup/detect';
 import { cgroupSpawnFds, closeCgroupFds, type CgroupFds } from '../cgroup/launch';
 import { checkResources } from '../cgroup/limits';
 import { removeCgroup } from '../cgroup/ops';
@@ -25,7 +25,7 @@ import { hookState } from './hooks';
 import { pausedHooks } from './hooks-paused';
 import { debug, warn } from './log';
 import { deviceRules, planOci, startState } from './plan';
-import { fdMapper, reportFdOf, spawnHelper, type Helper, type HelperFds, type HelperMode } from './spawn';
+import { fdMapper, reportFdOf, runHelperToEnd, spawnHelper, type Helper, type HelperFds, type HelperMode } from './spawn';
 import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import {
   makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
@@ -98,9 +98,8 @@ function ociResources(c: OciConfig): LinuxResources {
   return resources;
 }
 
-function makeCgroup(g: Globals, c: OciConfig, id: string): Cgroup | null {
+function makeCgroup(g: Globals, c: OciConfig, id: string, layout: CgroupLayout): Cgroup | null {
   const resources = ociResources(c);
-  const layout = detectLayout();
   const limits = Object.keys(resources).filter((k) => k !== 'devices');
   try {
     const plan = planCgroup({ layout, resources, placement: { kind: 'path', path: c.linux.cgroupsPath ?? id }, scope: 'all', systemdCgroup: g.systemdCgroup });
@@ -141,9 +140,12 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
   // --systemd-cgroup: its D-Bus client and systemd's half of the cgroup, loaded only then.
   const sd = g.systemdCgroup ? await import('./systemd') : null;
   let scope: import('./systemd').PlannedScope | null = null;
+  // Read once: the mounts and this process's cgroups do not change during a create.
+  let layoutMemo: CgroupLayout | null = null;
+  const layoutOf = () => (layoutMemo ??= detectLayout());
   const cleanup = () => {
     hooks?.close();
-    if (helper?.child.pid) helper.child.kill('SIGKILL');
+    if (helper?.child?.pid) helper.child.kill('SIGKILL');
     if (containerPid > 0) killQuiet(containerPid);
     for (const fd of opened) closeSync(fd);
     opened.length = 0;
@@ -165,15 +167,15 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     });
     if (sd) {
       scope = await sd.planScope({
-        layout: detectLayout(), unit: sd.systemdUnit(config.linux.cgroupsPath, o.id), resources: ociResources(config),
+        layout: layoutOf(), unit: sd.systemdUnit(config.linux.cgroupsPath, o.id), resources: ociResources(config),
         annotations: config.annotations, rootless: g.rootless,
       });
-    } else cg = makeCgroup(g, config, o.id);
+    } else cg = makeCgroup(g, config, o.id, layoutOf());
     const stateDir = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
     opened.push(stateDir);
     const fds = { ours: [] as number[], preserveFds: o.preserveFds };
     const fd = fdMapper(fds);
-    const layout = config.mounts.some((m) => m.type === 'cgroup') ? detectLayout() : null;
+    const layout = config.mounts.some((m) => m.type === 'cgroup') ? layoutOf() : null;
     // In the foreground without a console socket the terminal is tsns-oci-init's to relay.
     let helperMode: HelperMode = mode;
     if (mode === 'wait' && config.process.terminal) {
@@ -218,10 +220,12 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
         hookError = e;
       });
     } : undefined;
-    helper = spawnHelper(encodeSpec(preJoin.spec), fds, helperMode, stateDir, preJoin.fds, onHooks, scope !== null);
+    helper = helperMode === 'detach' && !paused && !scope
+      ? runHelperToEnd(encodeSpec(preJoin.spec), fds, dir, stateDir, preJoin.fds)
+      : spawnHelper(encodeSpec(preJoin.spec), fds, helperMode, stateDir, preJoin.fds, onHooks, scope !== null);
     if (sd && scope) {
       // systemd's scope starts with tsns-oci-init in it, which has done nothing yet: the container is its child.
-      cg = await sd.startScope(scope, helper.child.pid!);
+      cg = await sd.startScope(scope, helper.child!.pid!);
       for (const w of cg.warnings) warn(w);
       helper.releaseSpec();
     }
@@ -236,7 +240,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     if ('failure' in started) throw explainStart(started.failure, config, config.process.args, spec.oci);
     const pid = started.pid;
     containerPid = pid;
-    if (sd && helperMode !== 'detach') sd.leaveScope(scope!.q.layout, helper.child.pid!);
+    if (sd && helperMode !== 'detach') sd.leaveScope(scope!.q.layout, helper.child!.pid!);
     scope?.conn.close();
     const now = Date.now();
     const state: ContainerState = {
@@ -254,7 +258,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     if (scope) {
       cg = null;
       hooks?.close();
-      if (helper?.child.pid) helper.child.kill('SIGKILL');
+      if (helper?.child?.pid) helper.child.kill('SIGKILL');
       await sd!.dropScope(scope);
     }
     cleanup();

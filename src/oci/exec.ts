@@ -142,7 +142,7 @@ export async function exec(g: Globals, argv: readonly string[]): Promise<OciStat
       oci: entries.steps,
     };
     const helper = spawnHelper(encodeSpec(spec), fds, mode, null, pre);
-    const resize = () => helper.child.kill('SIGWINCH');
+    const resize = () => helper.child?.kill('SIGWINCH');
     if (helper.relaysTerminal) process.on('SIGWINCH', resize);
     const started = await helper.started;
     for (const n of ns) closeSync(n.fd);

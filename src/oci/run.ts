@@ -20,7 +20,7 @@ export async function run(g: Globals, o: CreateOptions, detach: boolean, keep: b
   const forward = (sig: NodeJS.Signals) => {
     try {
       // The pty's size follows the caller's terminal; the kernel tells the container.
-      if (sig === 'SIGWINCH' && helper.relaysTerminal) helper.child.kill(sig);
+      if (sig === 'SIGWINCH' && helper.relaysTerminal) helper.child?.kill(sig);
       else process.kill(state.pid, sig);
     } catch {
       // ended meanwhile

@@ -4,6 +4,8 @@
  * --preserve-fds ones), the spec on one pipe, its report on another.
  */
 import type { ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { OCI_INIT_PATH } from '../native';
 import { decodeFailure, type NativeFailure } from '../wire';
 
@@ -23,7 +25,8 @@ export function fdMapper(h: HelperFds): (ours: number) => number {
 }
 
 export interface Helper {
-  child: ChildProcess;
+  /** null once the helper has ended (runHelperToEnd) */
+  child: ChildProcess | null;
   /** the container's pid, or the shim's failure */
   started: Promise<{ pid: number } | { failure: NativeFailure }>;
   /** with 'wait': the container's raw wait status; the helper's end otherwise */
@@ -45,18 +48,36 @@ export type HelperMode = 'detach' | 'wait' | { tty: { sock: number; host: number
 /** Where the helper's report pipe lands in it: the container's process writes "hooks PID" there (native/oci.c). */
 export const reportFdOf = (fds: HelperFds): number => 3 + fds.preserveFds + 1;
 
+/** The helper's command line and fd table (null: an fd left for the caller to fill, a pipe). */
+function helperCall(fds: HelperFds, mode: HelperMode, stateDirFd: number | null, preJoin: readonly number[]): { args: string[]; slots: (number | null)[] } {
+  const base = 3 + fds.preserveFds;
+  const slots: (number | null)[] = [0, 1, 2];
+  for (let i = 0; i < fds.preserveFds; i++) slots.push(3 + i);
+  slots.push(null, null, ...fds.ours);
+  const args = [String(base), String(base + 1), typeof mode === 'string' ? mode : `tty:${mode.tty.sock},${mode.tty.host}`];
+  const helperFd = (fd: number) => String(base + 2 + fds.ours.indexOf(fd));
+  args.push(stateDirFd === null ? '-' : helperFd(stateDirFd));
+  if (preJoin.length) args.push(preJoin.map(helperFd).join(','));
+  return { args, slots };
+}
+
+/** The report's first line that is neither "hooks PID" nor "status N": the pid, or the failure. */
+function startOf(lines: string[]): { pid: number } | { failure: NativeFailure } | null {
+  const first = lines.find((l) => !l.startsWith('hooks ') && !l.startsWith('status '));
+  if (first === undefined) return null;
+  const n = Number(first);
+  return n > 0 ? { pid: n } : { failure: decodeFailure(n < 0 ? n : -(1 << 16 | 5)) };
+}
+
+const DIED: { failure: NativeFailure } = { failure: { stage: 'native', code: 5, index: 0 } };
+
 export function spawnHelper(
   spec: Buffer, fds: HelperFds, mode: HelperMode, stateDirFd: number | null, preJoin: readonly number[] = [], onHooks?: (pid: number) => void,
   holdSpec = false,
 ): Helper {
   const base = 3 + fds.preserveFds;
-  const stdio: ('inherit' | 'pipe' | number)[] = ['inherit', 'inherit', 'inherit'];
-  for (let i = 0; i < fds.preserveFds; i++) stdio.push(3 + i);
-  stdio.push('pipe', 'pipe', ...fds.ours);
-  const args = [String(base), String(base + 1), typeof mode === 'string' ? mode : `tty:${mode.tty.sock},${mode.tty.host}`];
-  const helperFd = (fd: number) => String(base + 2 + fds.ours.indexOf(fd));
-  args.push(stateDirFd === null ? '-' : helperFd(stateDirFd));
-  if (preJoin.length) args.push(preJoin.map(helperFd).join(','));
+  const { args, slots } = helperCall(fds, mode, stateDirFd, preJoin);
+  const stdio = slots.map((s, i) => (s === null ? 'pipe' : i < 3 ? 'inherit' : s));
   // Required here: the calls that start no helper (state, kill, delete) do not load node:child_process.
   const { spawn } = require('node:child_process') as typeof import('node:child_process');
   const child = spawn(OCI_INIT_PATH, args, { stdio, detached: mode !== 'detach' });
@@ -80,11 +101,8 @@ export function spawnHelper(
       hooksSeen = true;
       onHooks?.(Number(hooks.slice(6)));
     }
-    const first = lines.find((l) => !l.startsWith('hooks ') && !l.startsWith('status '));
-    if (first !== undefined) {
-      const n = Number(first);
-      resolveStart(n > 0 ? { pid: n } : { failure: decodeFailure(n < 0 ? n : -(1 << 16 | 5)) });
-    }
+    const start = startOf(lines);
+    if (start) resolveStart(start);
     const st = /status (-?\d+)/.exec(text);
     if (st) status = Number(st[1]);
   };
@@ -103,7 +121,7 @@ export function spawnHelper(
     finished = true;
     take();
     // the helper died before a word: its failure is a native one
-    resolveStart({ failure: { stage: 'native', code: 5, index: 0 } });
+    resolveStart(DIED);
     resolveEnd(status);
     (report as NodeJS.ReadableStream & { destroy(): void }).destroy();
   };
@@ -122,4 +140,71 @@ export function spawnHelper(
     else setImmediate(finish);
   });
   return { child, started, ended, relaysTerminal: typeof mode !== 'string', releaseSpec: () => holdSpec && specPipe.end(spec) };
+}
+
+interface SyncResult {
+  status: number | null;
+  /** a negative errno where the helper could not be started */
+  error?: number;
+}
+
+/**
+ * spawnSync without node:child_process: its binding, where this Node
+ * offers it (loading child_process with its streams and net costs about
+ * 5 ms, a tenth of a create). The public call otherwise, and where
+ * --pending-deprecation would make process.binding print a warning.
+ */
+function spawnSyncFds(file: string, args: string[], fds: number[]): SyncResult {
+  const flags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
+  let binding: { spawn(o: object): SyncResult } | null = null;
+  if (!flags.includes('--pending-deprecation')) {
+    try {
+      binding = (process as unknown as { binding(name: string): typeof binding }).binding('spawn_sync');
+    } catch {
+      // not offered by this Node
+    }
+  }
+  if (binding) {
+    const envPairs = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
+    return binding.spawn({ file, args: [file, ...args], envPairs, stdio: fds.map((fd) => ({ type: 'fd', fd })), detached: false });
+  }
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const r = spawnSync(file, args, { stdio: fds });
+  return { status: r.status, ...(r.error ? { error: (r.error as NodeJS.ErrnoException).errno ?? -5 } : {}) };
+}
+
+/**
+ * 'detach' with nothing for tsns-oci to do while the helper works (no
+ * hooks, no systemd scope): the helper is run to its end, its spec and its
+ * report in files of `dir` unlinked at once. Pipes would not do: the
+ * container's process holds a copy of the report's until its exec, so the
+ * pipe's end comes only at `start`.
+ */
+export function runHelperToEnd(spec: Buffer, fds: HelperFds, dir: string, stateDirFd: number, preJoin: readonly number[]): Helper {
+  const { args, slots } = helperCall(fds, 'detach', stateDirFd, preJoin);
+  const scratch = (name: string) => {
+    const path = join(dir, `.${name}.${process.pid}`);
+    const fd = openSync(path, 'w+', 0o600);
+    unlinkSync(path);
+    return fd;
+  };
+  const specFd = scratch('spec');
+  let reportFd = -1;
+  try {
+    reportFd = scratch('report');
+    writeSync(specFd, spec, 0, spec.length, 0);
+    const filled = slots.map((s, i) => s ?? (i === 3 + fds.preserveFds ? specFd : reportFd));
+    const r = spawnSyncFds(OCI_INIT_PATH, args, filled);
+    let started: { pid: number } | { failure: NativeFailure };
+    if (r.error) started = { failure: { stage: 'spec', code: -r.error, index: 0 } };
+    else {
+      const buf = Buffer.alloc(256);
+      const n = readSync(reportFd, buf, 0, buf.length, 0);
+      started = startOf(buf.subarray(0, n).toString().split('\n').slice(0, -1)) ?? DIED;
+    }
+    return { child: null, started: Promise.resolve(started), ended: Promise.resolve(null), relaysTerminal: false, releaseSpec: () => undefined };
+  } finally {
+    closeSync(specFd);
+    if (reportFd >= 0) closeSync(reportFd);
+  }
 }

@@ -202,9 +202,31 @@ export function removeContainerDir(root: string, id: string): void {
 
 /** runc's created time: RFC 3339 with nanoseconds, trailing zeros dropped. */
 export function rfc3339Nano(ms: number, nanos: number): string {
-  const iso = new Date(ms).toISOString();
-  const frac = `${iso.slice(20, 23)}${String(nanos % 1e6).padStart(6, '0')}`.replace(/0+$/, '');
-  return `${iso.slice(0, 19)}${frac ? `.${frac}` : ''}Z`;
+  const iso = isoSeconds(Math.floor(ms / 1000));
+  const frac = `${String(ms % 1000).padStart(3, '0')}${String(nanos % 1e6).padStart(6, '0')}`.replace(/0+$/, '');
+  return `${iso}${frac ? `.${frac}` : ''}Z`;
+}
+
+const pad2 = (n: number) => String(n).padStart(2, '0');
+
+/**
+ * YYYY-MM-DDTHH:MM:SS in UTC, by arithmetic: a process's first Date
+ * initialises the time zone, 1-3 ms of a create.
+ */
+function isoSeconds(secs: number): string {
+  const days = Math.floor(secs / 86400);
+  const t = secs - days * 86400;
+  // days since 1970-01-01 to a civil date, counted in 400-year eras from 0000-03-01
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  return `${String(y).padStart(4, '0')}-${pad2(m)}-${pad2(d)}T${pad2(Math.floor(t / 3600))}:${pad2(Math.floor(t / 60) % 60)}:${pad2(t % 60)}`;
 }
 
 export function unlinkQuiet(path: string): void {
