@@ -152,12 +152,13 @@ interface SyncResult {
  * spawnSync without node:child_process: its binding, where this Node
  * offers it (loading child_process with its streams and net costs about
  * 5 ms, a tenth of a create). The public call otherwise, and where
- * --pending-deprecation would make process.binding print a warning.
+ * --pending-deprecation (or NODE_PENDING_DEPRECATION=1) would make
+ * process.binding print a warning.
  */
 function spawnSyncFds(file: string, args: string[], fds: number[]): SyncResult {
   const flags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
   let binding: { spawn(o: object): SyncResult } | null = null;
-  if (!flags.includes('--pending-deprecation')) {
+  if (!flags.includes('--pending-deprecation') && process.env.NODE_PENDING_DEPRECATION !== '1') {
     try {
       binding = (process as unknown as { binding(name: string): typeof binding }).binding('spawn_sync');
     } catch {

@@ -5,7 +5,7 @@
  * which uses the caller's terminal (script(1) gives the test one).
  */
 import { execa } from 'execa';
-import { chmodSync, chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -229,6 +229,33 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     expect(seen[1]!.map(shape)).toEqual(seen[0]!.map(shape));
     expect(seen[1]!.map((s) => s.status)).toEqual(['created', 'running', 'stopped']);
     expect(readdirSync(join(dir, 'tsns-root'))).toEqual([]);
+  });
+
+  // create runs tsns-oci-init to its end with spawnSync (its binding, or node:child_process's where
+  // --pending-deprecation would make process.binding warn): its spec and report are files unlinked at once.
+  for (const pending of [false, true]) it(`create leaves runc's files in its state directory and nothing on stderr${pending ? ' (NODE_PENDING_DEPRECATION=1)' : ''}`, async () => {
+    const b = bundle(['sleep', '100']);
+    const rt = runtimes()[1]!;
+    const env = { ...process.env, NODE_PENDING_DEPRECATION: pending ? '1' : '0' };
+    const x = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, env });
+    const errFile = join(dir, 'create.err');
+    const id = `files${pending ? '-pd' : ''}`;
+    try {
+      // stderr a file of its own, not execa's pipe, which the container's process would hold open
+      const errFd = openSync(errFile, 'w');
+      const created = await execa(rt.cmd, [...rt.pre, 'create', '--bundle', b, '--pid-file', join(dir, 'files.pid'), id], { reject: false, env, stdin: 'ignore', stdout: 'ignore', stderr: errFd }).finally(() => closeSync(errFd));
+      expect(created.exitCode).toBe(0);
+      expect(readFileSync(errFile, 'utf8')).toBe('');
+      expect(readdirSync(join(dir, 'tsns-root', id)).sort()).toEqual(['exec.fifo', 'state.json']);
+      const pid = Number(readFileSync(join(dir, 'files.pid'), 'utf8'));
+      expect(JSON.parse((await x('state', id)).stdout)).toMatchObject({ pid, status: 'created' });
+      expect((await x('start', id)).exitCode).toBe(0);
+      await waitUntil(() => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep');
+      // after its exec the command holds only its stdio
+      expect(readdirSync(`/proc/${pid}/fd`).sort()).toEqual(['0', '1', '2']);
+    } finally {
+      await x('delete', '--force', id);
+    }
   });
 
   // A pod's namespaces, held by its pause container: the pid namespace alone, or with a user namespace of the pod's (a CRI pod with one).
