@@ -3,6 +3,7 @@
  * Returns how to end instead of ending, so that bin/tsns.js is the only
  * place a process ends (native/end.c carries out a death by signal).
  */
+import { join } from 'node:path';
 import { formatError, TsnsError } from '../errors';
 import { die as nativeDie } from '../native';
 import { assumeMainThread } from '../watch';
@@ -17,8 +18,10 @@ import { SUCCESS, type CliStatus } from './status';
 export type { CliStatus } from './status';
 
 async function ociCommand(rest: readonly string[]): Promise<CliStatus> {
+  // With its code cache, as bin/tsns-oci.js loads it (both are in dist/ and bin/ of one package).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const oci = require('./oci.cjs') as { ociMain(argv: readonly string[]): Promise<CliStatus> };
+  const { cachedRequire } = require('../../bin/cached-require.js') as { cachedRequire(file: string): unknown };
+  const oci = cachedRequire(join(__dirname, 'oci.cjs')) as { ociMain(argv: readonly string[]): Promise<CliStatus> };
   return oci.ociMain(rest);
 }
 export { trace } from './trace';

@@ -5,6 +5,7 @@
  * which uses the caller's terminal (script(1) gives the test one).
  */
 import { execa } from 'execa';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -243,8 +244,9 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     try {
       // stderr a file of its own, not execa's pipe, which the container's process would hold open
       const errFd = openSync(errFile, 'w');
-      const created = await execa(rt.cmd, [...rt.pre, 'create', '--bundle', b, '--pid-file', join(dir, 'files.pid'), id], { reject: false, env, stdin: 'ignore', stdout: 'ignore', stderr: errFd }).finally(() => closeSync(errFd));
-      expect(created.exitCode).toBe(0);
+      const created = spawnSync(rt.cmd, [...rt.pre, 'create', '--bundle', b, '--pid-file', join(dir, 'files.pid'), id], { env, stdio: ['ignore', 'ignore', errFd] });
+      closeSync(errFd);
+      expect(created.status).toBe(0);
       expect(readFileSync(errFile, 'utf8')).toBe('');
       expect(readdirSync(join(dir, 'tsns-root', id)).sort()).toEqual(['exec.fifo', 'state.json']);
       const pid = Number(readFileSync(join(dir, 'files.pid'), 'utf8'));
