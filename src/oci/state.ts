@@ -125,7 +125,9 @@ export function procStat(pid: number): { state: string; startTime: number } | nu
   if (!(pid > 0)) return null;
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // utf8, though comm may be any bytes: only the fields after its ')' are read, and utf8 is
+    // readFileSync's native path (latin1's first use costs over a millisecond)
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return null;
   }
