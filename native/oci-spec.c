@@ -78,6 +78,7 @@ static int parse_step(struct oci *o, char *v)
 			st->n[i] = strtol(f[i + 2], NULL, i == 2 ? 8 : 10);
 		break;
 	case OCI_STEP_SYMLINK:
+	case OCI_STEP_SYMLINK_REPLACE:
 	case OCI_STEP_SYSCTL:
 		if (n != 2)
 			return -EINVAL;

@@ -204,16 +204,24 @@ static long make_device(int root, const struct oci_step *st, int *stage)
 }
 
 /* A symlink of the config's (TARGET, LINK in the rootfs), made in the
- * directory above LINK; one there already is left as it is. */
+ * directory above LINK; one there already is left as it is, but for
+ * OCI_STEP_SYMLINK_REPLACE, where what is there (a file, a node, an empty
+ * directory) is removed first, as runc does for /dev/ptmx. */
 static long make_link(int root, const struct oci_step *st, int *stage)
 {
 	const char *name;
-	long dir = oci_path_parent(root, st->b, &name);
+	long dir = oci_path_parent(root, st->b, &name), r = 0;
 	if (dir < 0) {
 		*stage = ST_OCI_STEP_PATH;
 		return dir;
 	}
-	long r = SYS(SYS_symlinkat, st->a, dir, name);
+	if (st->code == OCI_STEP_SYMLINK_REPLACE && (r = SYS(SYS_unlinkat, dir, name, 0)) == -EISDIR)
+		r = SYS(SYS_unlinkat, dir, name, AT_REMOVEDIR);
+	if (r < 0 && r != -ENOENT) {
+		SYS(SYS_close, dir);
+		return r;
+	}
+	r = SYS(SYS_symlinkat, st->a, dir, name);
 	SYS(SYS_close, dir);
 	return r == -EEXIST ? 0 : r;
 }
@@ -252,7 +260,8 @@ static long step(int root, const struct oci_step *st, int phase, int *stage)
 		return sys_write_file("/proc/self/oom_score_adj", path);
 	case 0 * 256 + OCI_STEP_PERSONALITY: return SYS(SYS_personality, st->n[0]);
 	case 1 * 256 + OCI_STEP_DEVICE: return make_device(root, st, stage);
-	case 1 * 256 + OCI_STEP_SYMLINK: return make_link(root, st, stage);
+	case 1 * 256 + OCI_STEP_SYMLINK:
+	case 1 * 256 + OCI_STEP_SYMLINK_REPLACE: return make_link(root, st, stage);
 	case 2 * 256 + OCI_STEP_MASK:
 		r = SYS(SYS_newfstatat, AT_FDCWD, st->a, &sb, 0);
 		if (r == -ENOENT)

@@ -206,7 +206,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       home: homeOf(config),
       ...(layout && hasV1(layout) ? { cgroupV1: (m: OciMount, cgroupns: boolean) => cgroupV1Mount(m, cg ?? scope?.cgroup ?? null, layout, cgroupns) } : {}),
       startState: startState({ ociVersion: OCI_VERSION, id: o.id, bundle, annotations: config.annotations }),
-      pidfdSocket: pidfdSocketPath(o.pidfdSocket),
+      pidfdSocket: pidfdSocketPath(o.pidfdSocket), kcore: existsSync('/proc/kcore'),
     }, join(bundle, 'config.json'));
     const preJoin = pidJoinForHelper(spec, fds);
     debug(`create ${o.id}: starting tsns-oci-init`);

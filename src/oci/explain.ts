@@ -19,7 +19,7 @@ function stepPath(c: OciConfig | null, steps: readonly (readonly [string, string
     const k = c?.linux.devices.findIndex((d) => d.path === fields[0]) ?? -1;
     return k >= 0 ? `linux.devices[${k}].path ${fields[0]}` : `the default device ${fields[0]}`;
   }
-  return value[0] === 'l' ? `the symlink ${fields[1]}` : `step ${index}`;
+  return value[0] === 'l' || value[0] === 'L' ? `the symlink ${fields[1]}` : `step ${index}`;
 }
 
 export function explainStart(f: NativeFailure, c: OciConfig | null, args: readonly string[], steps: readonly (readonly [string, string])[] = []): TsnsError {
