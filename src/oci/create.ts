@@ -216,7 +216,8 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     const paused = hooks;
     const onHooks = paused ? (pid: number) => {
       containerPid = pid;
-      hookRun = paused.run(pid, hookState({ id: o.id, pid, bundle, annotations: config.annotations }, 'creating'), g.root).catch((e: unknown) => {
+      // cg: with --systemd-cgroup the scope's, known by now (the process waits for its spec until then).
+      hookRun = paused.run(pid, hookState({ id: o.id, pid, bundle, annotations: config.annotations }, 'creating'), g.root, cg?.dirs.map((d) => d.dir) ?? []).catch((e: unknown) => {
         hookError = e;
       });
     } : undefined;
