@@ -72,6 +72,7 @@ static int parse_step(struct oci *o, char *v)
 	st->b = n > 1 ? f[1] : NULL;
 	switch (st->code) {
 	case OCI_STEP_DEVICE:
+	case OCI_STEP_DEVICE_BIND:
 		if (n != 7 || (f[1][0] != 'c' && f[1][0] != 'b' && f[1][0] != 'p'))
 			return -EINVAL;
 		for (int i = 0; i < 5; i++)

@@ -171,11 +171,17 @@ static long make_device(int root, const struct oci_step *st, int *stage)
 		*stage = ST_OCI_STEP_PATH;
 		return dir;
 	}
-	r = SYS(SYS_mknodat, dir, name, type | (st->n[2] & 07777), dev);
+	r = st->code == OCI_STEP_DEVICE_BIND ? -EPERM : SYS(SYS_mknodat, dir, name, type | (st->n[2] & 07777), dev);
 	if (r == -EPERM) {
-		/* No mknod in a user namespace: the host's device, bound. */
+		/* No mknod in a user namespace: the host's device, bound (over what
+		 * is there too) onto a file made as runc makes it, rw for all. */
+		long fd = SYS(SYS_openat, dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd >= 0) {
+			SYS(SYS_fchmod, fd, 0666);
+			SYS(SYS_close, fd);
+		}
 		SYS(SYS_close, dir);
-		long fd = oci_path(root, st->a, OCI_PATH_FILE);
+		fd = oci_path(root, st->a, OCI_PATH_FILE);
 		if (fd < 0) {
 			*stage = ST_OCI_STEP_PATH;
 			return fd;
@@ -259,7 +265,8 @@ static long step(int root, const struct oci_step *st, int phase, int *stage)
 		num_text(path, st->n[0]);
 		return sys_write_file("/proc/self/oom_score_adj", path);
 	case 0 * 256 + OCI_STEP_PERSONALITY: return SYS(SYS_personality, st->n[0]);
-	case 1 * 256 + OCI_STEP_DEVICE: return make_device(root, st, stage);
+	case 1 * 256 + OCI_STEP_DEVICE:
+	case 1 * 256 + OCI_STEP_DEVICE_BIND: return make_device(root, st, stage);
 	case 1 * 256 + OCI_STEP_SYMLINK:
 	case 1 * 256 + OCI_STEP_SYMLINK_REPLACE: return make_link(root, st, stage);
 	case 2 * 256 + OCI_STEP_MASK:

@@ -40,7 +40,7 @@ function cleanPath(p: string): string {
   return `/${out.join('/')}`;
 }
 
-const deviceStep = (d: OciDevice): [string, string] => [TAG.OCI_STEP, `n${[d.path, d.type === 'u' ? 'c' : d.type, d.major, d.minor, (d.fileMode ?? 0o666).toString(8), d.uid ?? -1, d.gid ?? -1].join(OP_SEP)}`];
+const deviceStep = (d: OciDevice, bind: boolean): [string, string] => [TAG.OCI_STEP, `${bind ? 'N' : 'n'}${[d.path, d.type === 'u' ? 'c' : d.type, d.major, d.minor, (d.fileMode ?? 0o666).toString(8), d.uid ?? -1, d.gid ?? -1].join(OP_SEP)}`];
 
 /**
  * /dev as runc 1.1 sets it up: unless a mount binds something onto /dev
@@ -51,13 +51,16 @@ const deviceStep = (d: OciDevice): [string, string] => [TAG.OCI_STEP, `n${[d.pat
  * (/dev/core too where the kernel has /proc/kcore), and /dev/ptmx is made a
  * link to pts/ptmx, in place of whatever was there, a device the config
  * names included. Over a bound /dev nothing is made, not even the config's
- * devices: that /dev is someone else's (the host's, as often as not).
+ * devices: that /dev is someone else's (the host's, as often as not). With
+ * `bind` (a user namespace: the container's or the runtime's own) the
+ * host's node of each path is bound onto a file there, even where the
+ * path exists already; else it is made, and one already there is left.
  */
-export function deviceSteps(c: Pick<OciConfig, 'mounts' | 'linux'>, kcore: boolean): [string, string][] {
+export function deviceSteps(c: Pick<OciConfig, 'mounts' | 'linux'>, kcore: boolean, bind: boolean): [string, string][] {
   if (c.mounts.some((m) => cleanPath(m.destination) === '/dev' && (m.flags & F.MS_BIND) !== 0)) return [];
   const own = c.linux.devices.filter((d) => cleanPath(d.path) !== '/dev/ptmx');
   const listed = new Set(c.linux.devices.map((d) => d.path));
-  const steps = [...DEFAULT_DEVICES.filter((d) => !listed.has(d.path)), ...own].map(deviceStep);
+  const steps = [...DEFAULT_DEVICES.filter((d) => !listed.has(d.path)), ...own].map((d) => deviceStep(d, bind));
   const links = kcore ? [...DEV_LINKS, ['/proc/kcore', '/dev/core'] as [string, string]] : DEV_LINKS;
   steps.push([TAG.OCI_STEP, `Lpts/ptmx${OP_SEP}/dev/ptmx`]);
   for (const [target, link] of links) steps.push([TAG.OCI_STEP, `l${target}${OP_SEP}${link}`]);
@@ -99,6 +102,8 @@ export interface OciPlanInput {
   pidfdSocket?: string | null;
   /** the kernel has /proc/kcore: /dev/core links to it, as runc's */
   kcore?: boolean;
+  /** tsns-oci runs in a user namespace (of a rootless engine's): devices are bound, never made */
+  inUserns?: boolean;
 }
 
 /**
@@ -235,7 +240,7 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   }
   for (const [target, link] of links) oci.push([TAG.OCI_STEP, `l${target}${OP_SEP}${link}`]);
   oci.push(...proc.steps);
-  oci.push(...deviceSteps(c, input.kcore ?? false));
+  oci.push(...deviceSteps(c, input.kcore ?? false, types.has('user') || (input.inUserns ?? false)));
   for (const path of lin.maskedPaths) oci.push([TAG.OCI_STEP, `m${path}`]);
   for (const path of lin.readonlyPaths) oci.push([TAG.OCI_STEP, `r${path}`]);
   for (const [k, v] of Object.entries(lin.sysctl)) oci.push([TAG.OCI_STEP, `s${k.replace(/\./g, '/')}${OP_SEP}${v}`]);
