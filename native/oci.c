@@ -174,12 +174,15 @@ static long make_device(int root, const struct oci_step *st, int *stage)
 	r = st->code == OCI_STEP_DEVICE_BIND ? -EPERM : SYS(SYS_mknodat, dir, name, type | (st->n[2] & 07777), dev);
 	if (r == -EPERM) {
 		/* No mknod in a user namespace: the host's device, bound (over what
-		 * is there too) onto a file made as runc makes it, rw for all. */
+		 * is there too) onto a file made as runc makes it, rw for all; a
+		 * regular file there already is emptied, as runc's O_TRUNC does. */
 		long fd = SYS(SYS_openat, dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-		if (fd >= 0) {
+		if (fd >= 0)
 			SYS(SYS_fchmod, fd, 0666);
+		else if (fd == -EEXIST && SYS(SYS_newfstatat, dir, name, &sb, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
+			fd = SYS(SYS_openat, dir, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0)
 			SYS(SYS_close, fd);
-		}
 		SYS(SYS_close, dir);
 		fd = oci_path(root, st->a, OCI_PATH_FILE);
 		if (fd < 0) {

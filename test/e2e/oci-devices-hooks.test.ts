@@ -121,11 +121,12 @@ describe.runIf(missing === null && ordered)('/dev and the hooks\' cgroups as run
   async function devices(rt: Runtime, kind: DevCase, rootless: boolean): Promise<{ code: number | undefined; inside: string[]; after: string[] }> {
     const bound = kind === 'bind' || kind === 'rbind';
     const c = devConfig(kind, ['sh', '-c', bound ? BOUND_LIST : LIST], rootless);
-    // A rootfs whose /dev has a ptmx of its own (runc puts its link in its place) and a tty already (left as it is).
+    // A rootfs whose /dev has a ptmx of its own (runc puts its link in its place) and a tty already, not empty
+    // (left as it is where runc makes nodes; emptied and bound over in a user namespace).
     const { bundle, rootfs } = bundleIn(dir, unique(`dev-${kind}-${rt.name}`), c, rootless, (r) => {
       mkdirSync(join(r, 'dev'));
       writeFileSync(join(r, 'dev', 'ptmx'), '');
-      writeFileSync(join(r, 'dev', 'tty'), '');
+      writeFileSync(join(r, 'dev', 'tty'), 'x');
     });
     const id = unique('dev');
     const r = await call(rt, dir, ['run', '--bundle', bundle, id], rootless);
@@ -167,10 +168,12 @@ describe.runIf(missing === null && ordered)('/dev and the hooks\' cgroups as run
             if (rootless && kind === 'bind') expect(reference.code, 'runc refuses a bind of the host\'s /dev in a user namespace').not.toBe(0);
             else expect(reference.inside).toContain(`/dev/${STRAY} missing`);
             const owner = rootless && IS_ROOT ? USER : { uid: process.geteuid!(), gid: process.getegid!() };
-            expect(reference.after).toEqual(['ptmx', 'tty'].map((f) => `${f} file 0 644 ${owner.uid}:${owner.gid}`));
+            expect(reference.after).toEqual(['ptmx file 0', 'tty file 1'].map((f) => `${f} 644 ${owner.uid}:${owner.gid}`));
           } else {
             expect(reference.inside.some((l) => /^\/dev\/null character special file 1:[35] /.test(l)), 'a /dev/null').toBe(true);
             expect(reference.inside.join('\n')).toContain('/dev/ptmx symbolic link 0:0 777 0:0\n  -> pts/ptmx');
+            // The rootfs's own /dev: its tty emptied where the host's is bound over it, else left; its ptmx the link.
+            if (kind === 'none') expect(reference.after.filter((l) => /^(tty|ptmx) /.test(l)).map((l) => l.split(' ').slice(0, 3).join(' '))).toEqual(['ptmx -> pts/ptmx', `tty file ${rootless ? 0 : 1}`]);
           }
         });
         for (const rt of RUNTIMES.slice(1)) itOn(rt, 'devices', `${rt.name}: the same /dev as runc, and the same left in the rootfs (${kind}${rootless ? ', rootless' : ''})`, async () => {
