@@ -72,12 +72,14 @@ static int parse_step(struct oci *o, char *v)
 	st->b = n > 1 ? f[1] : NULL;
 	switch (st->code) {
 	case OCI_STEP_DEVICE:
+	case OCI_STEP_DEVICE_BIND:
 		if (n != 7 || (f[1][0] != 'c' && f[1][0] != 'b' && f[1][0] != 'p'))
 			return -EINVAL;
 		for (int i = 0; i < 5; i++)
 			st->n[i] = strtol(f[i + 2], NULL, i == 2 ? 8 : 10);
 		break;
 	case OCI_STEP_SYMLINK:
+	case OCI_STEP_SYMLINK_REPLACE:
 	case OCI_STEP_SYSCTL:
 		if (n != 2)
 			return -EINVAL;

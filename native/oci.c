@@ -171,11 +171,20 @@ static long make_device(int root, const struct oci_step *st, int *stage)
 		*stage = ST_OCI_STEP_PATH;
 		return dir;
 	}
-	r = SYS(SYS_mknodat, dir, name, type | (st->n[2] & 07777), dev);
+	r = st->code == OCI_STEP_DEVICE_BIND ? -EPERM : SYS(SYS_mknodat, dir, name, type | (st->n[2] & 07777), dev);
 	if (r == -EPERM) {
-		/* No mknod in a user namespace: the host's device, bound. */
+		/* No mknod in a user namespace: the host's device, bound (over what
+		 * is there too) onto a file made as runc makes it, rw for all; a
+		 * regular file there already is emptied, as runc's O_TRUNC does. */
+		long fd = SYS(SYS_openat, dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+		if (fd >= 0)
+			SYS(SYS_fchmod, fd, 0666);
+		else if (fd == -EEXIST && SYS(SYS_newfstatat, dir, name, &sb, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(sb.st_mode) && sb.st_size > 0)
+			fd = SYS(SYS_openat, dir, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd >= 0)
+			SYS(SYS_close, fd);
 		SYS(SYS_close, dir);
-		long fd = oci_path(root, st->a, OCI_PATH_FILE);
+		fd = oci_path(root, st->a, OCI_PATH_FILE);
 		if (fd < 0) {
 			*stage = ST_OCI_STEP_PATH;
 			return fd;
@@ -204,16 +213,24 @@ static long make_device(int root, const struct oci_step *st, int *stage)
 }
 
 /* A symlink of the config's (TARGET, LINK in the rootfs), made in the
- * directory above LINK; one there already is left as it is. */
+ * directory above LINK; one there already is left as it is, but for
+ * OCI_STEP_SYMLINK_REPLACE, where what is there (a file, a node, an empty
+ * directory) is removed first, as runc does for /dev/ptmx. */
 static long make_link(int root, const struct oci_step *st, int *stage)
 {
 	const char *name;
-	long dir = oci_path_parent(root, st->b, &name);
+	long dir = oci_path_parent(root, st->b, &name), r = 0;
 	if (dir < 0) {
 		*stage = ST_OCI_STEP_PATH;
 		return dir;
 	}
-	long r = SYS(SYS_symlinkat, st->a, dir, name);
+	if (st->code == OCI_STEP_SYMLINK_REPLACE && (r = SYS(SYS_unlinkat, dir, name, 0)) == -EISDIR)
+		r = SYS(SYS_unlinkat, dir, name, AT_REMOVEDIR);
+	if (r < 0 && r != -ENOENT) {
+		SYS(SYS_close, dir);
+		return r;
+	}
+	r = SYS(SYS_symlinkat, st->a, dir, name);
 	SYS(SYS_close, dir);
 	return r == -EEXIST ? 0 : r;
 }
@@ -251,8 +268,10 @@ static long step(int root, const struct oci_step *st, int phase, int *stage)
 		num_text(path, st->n[0]);
 		return sys_write_file("/proc/self/oom_score_adj", path);
 	case 0 * 256 + OCI_STEP_PERSONALITY: return SYS(SYS_personality, st->n[0]);
-	case 1 * 256 + OCI_STEP_DEVICE: return make_device(root, st, stage);
-	case 1 * 256 + OCI_STEP_SYMLINK: return make_link(root, st, stage);
+	case 1 * 256 + OCI_STEP_DEVICE:
+	case 1 * 256 + OCI_STEP_DEVICE_BIND: return make_device(root, st, stage);
+	case 1 * 256 + OCI_STEP_SYMLINK:
+	case 1 * 256 + OCI_STEP_SYMLINK_REPLACE: return make_link(root, st, stage);
 	case 2 * 256 + OCI_STEP_MASK:
 		r = SYS(SYS_newfstatat, AT_FDCWD, st->a, &sb, 0);
 		if (r == -ENOENT)

@@ -27,7 +27,9 @@ struct oci_hook {
 
 /* An OCI_STEP's first byte (wire.h TAG_OCI_STEP). */
 #define OCI_STEP_DEVICE 'n'   /* PATH \1 TYPE \1 MAJOR \1 MINOR \1 MODE \1 UID \1 GID, made in the rootfs */
+#define OCI_STEP_DEVICE_BIND 'N' /* the same fields: the host's PATH bound onto a file at PATH (a user namespace) */
 #define OCI_STEP_SYMLINK 'l'  /* TARGET \1 LINK, made in the rootfs */
+#define OCI_STEP_SYMLINK_REPLACE 'L' /* the same, in place of what LINK is (runc's /dev/ptmx) */
 #define OCI_STEP_MASK 'm'     /* after the pivot: hidden under /dev/null or an empty tmpfs */
 #define OCI_STEP_READONLY 'r' /* after the pivot: bound read-only onto itself */
 #define OCI_STEP_SYSCTL 's'   /* after the pivot: KEY \1 VALUE, KEY with '/' */

@@ -28,7 +28,7 @@ import { deviceRules, planOci, startState } from './plan';
 import { fdMapper, reportFdOf, runHelperToEnd, spawnHelper, type Helper, type HelperFds, type HelperMode } from './spawn';
 import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import {
-  makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
+  inUserNamespace, makeContainerDir, OCI_VERSION, procStat, removeContainerDir, rfc3339Nano, writeState, type ContainerState,
 } from './state';
 
 export interface Globals {
@@ -206,7 +206,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
       home: homeOf(config),
       ...(layout && hasV1(layout) ? { cgroupV1: (m: OciMount, cgroupns: boolean) => cgroupV1Mount(m, cg ?? scope?.cgroup ?? null, layout, cgroupns) } : {}),
       startState: startState({ ociVersion: OCI_VERSION, id: o.id, bundle, annotations: config.annotations }),
-      pidfdSocket: pidfdSocketPath(o.pidfdSocket),
+      pidfdSocket: pidfdSocketPath(o.pidfdSocket), kcore: existsSync('/proc/kcore'), inUserns: inUserNamespace(),
     }, join(bundle, 'config.json'));
     const preJoin = pidJoinForHelper(spec, fds);
     debug(`create ${o.id}: starting tsns-oci-init`);
@@ -216,7 +216,8 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
     const paused = hooks;
     const onHooks = paused ? (pid: number) => {
       containerPid = pid;
-      hookRun = paused.run(pid, hookState({ id: o.id, pid, bundle, annotations: config.annotations }, 'creating'), g.root).catch((e: unknown) => {
+      // cg: with --systemd-cgroup the scope's, known by now (the process waits for its spec until then).
+      hookRun = paused.run(pid, hookState({ id: o.id, pid, bundle, annotations: config.annotations }, 'creating'), g.root, cg?.dirs.map((d) => d.dir) ?? []).catch((e: unknown) => {
         hookError = e;
       });
     } : undefined;

@@ -15,11 +15,11 @@ const PATH_HINT = 'paths in the rootfs are resolved as the container sees them (
 function stepPath(c: OciConfig | null, steps: readonly (readonly [string, string])[], index: number): string {
   const value = steps.filter(([tag]) => tag === TAG.OCI_STEP)[index]?.[1] ?? '';
   const fields = value.slice(1).split(OP_SEP);
-  if (value[0] === 'n') {
+  if (value[0] === 'n' || value[0] === 'N') {
     const k = c?.linux.devices.findIndex((d) => d.path === fields[0]) ?? -1;
     return k >= 0 ? `linux.devices[${k}].path ${fields[0]}` : `the default device ${fields[0]}`;
   }
-  return value[0] === 'l' ? `the symlink ${fields[1]}` : `step ${index}`;
+  return value[0] === 'l' || value[0] === 'L' ? `the symlink ${fields[1]}` : `step ${index}`;
 }
 
 export function explainStart(f: NativeFailure, c: OciConfig | null, args: readonly string[], steps: readonly (readonly [string, string])[] = []): TsnsError {

@@ -3,7 +3,9 @@
  * its pivot: each is started by tsns-oci-init with the shim, joining every
  * namespace of the container's that is not ours (runc runs them in its
  * init, which is in all of them) as root of the container's user namespace,
- * with the state on its stdin; a timeout kills it. (startContainer runs in
+ * with the state on its stdin, and in the container's cgroups (runc's init
+ * is in them by then, and its hooks with it); a timeout kills it.
+ * (startContainer runs in
  * the container's process itself: native/oci-hook.c.)
  */
 import { closeSync, constants, openSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -33,10 +35,24 @@ export function containerNamespaces(pid: number, types: readonly string[]): { ty
 /** The order the shim joins them in: the user namespace first, for the rights to the rest; the mount namespace last. */
 const JOIN_ORDER = ['user', 'pid', 'cgroup', 'ipc', 'uts', 'net', 'mount'];
 
-/** `env` is the container process's, for a hook without "env" of its own (runc's inherit its init's). */
-export async function runHooksInContainer(name: HookName, hooks: readonly OciHook[] | undefined, hs: HookState, s: Pick<ContainerState, 'id' | 'pid'> & { root?: string }, env: readonly string[] = []): Promise<void> {
+/**
+ * `env` is the container process's, for a hook without "env" of its own
+ * (runc's inherit its init's); `cgroups` the directories of the container's
+ * cgroups (none: it has none of its own, the hook stays in ours).
+ */
+export async function runHooksInContainer(
+  name: HookName, hooks: readonly OciHook[] | undefined, hs: HookState, s: Pick<ContainerState, 'id' | 'pid'> & { root?: string }, env: readonly string[] = [],
+  cgroups: readonly string[] = [],
+): Promise<void> {
   for (const [i, h] of (hooks ?? []).entries()) {
     const ns = containerNamespaces(s.pid, JOIN_ORDER);
+    const procs: number[] = [];
+    try {
+      for (const d of cgroups) procs.push(openSync(join(d, 'cgroup.procs'), constants.O_WRONLY));
+    } catch (e) {
+      for (const n of [...ns.map((x) => x.fd), ...procs]) closeSync(n);
+      throw hookFailure(name, i, h, `could not join the container's cgroup: ${(e as Error).message}`, '');
+    }
     const ownUserNs = ns.some((n) => n.type === flag('user'));
     // The user and pid namespaces tsns-oci-init joins itself, so that the hook it starts is in that pid namespace with no middle process (whose status would be the one seen).
     const pre = ns.filter((n) => n.type === flag('user') || n.type === flag('pid'));
@@ -48,13 +64,13 @@ export async function runHooksInContainer(name: HookName, hooks: readonly OciHoo
     for (const n of pre) fd(n.fd);
     const spec = {
       ...BARE_LAUNCH, joins: ns.filter((n) => !pre.includes(n)).map((n) => ({ type: n.type, fd: fd(n.fd), fromTarget: false })), file: h.path, argv: h.args.length ? h.args : [h.path],
-      env: h.env ?? [...env], searchPath: '/usr/sbin:/usr/bin:/sbin:/bin', stdio: [fd(input)], inheritFds: false,
+      env: h.env ?? [...env], searchPath: '/usr/sbin:/usr/bin:/sbin:/bin', stdio: [fd(input)], inheritFds: false, cgroupProcs: procs.map(fd),
       // root of the container's user namespace, as runc's init is before it takes the process's identity
       ...(ownUserNs ? { uid: 0, gid: 0 } : {}),
     };
     const helper = spawnHelper(encodeSpec(spec), fds, 'wait', null, pre.map((n) => n.fd));
     const started = await helper.started;
-    for (const n of [...ns.map((x) => x.fd), input]) closeSync(n);
+    for (const n of [...ns.map((x) => x.fd), ...procs, input]) closeSync(n);
     if ('failure' in started) throw hookFailure(name, i, h, `could not run: ${explainStart(started.failure, null, [h.path]).message}`, '');
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;

@@ -14,8 +14,12 @@ import { runHooksInContainer } from './hooks-in';
 export interface PausedHooks {
   /** the read end, to hand to the helper */
   goFd: number;
-  /** run the three hooks for the paused process, then let it go on (or, on a failure, end it) */
-  run(pid: number, state: HookState, root: string): Promise<void>;
+  /**
+   * run the three hooks for the paused process, then let it go on (or, on a
+   * failure, end it); `cgroups`, the container's cgroup directories, are
+   * createContainer's (prestart and createRuntime stay in ours, as runc's)
+   */
+  run(pid: number, state: HookState, root: string, cgroups?: readonly string[]): Promise<void>;
   /** the write end closed, wherever the start got to */
   close(): void;
 }
@@ -34,11 +38,11 @@ export function pausedHooks(config: OciConfig, opened: number[]): PausedHooks | 
   return {
     goFd: r,
     close,
-    async run(pid, state, root) {
+    async run(pid, state, root, cgroups = []) {
       try {
         runHooks('prestart', h.prestart, state);
         runHooks('createRuntime', h.createRuntime, state);
-        await runHooksInContainer('createContainer', h.createContainer, state, { id: state.id, pid, root }, config.process.env);
+        await runHooksInContainer('createContainer', h.createContainer, state, { id: state.id, pid, root }, config.process.env, cgroups);
         writeSync(write!, 'g');
       } finally {
         close();

@@ -4,11 +4,10 @@
  * ends the process.
  */
 import { TsnsError } from '../errors';
-import { readFileSync } from 'node:fs';
 import { bool, containerId, int, list as listFlag, parseFlags, str, usage, type FlagDef } from './args';
 import type { Globals } from './create';
 import { debug, logError, setLog, writeOut } from './log';
-import { defaultRoot, ociExitStatus } from './state';
+import { defaultRoot, inUserNamespace, ociExitStatus } from './state';
 
 export interface OciStatus {
   code: number;
@@ -149,15 +148,6 @@ const COMMANDS: Record<string, Handler> = {
     return events(g, args);
   },
 };
-
-/** runc's test for --rootless=auto: root of a user namespace (rootless podman's runtime) is not the host's root. */
-function inUserNamespace(): boolean {
-  try {
-    return !/^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 function rootless(value: string | undefined): boolean {
   if (value === undefined || value === 'auto') return process.geteuid?.() !== 0 || inUserNamespace();

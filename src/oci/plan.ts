@@ -23,11 +23,49 @@ const PROPAGATION: Record<string, number> = {
   shared: F.MS_SHARED, slave: F.MS_SLAVE, private: F.MS_PRIVATE, unbindable: F.MS_UNBINDABLE,
   rshared: F.MS_SHARED, rslave: F.MS_SLAVE, rprivate: F.MS_PRIVATE, runbindable: F.MS_UNBINDABLE,
 };
-/** runc's devices, made in every container with a /dev of its own. */
+/** runc's devices, made in every container whose /dev is not a bind mount. */
 export const DEFAULT_DEVICES: OciDevice[] = [
   ['/dev/null', 1, 3], ['/dev/zero', 1, 5], ['/dev/full', 1, 7], ['/dev/random', 1, 8], ['/dev/urandom', 1, 9], ['/dev/tty', 5, 0],
 ].map(([path, major, minor]) => ({ type: 'c', path: path as string, major: major as number, minor: minor as number, fileMode: 0o666, uid: 0, gid: 0 }));
-const DEV_LINKS: [string, string][] = [['/proc/self/fd', '/dev/fd'], ['/proc/self/fd/0', '/dev/stdin'], ['/proc/self/fd/1', '/dev/stdout'], ['/proc/self/fd/2', '/dev/stderr'], ['pts/ptmx', '/dev/ptmx']];
+const DEV_LINKS: [string, string][] = [['/proc/self/fd', '/dev/fd'], ['/proc/self/fd/0', '/dev/stdin'], ['/proc/self/fd/1', '/dev/stdout'], ['/proc/self/fd/2', '/dev/stderr']];
+
+/** A path as runc cleans it (filepath.Clean of an absolute one): no //, no /./, no trailing /, .. resolved lexically. */
+function cleanPath(p: string): string {
+  const out: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return `/${out.join('/')}`;
+}
+
+const deviceStep = (d: OciDevice, bind: boolean): [string, string] => [TAG.OCI_STEP, `${bind ? 'N' : 'n'}${[d.path, d.type === 'u' ? 'c' : d.type, d.major, d.minor, (d.fileMode ?? 0o666).toString(8), d.uid ?? -1, d.gid ?? -1].join(OP_SEP)}`];
+
+/**
+ * /dev as runc 1.1 sets it up: unless a mount binds something onto /dev
+ * (bind or rbind), the default devices and the config's own (one of the
+ * config's naming a default's path takes its place) are made in whatever
+ * /dev is there — a mount of the config's or the rootfs's own directory,
+ * where they stay after the container — with the fd and stdio links
+ * (/dev/core too where the kernel has /proc/kcore), and /dev/ptmx is made a
+ * link to pts/ptmx, in place of whatever was there, a device the config
+ * names included. Over a bound /dev nothing is made, not even the config's
+ * devices: that /dev is someone else's (the host's, as often as not). With
+ * `bind` (a user namespace: the container's or the runtime's own) the
+ * host's node of each path is bound onto a file there, even where the
+ * path exists already; else it is made, and one already there is left.
+ */
+export function deviceSteps(c: Pick<OciConfig, 'mounts' | 'linux'>, kcore: boolean, bind: boolean): [string, string][] {
+  if (c.mounts.some((m) => cleanPath(m.destination) === '/dev' && (m.flags & F.MS_BIND) !== 0)) return [];
+  const own = c.linux.devices.filter((d) => cleanPath(d.path) !== '/dev/ptmx');
+  const listed = new Set(c.linux.devices.map((d) => d.path));
+  const steps = [...DEFAULT_DEVICES.filter((d) => !listed.has(d.path)), ...own].map((d) => deviceStep(d, bind));
+  const links = kcore ? [...DEV_LINKS, ['/proc/kcore', '/dev/core'] as [string, string]] : DEV_LINKS;
+  steps.push([TAG.OCI_STEP, `Lpts/ptmx${OP_SEP}/dev/ptmx`]);
+  for (const [target, link] of links) steps.push([TAG.OCI_STEP, `l${target}${OP_SEP}${link}`]);
+  return steps;
+}
 
 export interface OciPlanInput {
   config: OciConfig;
@@ -62,6 +100,10 @@ export interface OciPlanInput {
   startState?: string;
   /** --pidfd-socket, absolute */
   pidfdSocket?: string | null;
+  /** the kernel has /proc/kcore: /dev/core links to it, as runc's */
+  kcore?: boolean;
+  /** tsns-oci runs in a user namespace (of a rootless engine's): devices are bound, never made */
+  inUserns?: boolean;
 }
 
 /**
@@ -198,16 +240,7 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   }
   for (const [target, link] of links) oci.push([TAG.OCI_STEP, `l${target}${OP_SEP}${link}`]);
   oci.push(...proc.steps);
-  const devMount = c.mounts.find((m) => m.destination === '/dev');
-  if (devMount && (devMount.flags & F.MS_BIND) === 0) {
-    const listed = new Set(lin.devices.map((d) => d.path));
-    for (const d of [...lin.devices, ...DEFAULT_DEVICES.filter((d) => !listed.has(d.path))]) {
-      oci.push([TAG.OCI_STEP, `n${[d.path, d.type === 'u' ? 'c' : d.type, d.major, d.minor, (d.fileMode ?? 0o666).toString(8), d.uid ?? -1, d.gid ?? -1].join(OP_SEP)}`]);
-    }
-    for (const [target, link] of DEV_LINKS) oci.push([TAG.OCI_STEP, `l${target}${OP_SEP}${link}`]);
-  } else {
-    for (const d of lin.devices) oci.push([TAG.OCI_STEP, `n${[d.path, d.type === 'u' ? 'c' : d.type, d.major, d.minor, (d.fileMode ?? 0o666).toString(8), d.uid ?? -1, d.gid ?? -1].join(OP_SEP)}`]);
-  }
+  oci.push(...deviceSteps(c, input.kcore ?? false, types.has('user') || (input.inUserns ?? false)));
   for (const path of lin.maskedPaths) oci.push([TAG.OCI_STEP, `m${path}`]);
   for (const path of lin.readonlyPaths) oci.push([TAG.OCI_STEP, `r${path}`]);
   for (const [k, v] of Object.entries(lin.sysctl)) oci.push([TAG.OCI_STEP, `s${k.replace(/\./g, '/')}${OP_SEP}${v}`]);

@@ -238,3 +238,12 @@ export function unlinkQuiet(path: string): void {
     // already gone
   }
 }
+
+/** runc's test (userns.RunningInUserNS): root of a user namespace (rootless podman's runtime) is not the host's root. */
+export function inUserNamespace(): boolean {
+  try {
+    return !/^\s*0\s+0\s+4294967295\s*$/.test(readFileSync('/proc/self/uid_map', 'utf8'));
+  } catch {
+    return false;
+  }
+}

@@ -147,8 +147,6 @@ const CASES: Case[] = [
     node: (h) => `${h}/dev/null`,
     runcLeaks: 'runc makes its /dev/fd, /dev/stdin ... /dev/ptmx links through the host\'s root (filepath.Join)',
     rootless: true,
-    // runc makes its default devices wherever /dev is not a bind; tsns-oci only over a /dev mount of its own.
-    viewIgnore: { lines: /\/dev\/(full|random|tty|urandom|zero)$/, why: 'runc\'s default devices without a /dev mount' },
   },
   {
     title: '/dev -> HOST/dev (absolute): the /dev tmpfs, devpts, shm and mqueue, devices and links all land at HOST/dev in the rootfs',

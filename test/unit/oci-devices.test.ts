@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_DEVICES, v1DeviceWrites } from '../../src/cgroup/devices';
 import type { OciDevice } from '../../src/oci/config';
 import { parseConfig } from '../../src/oci/config';
-import { deviceRules, planOci } from '../../src/oci/plan';
+import { deviceRules, deviceSteps, planOci } from '../../src/oci/plan';
 import { specTemplate } from '../../src/oci/spec';
 import { OP_SEP, TAG } from '../../src/wire';
 
@@ -51,5 +51,32 @@ describe('a container\'s device rules (runc\'s)', () => {
   it('no rules: none added (nothing is restricted)', () => {
     expect(deviceRules(undefined, [])).toBeUndefined();
     expect(deviceRules([], [dev('c', '/dev/fuse', 10, 229)])).toEqual([]);
+  });
+});
+
+describe('/dev as runc sets it up (deviceSteps)', () => {
+  const F_BIND = 0x1000;
+  const config = (mounts: { destination: string; flags: number }[], devices: OciDevice[] = []) => ({ mounts, linux: { devices } }) as never;
+  const codes = (steps: [string, string][]) => steps.map(([, v]) => `${v[0]} ${v.slice(1).split(OP_SEP).slice(0, 2).join(' ')}`);
+
+  it('no /dev mount at all: the defaults, the ptmx link in place of what is there, the fd and stdio links', () => {
+    expect(codes(deviceSteps(config([]), false, false))).toEqual([
+      'n /dev/null c', 'n /dev/zero c', 'n /dev/full c', 'n /dev/random c', 'n /dev/urandom c', 'n /dev/tty c',
+      'L pts/ptmx /dev/ptmx', 'l /proc/self/fd /dev/fd', 'l /proc/self/fd/0 /dev/stdin', 'l /proc/self/fd/1 /dev/stdout', 'l /proc/self/fd/2 /dev/stderr',
+    ]);
+  });
+
+  it('a bind or rbind onto /dev (however the path is spelt): nothing, not even linux.devices', () => {
+    for (const dest of ['/dev', '/dev/', '//dev/.']) {
+      expect(deviceSteps(config([{ destination: dest, flags: F_BIND }], [dev('c', '/dev/fuse', 10, 229)]), true, false)).toEqual([]);
+    }
+    expect(deviceSteps(config([{ destination: '/dev', flags: 0 }, { destination: '/dev/x', flags: F_BIND }]), false, false)).not.toEqual([]);
+  });
+
+  it('linux.devices after the defaults it does not replace; /dev/ptmx only as the link; bound in a user namespace; /dev/core with /proc/kcore', () => {
+    const steps = codes(deviceSteps(config([{ destination: '/dev', flags: 0 }], [dev('c', '/dev/null', 1, 5), dev('c', '/dev/ptmx', 5, 2), dev('c', '/dev/fuse', 10, 229)]), true, true));
+    expect(steps.filter((s) => s.startsWith('N '))).toEqual(['N /dev/zero c', 'N /dev/full c', 'N /dev/random c', 'N /dev/urandom c', 'N /dev/tty c', 'N /dev/null c', 'N /dev/fuse c']);
+    expect(steps.filter((s) => s.includes('ptmx'))).toEqual(['L pts/ptmx /dev/ptmx']);
+    expect(steps).toContain('l /proc/kcore /dev/core');
   });
 });
