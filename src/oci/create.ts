@@ -24,7 +24,7 @@ import { explainStart } from './explain';
 import { hookState } from './hooks';
 import { pausedHooks } from './hooks-paused';
 import { debug, warn } from './log';
-import { deviceRules, planOci, startState } from './plan';
+import { checkJoinedUserMaps, deviceRules, planOci, startState } from './plan';
 import { fdMapper, reportFdOf, runHelperToEnd, spawnHelper, type Helper, type HelperFds, type HelperMode } from './spawn';
 import { checkConsoleSocket, consoleSlot, hostTerminal } from './terminal';
 import {
@@ -129,6 +129,7 @@ export async function create(g: Globals, o: CreateOptions, mode: 'detach' | 'wai
   const bundle = resolve(o.bundle);
   const config = parseConfig(readJsonFile(join(bundle, 'config.json'), join(bundle, 'config.json')), bundle, join(bundle, 'config.json'));
   checkConsoleSocket(o.consoleSocket, config.process.terminal, mode === 'detach', o.command ?? (mode === 'detach' ? 'create' : 'run'));
+  checkJoinedUserMaps(config, joinedMap, join(bundle, 'config.json'), debug);
   if (!existsSync(config.root.path)) throw systemError(`cannot use the rootfs ${config.root.path}`, 2, 'plan', 'root.path in config.json is relative to the bundle');
   const dir = makeContainerDir(g.root, o.id);
   const opened: number[] = [];
@@ -278,16 +279,30 @@ const CLONE_NEWUSER = NAMESPACES.find((n) => n.name === 'user')!.flag;
  * would be the pid in --pid-file, and the engine's shim, which reaps the
  * container as subreaper, would see the middle's exit instead of the
  * command's (runc's init is the container's process itself). A user
- * namespace joined by path too (a CRI pod with one) is entered first, by
- * the helper as well, after it has made the exec fifo as the caller.
+ * namespace joined by path (a CRI pod's) is entered first, by the helper
+ * as well, after it has made the exec fifo as the caller, with or without
+ * a joined pid namespace: the namespaces the spawn makes are then that
+ * namespace's, as runc's are (made before it, they would be the host's, and
+ * a new UTS namespace's hostname, for one, could not be set: EPERM).
  */
 function pidJoinForHelper(spec: SpawnSpec, fds: HelperFds): { spec: SpawnSpec; fds: number[] } {
   const pid = spec.joins.find((j) => j.type === CLONE_NEWPID);
-  if (!pid) return { spec, fds: [] };
   const user = spec.joins.find((j) => j.type === CLONE_NEWUSER);
-  const pre = user ? [user, pid] : [pid];
+  const pre = [user, pid].filter((j) => j !== undefined);
+  if (!pre.length) return { spec, fds: [] };
   const ours = (j: (typeof pre)[number]) => fds.ours[j.fd - (3 + fds.preserveFds + 2)]!;
   return { spec: { ...spec, joins: spec.joins.filter((j) => !pre.includes(j)) }, fds: pre.map(ours) };
+}
+
+/** A joined user namespace's map, where its path names a process: /proc/PID/ns/user (the CRI's, a pod's pause). */
+function joinedMap(path: string, file: 'uid_map' | 'gid_map'): string | null {
+  const m = /^\/proc\/(\d+|self)\/ns\/user$/.exec(path);
+  if (!m) return null;
+  try {
+    return readFileSync(`/proc/${m[1]}/${file}`, 'utf8');
+  } catch (e) {
+    throw systemError(`cannot read the ${file} of the user namespace ${path}`, -((e as NodeJS.ErrnoException).errno ?? -2), 'setns', 'linux.namespaces names a process that has ended?');
+  }
 }
 
 function killQuiet(pid: number): void {

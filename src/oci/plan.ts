@@ -8,6 +8,7 @@
 import { capabilityMask } from '../capabilities';
 import { DEFAULT_DEVICES as ALLOWED_DEVICES } from '../cgroup/devices';
 import type { DeviceRule } from '../cgroup/resources';
+import { parseIdMap } from '../idmap';
 import { NAMESPACES } from '../namespaces';
 import type { PlanSeccomp } from '../plan/run';
 import { BARE_LAUNCH, EXTRA, HARDENING, OP_SEP, PID_MARK, TAG, type SpawnSpec } from '../wire';
@@ -280,4 +281,34 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
     extras, cgroupProcs: input.cgroup?.procs ?? [], cgroupDir: input.cgroup?.dir ?? null,
     file: p.args[0]!, argv: p.args, env, searchPath: proc.searchPath, stdio, inheritFds: false, oci,
   };
+}
+
+/**
+ * Mappings given beside a user namespace joined by path must be that
+ * namespace's own, as runc 1.2 checks (1.1 took them unread): a config whose
+ * ids say one thing where the kernel does another would mislead whatever
+ * reads it. `read` gives the joined namespace's uid_map or gid_map as this
+ * process sees them, or null where its path alone does not say (then the
+ * check is left out, and `skipped` says so).
+ */
+export function checkJoinedUserMaps(
+  c: OciConfig, read: (path: string, file: 'uid_map' | 'gid_map') => string | null, source = 'config.json', skipped: (why: string) => void = () => {},
+): void {
+  const joined = c.linux.namespaces.find((n) => n.type === 'user' && n.path !== null)?.path;
+  if (!joined) return;
+  const sorted = (m: readonly OciIdMapping[]) => [...m].sort((a, b) => a.containerID - b.containerID).map((e) => `${e.containerID} ${e.hostID} ${e.size}`);
+  for (const [key, file] of [['uidMappings', 'uid_map'], ['gidMappings', 'gid_map']] as const) {
+    const given = c.linux[key];
+    if (!given.length) continue;
+    const text = read(joined, file);
+    if (text === null) {
+      skipped(`linux.${key} not checked against the user namespace at ${joined}: not a /proc/PID/ns/user path`);
+      continue;
+    }
+    const real = parseIdMap(text).sort((a, b) => a.inner - b.inner).map((e) => `${e.inner} ${e.outer} ${e.count}`);
+    if (sorted(given).join(',') !== real.join(',')) {
+      throw new ConfigError(source, `linux.${key}`, `${sorted(given).join(', ')} is not the mapping of the user namespace joined at ${joined}, which is ${real.join(', ') || 'empty'}`,
+        `give that namespace's ${file} (containerID hostID size), or leave linux.${key} out`);
+    }
+  }
 }

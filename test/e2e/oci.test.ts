@@ -301,6 +301,32 @@ describe.skipIf(!have)('tsns-oci beside runc (root)', () => {
     expect(out.map((o) => ({ ...o, stdout: /^pid ([2-9]|\d\d+)$/.test(o.stdout) }))).toEqual([0, 1].map(() => ({ code: 6, stdout: true, comm: 'sleep', statePid: true, inPod: true })));
   });
 
+  // runc 1.1.5 takes such mappings unread; tsns-oci checks them as runc 1.2 does.
+  it('refuses mappings beside a joined user namespace that are not that namespace\'s, leaving nothing behind', async () => {
+    const rt = runtimes()[1]!;
+    const x = (...a: string[]) => execa(rt.cmd, [...rt.pre, ...a], { reject: false, stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      expect((await execa(rt.cmd, [...rt.pre, 'run', '--detach', '--bundle', bundle(['sleep', '100'], podUserns), 'maps-pause'], { reject: false, stdio: 'ignore' })).exitCode).toBe(0);
+      const held = (JSON.parse((await execa(rt.cmd, [...rt.pre, 'state', 'maps-pause'])).stdout) as { pid: number }).pid;
+      const joining = (uidMappings: unknown[]) => bundle(['sh', '-c', 'hostname; cat /proc/self/uid_map'], (c) => {
+        c.linux.namespaces.push({ type: 'user', path: `/proc/${held}/ns/user` });
+        Object.assign(c.linux, { uidMappings, gidMappings: USERNS_MAP });
+      });
+      const wrong = await x('create', '--bundle', joining([{ containerID: 0, hostID: 100000, size: 65536 }]), 'maps-wrong');
+      expect({ code: wrong.exitCode, stderr: wrong.stderr }).toEqual({
+        code: 125,
+        stderr: expect.stringMatching(new RegExp(`^tsns: .*config\\.json: linux\\.uidMappings: 0 100000 65536 is not the mapping of the user namespace joined at /proc/${held}/ns/user, which is 0 200000 65536\n`)),
+      });
+      expect(existsSync(join(dir, 'tsns-root', 'maps-wrong'))).toBe(false);
+      // the new namespaces are the joined one's, as runc's: the UTS namespace's hostname can be set
+      const right = await execa(rt.cmd, [...rt.pre, 'run', '--bundle', joining(USERNS_MAP), 'maps-right'], { reject: false, stdin: 'ignore' });
+      expect({ code: right.exitCode, stdout: right.stdout.split('\n').map((l) => l.trim().split(/\s+/).join(' ')), stderr: right.stderr }).toEqual({ code: 0, stdout: ['tsns', '0 200000 65536'], stderr: '' });
+    } finally {
+      await x('delete', '--force', 'maps-right');
+      await x('delete', '--force', 'maps-pause');
+    }
+  });
+
   // runc 1.2's --pidfd-socket (runc 1.1 here has none, so tsns-oci alone): the pidfd of the process in --pid-file, as its fdinfo says.
   it('--pidfd-socket on create, run and exec sends a pidfd of the process in --pid-file', async () => {
     const rt = runtimes().find((r) => r.name === 'tsns-oci')!;
