@@ -40,14 +40,15 @@ static int parse_root(struct oci *o, char *v)
 	*colon = 0;
 	o->readonly = strchr(v, OCI_ROOT_READONLY) != NULL;
 	o->no_pivot = strchr(v, OCI_ROOT_NO_PIVOT) != NULL;
+	o->root_prop = strtoul(v + strcspn(v, "0123456789"), NULL, 10);
 	o->root = colon + 1;
 	return 0;
 }
 
 static int parse_mount(struct oci *o, char *v)
 {
-	char *f[7];
-	if (o->nmounts == OCI_MAX_MOUNTS || fields(v, f, 7) != 7 || f[0][0] != '/')
+	char *f[8];
+	if (o->nmounts == OCI_MAX_MOUNTS || fields(v, f, 8) != 8 || f[0][0] != '/')
 		return -EINVAL;
 	struct oci_mount *m = &o->mounts[o->nmounts++];
 	m->dest = f[0];
@@ -56,7 +57,8 @@ static int parse_mount(struct oci *o, char *v)
 	m->flags = strtoul(f[3], NULL, 10);
 	m->prop = strtoul(f[4], NULL, 10);
 	m->attr = strtoull(f[5], NULL, 10);
-	m->data = *f[6] ? f[6] : NULL;
+	m->rec_attr = strtoull(f[6], NULL, 10);
+	m->data = *f[7] ? f[7] : NULL;
 	return 0;
 }
 

@@ -91,12 +91,14 @@ static uint64_t attr_of(unsigned long flags)
 
 /* What a mount left to do on the mount it made: the flags a bind cannot
  * take at once go on with mount_setattr, which in a user namespace leaves
- * the locked ones (nosuid, nodev ...) as they are; then the propagation.
+ * the locked ones (nosuid, nodev ...) as they are: ATTR on that mount
+ * alone, as runc's remount of a bind, even an rbind's, sets them; REC
+ * (rro, rnosuid ...) on every mount below it too; then the propagation.
  * The new mount is the one the destination resolves to now (still in
  * the rootfs: a swap can only change which of its mounts gets them). */
-static long finish(int root, const char *dest, uint64_t attr, int rec, unsigned long prop)
+static long finish(int root, const char *dest, uint64_t attr, uint64_t rec, unsigned long prop)
 {
-	if (!attr && !prop)
+	if (!attr && !rec && !prop)
 		return 0;
 	char at[32];
 	long top = oci_path(root, dest, 0), r = 0;
@@ -104,7 +106,9 @@ static long finish(int root, const char *dest, uint64_t attr, int rec, unsigned 
 		return top;
 	oci_fd_path(at, top);
 	if (attr)
-		r = set_attr(at, attr, rec);
+		r = set_attr(at, attr, 0);
+	if (r >= 0 && rec)
+		r = set_attr(at, rec, 1);
 	if (r >= 0 && prop)
 		r = SYS(SYS_mount, 0, at, 0, prop, 0);
 	SYS(SYS_close, top);
@@ -132,7 +136,7 @@ static long one_mount(int root, const struct oci_mount *m, int *stage)
 	*stage = ST_OCI_MOUNT;
 	char at[32];
 	oci_fd_path(at, fd);
-	uint64_t attr = bind ? m->attr : 0;
+	uint64_t attr = bind ? m->attr : 0, rec_attr = bind ? m->rec_attr : 0;
 	if (bind)
 		r = SYS(SYS_mount, m->src, at, 0, MS_BIND | (rec ? MS_REC : 0), 0);
 	else if (m->type && str_eq(m->type, "cgroup") && !m->data) {
@@ -142,16 +146,19 @@ static long one_mount(int root, const struct oci_mount *m, int *stage)
 		 * as any other filesystem, below. */
 		r = SYS(SYS_mount, "cgroup2", at, "cgroup2", m->flags, 0);
 		if (r < 0 && (r = SYS(SYS_mount, "/sys/fs/cgroup", at, 0, MS_BIND | MS_REC, 0)) >= 0)
-			attr = attr_of(m->flags), rec = 1;
+			rec_attr = attr_of(m->flags);
 	} else {
 		r = SYS(SYS_mount, m->src ? m->src : m->type, at, m->type, m->flags, m->data);
-		/* sysfs and mqueue of a namespace we do not own: the host's, read-only. */
+		/* sysfs and mqueue of a namespace we do not own: the host's,
+		 * read-only throughout.  runc 1.1 fails such a mount (EPERM);
+		 * its `spec --rootless` binds /sys instead, which a config
+		 * gets as it says (the flags on the top mount alone, above). */
 		if (r == -EPERM && m->type && (str_eq(m->type, "sysfs") || str_eq(m->type, "mqueue")) &&
 		    (r = SYS(SYS_mount, str_eq(m->type, "sysfs") ? "/sys" : "/dev/mqueue", at, 0, MS_BIND | MS_REC, 0)) >= 0)
-			attr = attr_of(m->flags) | MOUNT_ATTR_RDONLY, rec = 1;
+			rec_attr = attr_of(m->flags) | MOUNT_ATTR_RDONLY;
 	}
 	SYS(SYS_close, fd);
-	return r < 0 ? r : finish(root, m->dest, attr, rec, m->prop);
+	return r < 0 ? r : finish(root, m->dest, attr, rec_attr, m->prop);
 }
 
 /* A device node of the config (or runc's defaults) in the rootfs; its
@@ -331,24 +338,6 @@ static long hooks_pause(const struct oci *o)
 	return n < 0 ? n : n == 1 ? 0 : -ECANCELED;
 }
 
-/* Into the rootfs: pivot_root(".", ".") stacks the old root on the new one
- * and the detach takes it away (made a slave first, so that the detach
- * does not reach the host); with --no-pivot, a move and a chroot. */
-static long pivot(const struct oci *o)
-{
-	long r;
-	if ((r = SYS(SYS_chdir, o->root)) < 0)
-		return r;
-	if (o->no_pivot) {
-		if ((r = SYS(SYS_mount, o->root, "/", 0, MS_MOVE, 0)) < 0 || (r = SYS(SYS_chroot, ".")) < 0)
-			return r;
-	} else if ((r = SYS(SYS_pivot_root, ".", ".")) < 0 || (r = SYS(SYS_mount, 0, ".", 0, MS_SLAVE | MS_REC, 0)) < 0 ||
-		   (r = SYS(SYS_umount2, ".", MNT_DETACH)) < 0) {
-		return r;
-	}
-	return SYS(SYS_chdir, "/");
-}
-
 long oci_filesystem(const struct oci *o, int *stage, int *index)
 {
 	long r;
@@ -376,7 +365,7 @@ long oci_filesystem(const struct oci *o, int *stage, int *index)
 	/* The fd every path in the rootfs is resolved from: of the bind,
 	 * opened once it is there. */
 	long root;
-	if ((r = SYS(SYS_mount, o->root, o->root, 0, MS_BIND | MS_REC, 0)) < 0 ||
+	if ((r = oci_root_prepare(o)) < 0 ||
 	    (r = root = SYS(SYS_openat, AT_FDCWD, o->root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return r;
 	for (int i = 0; i < o->nmounts && r >= 0; i++)
@@ -391,7 +380,7 @@ long oci_filesystem(const struct oci *o, int *stage, int *index)
 	if (o->hooks_go >= 0 && (r = hooks_pause(o)) < 0)
 		return r;
 	*stage = ST_OCI_PIVOT;
-	if ((r = pivot(o)) < 0)
+	if ((r = oci_pivot(o)) < 0)
 		return r;
 	if ((r = steps(o, -1, 2, stage, index)) < 0)
 		return r;

@@ -37,7 +37,7 @@ struct oci_hook {
 #define OCI_STEP_OOM 'o'      /* oom_score_adj */
 #define OCI_STEP_PERSONALITY 'p' /* personality(2) domain, decimal */
 
-/* An OCI_ROOT's flags before ':' */
+/* An OCI_ROOT's flags before ':', with the propagation of "/" (decimal MS_*) among them */
 #define OCI_ROOT_READONLY 'r'
 #define OCI_ROOT_NO_PIVOT 'n'
 
@@ -45,7 +45,8 @@ struct oci_mount {
 	const char *dest, *src, *type, *data;
 	unsigned long flags; /* MS_* for mount(2); MS_BIND with MS_REC for rbind */
 	unsigned long prop;  /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE, with MS_REC */
-	uint64_t attr;       /* MOUNT_ATTR_* a bind mount gets through mount_setattr */
+	uint64_t attr;       /* MOUNT_ATTR_* a bind mount's own mount gets through mount_setattr (runc's remount) */
+	uint64_t rec_attr;   /* ... and every mount below it too (rro, rnosuid ...) */
 };
 
 struct oci_step {
@@ -57,6 +58,7 @@ struct oci_step {
 struct oci {
 	const char *root;    /* absolute rootfs; NULL: not an OCI container */
 	int readonly, no_pivot;
+	unsigned long root_prop; /* MS_* (with MS_REC) for "/" before the rootfs's bind; 0: left as it is */
 	struct oci_mount mounts[OCI_MAX_MOUNTS];
 	int nmounts;
 	struct oci_step steps[OCI_MAX_STEPS];
@@ -88,6 +90,10 @@ int oci_parse(struct oci *o, char tag, char *v);
 int oci_parse_extra(struct oci *o, char *v);
 void oci_free(struct oci *o);
 
+/* oci-root.c, in the child: "/" and the rootfs's mount made ready, the
+ * rootfs bound onto itself; then the pivot into it.  0 or -errno. */
+long oci_root_prepare(const struct oci *o);
+long oci_pivot(const struct oci *o);
 /* oci.c, in the child: 0 or -errno, with *stage (and *index) set. */
 long oci_filesystem(const struct oci *o, int *stage, int *index);
 long oci_caps(const struct oci *o);

@@ -42,7 +42,7 @@ export function hasV1(layout: CgroupLayout): boolean {
 export function cgroupV1Mount(m: OciMount, cg: Cgroup | null, layout: CgroupLayout, cgroupns: boolean): CgroupMountPlan {
   const hidden = F.MS_NOSUID | F.MS_NOEXEC | F.MS_NODEV;
   const mounts: OciMount[] = [{
-    destination: m.destination, type: 'tmpfs', source: 'tmpfs', flags: hidden, propagation: m.propagation, attr: 0, data: 'mode=755',
+    destination: m.destination, type: 'tmpfs', source: 'tmpfs', flags: hidden, propagation: m.propagation, attr: 0, recAttr: 0, data: 'mode=755',
   }];
   const attr = (m.flags & F.MS_RDONLY ? MOUNT_ATTR.RDONLY : 0) | (m.flags & F.MS_NOSUID ? MOUNT_ATTR.NOSUID : 0) |
     (m.flags & F.MS_NODEV ? MOUNT_ATTR.NODEV : 0) | (m.flags & F.MS_NOEXEC ? MOUNT_ATTR.NOEXEC : 0);
@@ -54,12 +54,12 @@ export function cgroupV1Mount(m: OciMount, cg: Cgroup | null, layout: CgroupLayo
     if (cgroupns) {
       const systemd = name === 'systemd';
       mounts.push({
-        destination, type: 'cgroup', source: systemd ? 'systemd' : 'cgroup', flags: hidden | (m.flags & F.MS_RDONLY), propagation: 0, attr: 0,
+        destination, type: 'cgroup', source: systemd ? 'systemd' : 'cgroup', flags: hidden | (m.flags & F.MS_RDONLY), propagation: 0, attr: 0, recAttr: 0,
         data: systemd ? 'name=systemd' : name,
       });
     } else {
       const mine = cg?.dirs.find((d) => d.version === 1 && d.mountpoint === h.mountpoint)?.dir;
-      mounts.push({ destination, type: 'bind', source: mine ?? h.ownDir ?? h.mountpoint, flags: F.MS_BIND | F.MS_REC, propagation: m.propagation, attr, data: '' });
+      mounts.push({ destination, type: 'bind', source: mine ?? h.ownDir ?? h.mountpoint, flags: F.MS_BIND | F.MS_REC, propagation: m.propagation, attr, recAttr: 0, data: '' });
     }
     if (name.includes(',')) for (const c of name.split(',')) links.push([name, posix.join(m.destination, c)]);
   }

@@ -45,8 +45,10 @@ const UNSUPPORTED: Record<string, string> = {
 export interface MountOptions {
   flags: number;
   propagation: number;
-  /** MOUNT_ATTR_* for a bind mount, applied with mount_setattr (recursively for rbind) */
+  /** MOUNT_ATTR_* for a bind mount, applied with mount_setattr to its own mount only (even an rbind's), as runc's remount */
   attr: number;
+  /** MOUNT_ATTR_* of rro, rnosuid ...: applied to the bind's mount and every mount below it */
+  recAttr: number;
   data: string;
 }
 
@@ -54,6 +56,7 @@ export function mountOptions(n: Node): MountOptions {
   let flags = 0;
   let propagation = 0;
   let attr = 0;
+  let recAttr = 0;
   const data: string[] = [];
   for (const o of n.array()) {
     const opt = o.str();
@@ -62,14 +65,15 @@ export function mountOptions(n: Node): MountOptions {
     const r = RECURSIVE[opt];
     if (f) flags = (flags | f[0]) & ~f[1];
     else if (PROPAGATION[opt] !== undefined) propagation |= PROPAGATION[opt];
-    else if (r) attr = (attr | r[0]) & ~r[1];
+    else if (r) recAttr = (recAttr | r[0]) & ~r[1];
     else data.push(opt);
   }
   if (flags & F.MS_BIND) {
-    // What a bind cannot take at once: set afterwards, as runc's remount does.
+    // What a bind cannot take at once: set afterwards, as runc's remount does, on the top mount alone
+    // (an rbind of /sys leaves /sys/fs/cgroup and the others below as they were).
     attr |= (flags & F.MS_RDONLY ? MOUNT_ATTR.RDONLY : 0) | (flags & F.MS_NOSUID ? MOUNT_ATTR.NOSUID : 0) |
       (flags & F.MS_NODEV ? MOUNT_ATTR.NODEV : 0) | (flags & F.MS_NOEXEC ? MOUNT_ATTR.NOEXEC : 0);
     flags &= F.MS_BIND | F.MS_REC;
   }
-  return { flags, propagation, attr, data: data.join(',') };
+  return { flags, propagation, attr, recAttr, data: data.join(',') };
 }

@@ -20,9 +20,10 @@ import { MOUNT_FLAGS as F } from './mount-options';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const OCI_NS: Record<string, string> = { pid: 'pid', network: 'net', mount: 'mount', ipc: 'ipc', uts: 'uts', user: 'user', cgroup: 'cgroup', time: 'time' };
 const RLIMITS = ['CPU', 'FSIZE', 'DATA', 'STACK', 'CORE', 'RSS', 'NPROC', 'NOFILE', 'MEMLOCK', 'AS', 'LOCKS', 'SIGPENDING', 'MSGQUEUE', 'NICE', 'RTPRIO', 'RTTIME'];
+/** linux.rootfsPropagation as runc gives it to "/": the r forms recursive, the others "/" alone. */
 const PROPAGATION: Record<string, number> = {
   shared: F.MS_SHARED, slave: F.MS_SLAVE, private: F.MS_PRIVATE, unbindable: F.MS_UNBINDABLE,
-  rshared: F.MS_SHARED, rslave: F.MS_SLAVE, rprivate: F.MS_PRIVATE, runbindable: F.MS_UNBINDABLE,
+  rshared: F.MS_SHARED | F.MS_REC, rslave: F.MS_SLAVE | F.MS_REC, rprivate: F.MS_PRIVATE | F.MS_REC, runbindable: F.MS_UNBINDABLE | F.MS_REC,
 };
 /** runc's devices, made in every container whose /dev is not a bind mount. */
 export const DEFAULT_DEVICES: OciDevice[] = [
@@ -230,14 +231,19 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   if (rootlessEuid && p.user.additionalGids.length) throw new ConfigError(source, 'process.user.additionalGids', 'cannot set any additional groups in a rootless container', 'leave additionalGids out, or run tsns-oci as root');
 
   const proc = processEntries(p, source, 'process');
-  const oci: [string, string][] = [[TAG.OCI_ROOT, `${c.root.readonly ? 'r' : ''}${input.noPivot ? 'n' : ''}:${c.root.path}`]];
+  // "/" as rootfsPropagation says (rslave without one) before the rootfs's bind, in the container (native/oci-root.c),
+  // where the mount the rootfs is on is then made private if it is shared, as runc does.
+  const rootProp = lin.rootfsPropagation ? PROPAGATION[lin.rootfsPropagation]! : F.MS_SLAVE | F.MS_REC;
+  // runc refuses these with --no-pivot, in these words.
+  if (input.noPivot && rootProp & F.MS_PRIVATE) throw new ConfigError(source, 'linux.rootfsPropagation', `rootfsPropagation of [r]private is not safe without pivot_root`, 'use rslave (the default) or leave out --no-pivot');
+  const oci: [string, string][] = [[TAG.OCI_ROOT, `${c.root.readonly ? 'r' : ''}${input.noPivot ? 'n' : ''}${rootProp}:${c.root.path}`]];
   const links: [string, string][] = [];
   for (const m0 of c.mounts) {
     // The shim mounts a `cgroup` mount without data as the namespace's cgroup2 view (runc passes no data there either).
     const expanded = m0.type === 'cgroup' && input.cgroupV1 ? input.cgroupV1(m0, types.has('cgroup'))
       : { mounts: [m0.type === 'cgroup' ? { ...m0, data: '' } : m0], links: [] };
     links.push(...expanded.links);
-    for (const m of expanded.mounts) oci.push([TAG.OCI_MOUNT, [m.destination, m.source ?? '', m.type ?? '', m.flags, m.propagation, m.attr, m.data].join(OP_SEP)]);
+    for (const m of expanded.mounts) oci.push([TAG.OCI_MOUNT, [m.destination, m.source ?? '', m.type ?? '', m.flags, m.propagation, m.attr, m.recAttr, m.data].join(OP_SEP)]);
   }
   for (const [target, link] of links) oci.push([TAG.OCI_STEP, `l${target}${OP_SEP}${link}`]);
   oci.push(...proc.steps);
@@ -267,13 +273,12 @@ export function planOci(input: OciPlanInput, source = 'config.json'): SpawnSpec 
   const env = proc.env.some((e) => e.startsWith('HOME=')) ? proc.env : [...proc.env, `HOME=${input.home}`];
   const stdio: (number | null)[] = [];
   for (let i = 0; i < input.preserveFds; i++) stdio[3 + i] = 3 + i;
-  const prop = lin.rootfsPropagation ? PROPAGATION[lin.rootfsPropagation]! : F.MS_SLAVE;
   return {
     ...BARE_LAUNCH,
     flags, joins,
     uidMap: newUser ? mapText(lin.uidMappings) : null, gidMap: newUser ? mapText(lin.gidMappings) : null,
     uidMapHelper: helperUid, gidMapHelper: helperGid, setgroups,
-    hostname: c.hostname, domainname: c.domainname, propagation: prop,
+    hostname: c.hostname, domainname: c.domainname, propagation: 0,
     wd: p.cwd, uid: p.user.uid, gid: p.user.gid,
     // runc's init always starts a session of its own; a runtime that is not root leaves the groups it was given (see above).
     hardening: `${p.noNewPrivileges ? HARDENING.NO_NEW_PRIVS : ''}${HARDENING.NEW_SESSION}${rootlessEuid ? HARDENING.KEEP_GROUPS : ''}`,

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const NATIVE = resolve(__dirname, '..', '..', 'native');
-const CHILD_SIDE = ['child.c', 'sandbox.c', 'oci.c', 'oci-hook.c', 'oci-path.c', 'lifecycle.c', 'oci-keyring.c'];
+const CHILD_SIDE = ['child.c', 'sandbox.c', 'oci.c', 'oci-hook.c', 'oci-path.c', 'oci-root.c', 'lifecycle.c', 'oci-keyring.c'];
 /** What a compiler emits without being asked: block copies and stack protection. */
 const COMPILER_EMITTED = new Set(['memcpy', 'memset', 'memmove', '__stack_chk_fail', '_GLOBAL_OFFSET_TABLE_']);
 const MAX_LINES = 600;

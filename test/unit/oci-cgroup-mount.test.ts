@@ -17,7 +17,7 @@ const input = (over: Partial<OciPlanInput> = {}): OciPlanInput => ({
   config: parseConfig(base() as never, '/b'), rootless: false, uid: 0, gid: 0, noPivot: false, fd: (n) => n, stateDirFd: null, consoleSocket: null,
   preserveFds: 0, openNs: () => 0, seccomp: null, cgroup: null, home: '/', ...over,
 });
-const cgroupMount = { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', flags: F.MS_RDONLY | F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC, propagation: 0, attr: 0, data: '' };
+const cgroupMount = { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', flags: F.MS_RDONLY | F.MS_NOSUID | F.MS_NODEV | F.MS_NOEXEC, propagation: 0, attr: 0, recAttr: 0, data: '' };
 
 describe('a cgroup mount on a host with v1 hierarchies, as runc makes it', () => {
   it('is for v1 and hybrid hosts, not unified ones', () => {
@@ -71,7 +71,7 @@ describe('a cgroup mount on a host with v1 hierarchies, as runc makes it', () =>
   it('stands in for the config\'s cgroup mount in the plan, with a cgroup namespace as without', () => {
     const cgroupV1 = (m: Parameters<typeof cgroupV1Mount>[0], ns: boolean) => cgroupV1Mount(m, null, V1, ns);
     const cgroupMounts = (p: ReturnType<typeof planOci>) => p.oci!.filter(([t]) => t === TAG.OCI_MOUNT).map(([, v]) => v.split(OP_SEP))
-      .filter((f) => f[0]!.startsWith('/sys/fs/cgroup')).map((f) => `${f[0]} ${f[2]} ${f[6]}`);
+      .filter((f) => f[0]!.startsWith('/sys/fs/cgroup')).map((f) => `${f[0]} ${f[2]} ${f[7]}`);
     expect(cgroupMounts(planOci(input({ cgroupV1 })))).toEqual(['/sys/fs/cgroup tmpfs mode=755', ...['systemd', 'cpu,cpuacct', 'net_cls,net_prio', 'memory', 'pids', 'freezer'].map((n) => `/sys/fs/cgroup/${n} bind `)]);
     const c = base();
     c.linux.namespaces.push({ type: 'cgroup' });

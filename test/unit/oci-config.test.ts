@@ -46,8 +46,34 @@ describe('config.json', () => {
     });
     expect(spec.flags).toBe(0x20000000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x00020000);
     expect(spec.extras).toContain('G9');
-    expect(spec.oci![0]).toEqual(['X', 'r:/b/rootfs']);
+    // Read-only, and / rslave (MS_SLAVE | MS_REC) before the rootfs's bind, as runc without a rootfsPropagation.
+    expect(spec.oci![0]).toEqual(['X', `r${0x80000 | 0x4000}:/b/rootfs`]);
+    expect(spec.propagation).toBe(0);
     expect(spec.env).toContain('HOME=/');
+  });
+
+  it('sets a bind\'s ro, nosuid, nodev, noexec on its own mount, rro and the like on every mount below it', () => {
+    const c = base() as Record<string, any>;
+    c.mounts = [{ destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro', 'rnosuid'] }];
+    const [m] = parseConfig(c as never, '/b').mounts;
+    // MOUNT_ATTR_RDONLY | NOSUID | NODEV | NOEXEC on /sys alone (runc's remount); NOSUID below it too.
+    expect([m!.flags, m!.attr, m!.recAttr]).toEqual([0x1000 | 0x4000, 0xf, 0x2]);
+  });
+
+  it('gives / rootfsPropagation as runc: the r forms recursive; [r]private refused with --no-pivot', () => {
+    const plan = (prop: string, noPivot: boolean) => {
+      const c = base() as Record<string, any>;
+      c.linux.rootfsPropagation = prop;
+      return planOci({
+        config: parseConfig(c as never, '/b'), rootless: false, uid: 0, gid: 0, noPivot, fd: (n) => n, stateDirFd: 9, consoleSocket: null, preserveFds: 0,
+        openNs: () => 0, seccomp: null, cgroup: null, home: '/',
+      }).oci![0]![1];
+    };
+    expect(plan('shared', false)).toBe(`r${0x100000}:/b/rootfs`);
+    expect(plan('rshared', true)).toBe(`rn${0x100000 | 0x4000}:/b/rootfs`);
+    expect(plan('unbindable', false)).toBe(`r${0x20000}:/b/rootfs`);
+    expect(plan('rprivate', false)).toBe(`r${0x40000 | 0x4000}:/b/rootfs`);
+    for (const p of ['private', 'rprivate']) expect(() => plan(p, true)).toThrow(/rootfsPropagation of \[r\]private is not safe without pivot_root/);
   });
 
   it('sends a terminal\'s master to the console socket, or to the helper\'s socket pair in the foreground', () => {
