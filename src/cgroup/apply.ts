@@ -116,6 +116,9 @@ function writeHint(w: PlannedWrite, code: string): string | undefined {
   if (code === 'ERANGE' || (code === 'EINVAL' && w.controller === 'cpuset')) return 'those CPUs or memory nodes are not available to the cgroup';
   if (code === 'ENODEV') return 'no such block device';
   if (code === 'EINVAL' && w.file.startsWith('cpu.rt_')) return 'every cgroup above it needs a realtime budget of its own (cpu.rt_runtime_us)';
+  if (code === 'ENOENT' && /weight/.test(w.file) && /^(blkio|io)$/.test(w.controller)) {
+    return `this kernel has no ${[w.file, ...(w.instead ?? []).map((i) => i.file)].join(' or ')}: a block I/O weight needs the BFQ I/O scheduler (CONFIG_IOSCHED_BFQ), or io.weight's iocost on cgroup v2; leave the weight out`;
+  }
   if (code === 'ENOENT') return `this kernel has no ${w.file}`;
   return undefined;
 }

@@ -4,7 +4,7 @@
  * hierarchy walked for leftovers, and a busybox bundle for runc.
  */
 import { execa, type Options, type ResultPromise } from 'execa';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync, copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { detectLayout, hierarchyOf, type CgroupLayout } from '../../src/cgroup/detect';
@@ -17,6 +17,35 @@ export const LAYOUT: CgroupLayout = detectLayout();
  * controller, a v2 hierarchy, hugetlb on a hybrid's v2 side): not a
  * missing feature, so it is no failure on CI either; it says so.
  */
+/**
+ * Whether a new v1 blkio cgroup has a weight file: blkio.weight (CFQ's) or
+ * blkio.bfq.weight (BFQ's). A kernel with neither scheduler (CFQ is gone
+ * since Linux 5.0, and BFQ may be left out) has none, and runc and tsns
+ * both fail a block I/O weight there (ENOENT). Root only (it makes a
+ * cgroup); true where blkio is not a v1 hierarchy.
+ */
+export function blkioWeightOnV1(): boolean {
+  const h = hierarchyOf(LAYOUT, 'blkio', true);
+  if (!h || h.version !== 1) return true;
+  const probe = join(h.mountpoint, `tsns-e2e-weight-${process.pid}`);
+  try {
+    mkdirSync(probe);
+    return ['blkio.weight', 'blkio.bfq.weight'].some((f) => existsSync(join(probe, f)));
+  } catch {
+    return false;
+  } finally {
+    try {
+      rmdirSync(probe);
+    } catch {
+      // not made
+    }
+  }
+}
+
+/** The block I/O weight where this kernel has it; null (said once) where it has not. */
+export const BLKIO_WEIGHT = IS_ROOT && !blkioWeightOnV1() ? null : 300;
+if (BLKIO_WEIGHT === null) console.warn('cgroup tests: no block I/O weight is set: this kernel\'s blkio cgroups have no blkio.weight or blkio.bfq.weight (no CFQ or BFQ I/O scheduler)');
+
 export function onThisLayout(ok: boolean, what: string): boolean {
   if (!ok) console.warn(`not on this machine's cgroup layout (${LAYOUT.mode}): ${what}`);
   return ok;

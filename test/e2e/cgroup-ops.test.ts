@@ -23,7 +23,7 @@ import { planCgroup } from '../../src/cgroup/plan';
 import type { LinuxResources } from '../../src/cgroup/resources';
 import { cgroupStats, eventJson } from '../../src/cgroup/stats';
 import { hasCommand, IS_ROOT, requireFeature, ROOT } from './helpers';
-import { busyboxBundle, hostFile, LAYOUT, leftovers, onThisLayout, outputMatching, parseCgroupFile, startTsns } from './cgroup-lib';
+import { busyboxBundle, hostFile, LAYOUT, leftovers, onThisLayout, outputMatching, parseCgroupFile, startTsns, BLKIO_WEIGHT } from './cgroup-lib';
 
 const tsns = createRequire(import.meta.url)(join(ROOT, 'dist', 'index.cjs')) as typeof import('../../src/index');
 const names: string[] = [];
@@ -199,7 +199,7 @@ describe.runIf(IS_ROOT)('the same linux.resources as runc writes them', () => {
       memory: { limit: 50 << 20, reservation: 40 << 20, swap: 100 << 20, swappiness: 10 },
       pids: { limit: 20 },
       cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0', mems: '0' },
-      blockIO: { weight: 300 },
+      ...(BLKIO_WEIGHT ? { blockIO: { weight: BLKIO_WEIGHT } } : {}),
     };
     const dir = mkdtempSync(join(tmpdir(), 'tsns-runc-'));
     const id = name('runc');
@@ -230,5 +230,15 @@ describe.runIf(IS_ROOT)('the same linux.resources as runc writes them', () => {
     });
     expect(ours).toEqual(theirs);
     expect(theirs.length).toBeGreaterThan(0);
+  });
+});
+
+// On a kernel without CFQ or BFQ (this one may be such), a block I/O weight has no file to go to.
+describe.runIf(IS_ROOT && BLKIO_WEIGHT === null)('a block I/O weight where the kernel has no weight file', () => {
+  it('fails with the files it looked for and what the weight needs, leaving no cgroup', async () => {
+    const r = await execa(process.execPath, [join(ROOT, 'bin', 'tsns.js'), 'run', '--blkio-weight=300', 'true'], { reject: false });
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toMatch(/^tsns: cannot set blkio\.bfq\.weight to '300' in \S+: No such file or directory \(ENOENT\)\nhint: this kernel has no blkio\.weight or blkio\.bfq\.weight: a block I\/O weight needs the BFQ I\/O scheduler/);
+    expect(leftovers([r.pid!])).toEqual([]);
   });
 });

@@ -10,12 +10,12 @@
  * and rootless as 65534 with a user namespace.
  */
 import { execa } from 'execa';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { specTemplate } from '../../src/oci/spec';
 import { IS_ROOT, requireFeature, unprivilegedUserns, USER } from './helpers';
-import { busyboxRootfs, enginesPresent, itOn, rmTree, runcSpec, runtimesUnderTest, workDir, type Runtime } from './oci-lib';
+import { enginesPresent, itOn, runcSpec, runtimesUnderTest, suiteDir, withOutDir, type Runtime } from './oci-lib';
 
 const RUNTIMES = runtimesUnderTest();
 const missing = enginesPresent('runc');
@@ -42,23 +42,6 @@ function configFor(args: string[], rootless: boolean): Record<string, any> {
   return c;
 }
 
-/** A bundle in dir/name (busybox, 65534's when rootless) with an /out dir anyone may write, bound at /out; `prepare` adds to the rootfs first. */
-function bundleIn(dir: string, name: string, config: Record<string, any>, rootless: boolean, prepare?: (rootfs: string) => void): { bundle: string; out: string; rootfs: string } {
-  const b = join(dir, name);
-  mkdirSync(b, { recursive: true });
-  const owner = rootless && IS_ROOT ? USER : undefined;
-  const rootfs = join(b, 'rootfs');
-  mkdirSync(rootfs);
-  prepare?.(rootfs);
-  busyboxRootfs(rootfs, owner);
-  const out = join(b, 'out');
-  mkdirSync(out);
-  chmodSync(out, 0o777);
-  config.mounts.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] });
-  writeFileSync(join(b, 'config.json'), JSON.stringify(config, null, 2));
-  if (owner) for (const p of [b, join(b, 'config.json')]) chownSync(p, owner.uid, owner.gid);
-  return { bundle: b, out, rootfs };
-}
 
 type DevCase = 'none' | 'tmpfs' | 'bind' | 'rbind' | 'devices';
 /** A name no host has: a device of linux.devices that a bound /dev must not get. */
@@ -108,14 +91,7 @@ const HOOKS = ['prestart', 'createRuntime', 'createContainer', 'startContainer',
 
 describe.runIf(missing === null && ordered)('/dev and the hooks\' cgroups as runc 1.1 has them, runc first, then tsns-oci', () => {
   let dir = '';
-  let n = 0;
-  const unique = (what: string) => `${what}-${process.pid}-${n++}`;
-  beforeAll(() => {
-    dir = workDir('devhooks', IS_ROOT ? USER : undefined);
-  });
-  afterAll(() => {
-    if (!process.env.TSNS_OCI_KEEP) rmTree(dir);
-  });
+  const unique = suiteDir('devhooks', (d) => (dir = d));
 
   /** A run of the case: what the container listed, then the rootfs's /dev once the container is gone. */
   async function devices(rt: Runtime, kind: DevCase, rootless: boolean): Promise<{ code: number | undefined; inside: string[]; after: string[] }> {
@@ -123,7 +99,7 @@ describe.runIf(missing === null && ordered)('/dev and the hooks\' cgroups as run
     const c = devConfig(kind, ['sh', '-c', bound ? BOUND_LIST : LIST], rootless);
     // A rootfs whose /dev has a ptmx of its own (runc puts its link in its place) and a tty already, not empty
     // (left as it is where runc makes nodes; emptied and bound over in a user namespace).
-    const { bundle, rootfs } = bundleIn(dir, unique(`dev-${kind}-${rt.name}`), c, rootless, (r) => {
+    const { bundle, rootfs } = withOutDir(dir, unique(`dev-${kind}-${rt.name}`), c, rootless, (r) => {
       mkdirSync(join(r, 'dev'));
       writeFileSync(join(r, 'dev', 'ptmx'), '');
       writeFileSync(join(r, 'dev', 'tty'), 'x');
@@ -145,7 +121,7 @@ describe.runIf(missing === null && ordered)('/dev and the hooks\' cgroups as run
     const cg = unique('tsns-oci-hookcg');
     if (!rootless) c.linux.cgroupsPath = `/${cg}`;
     if (cgroupns) c.linux.namespaces.push({ type: 'cgroup' });
-    const { bundle, out } = bundleIn(dir, unique(`hooks-${rt.name}`), c, rootless);
+    const { bundle, out } = withOutDir(dir, unique(`hooks-${rt.name}`), c, rootless);
     // Every hook but startContainer runs before the pivot or outside the container: the host's path of out; startContainer's /out.
     const hook = (name: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat /proc/self/cgroup > ${name === 'startContainer' ? '/out' : out}/${name}`] });
     c.hooks = Object.fromEntries(HOOKS.map((h) => [h, [hook(h)]]));

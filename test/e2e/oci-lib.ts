@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { inject, it } from 'vitest';
+import { afterAll, beforeAll, inject, it } from 'vitest';
 import { CI, IS_ROOT, ROOT, USER } from './helpers';
 import { reaper } from './reliability-lib';
 
@@ -69,6 +69,39 @@ export function workDir(prefix: string, chownTo?: { uid: number; gid: number }):
   if (chownTo) chownSync(dir, chownTo.uid, chownTo.gid);
   chmodSync(dir, 0o755);
   return dir;
+}
+
+/**
+ * A describe's work directory, given to `use` before its tests (65534's,
+ * as root, for the rootless cases), removed after them unless TSNS_OCI_KEEP
+ * is set; and names unique in it.
+ */
+export function suiteDir(prefix: string, use: (dir: string) => void): (what: string) => string {
+  let dir = '';
+  let n = 0;
+  beforeAll(() => use((dir = workDir(prefix, IS_ROOT ? USER : undefined))));
+  afterAll(() => {
+    if (!process.env.TSNS_OCI_KEEP) rmTree(dir);
+  });
+  return (what) => `${what}-${process.pid}-${n++}`;
+}
+
+/** A bundle in dir/name (busybox, 65534's when rootless) with an /out dir anyone may write, bound at /out; `prepare` adds to the rootfs first. */
+export function withOutDir(dir: string, name: string, config: Record<string, any>, rootless = false, prepare?: (rootfs: string) => void): { bundle: string; out: string; rootfs: string } {
+  const b = join(dir, name);
+  mkdirSync(b, { recursive: true });
+  const owner = rootless && IS_ROOT ? USER : undefined;
+  const rootfs = join(b, 'rootfs');
+  mkdirSync(rootfs);
+  prepare?.(rootfs);
+  busyboxRootfs(rootfs, owner);
+  const out = join(b, 'out');
+  mkdirSync(out);
+  chmodSync(out, 0o777);
+  config.mounts.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] });
+  writeFileSync(join(b, 'config.json'), JSON.stringify(config, null, 2));
+  if (owner) for (const p of [b, join(b, 'config.json')]) chownSync(p, owner.uid, owner.gid);
+  return { bundle: b, out, rootfs };
 }
 
 /** A busybox root filesystem: every applet a relative link to /bin/busybox, and the dirs engines mount on. */

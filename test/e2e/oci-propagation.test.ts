@@ -20,11 +20,11 @@
 import { execa } from 'execa';
 import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { detectLayout } from '../../src/cgroup/detect';
 import { specTemplate } from '../../src/oci/spec';
 import { IS_ROOT, requireFeature, unprivilegedUserns, USER } from './helpers';
-import { busyboxRootfs, enginesPresent, itOn, rmTree, runcSpec, runtimesUnderTest, workDir, type Runtime } from './oci-lib';
+import { busyboxRootfs, enginesPresent, itOn, runcSpec, runtimesUnderTest, suiteDir, type Runtime } from './oci-lib';
 
 const RUNTIMES = runtimesUnderTest();
 const missing = enginesPresent('runc');
@@ -72,14 +72,7 @@ const sysView = (mountinfo: string) => mountinfo.trim().split('\n').map((l) => l
 
 describe.runIf(missing === null && ordered)('mount propagation and an rbind\'s flags, runc first, then tsns-oci', () => {
   let dir = '';
-  let n = 0;
-  const unique = (what: string) => `${what}-${process.pid}-${n++}`;
-  beforeAll(() => {
-    dir = workDir('prop', IS_ROOT ? USER : undefined);
-  });
-  afterAll(() => {
-    if (!process.env.TSNS_OCI_KEEP) rmTree(dir);
-  });
+  const unique = suiteDir('prop', (d) => (dir = d));
 
   /** A bundle in a dir of its own: busybox (65534's when rootless) and this config. */
   function bundleFor(name: string, config: Record<string, any>, rootless: boolean): string {

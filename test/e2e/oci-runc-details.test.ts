@@ -8,13 +8,13 @@
  * hierarchies. As root, and rootless as 65534 with a user namespace.
  */
 import { execa } from 'execa';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { detectLayout } from '../../src/cgroup/detect';
 import { specTemplate } from '../../src/oci/spec';
 import { IS_ROOT, requireFeature, unprivilegedUserns, USER } from './helpers';
-import { busyboxRootfs, enginesPresent, itOn, rmTree, runcSpec, runtimesUnderTest, waitFor, workDir, type Runtime } from './oci-lib';
+import { enginesPresent, itOn, runcSpec, runtimesUnderTest, suiteDir, waitFor, withOutDir, type Runtime } from './oci-lib';
 import { SUBIDS } from './subids';
 
 const RUNTIMES = runtimesUnderTest();
@@ -43,20 +43,6 @@ function call(rt: Runtime, dir: string, args: string[], o: Opts = {}, stdio: 'pi
   return execa('setpriv', [`--reuid=${USER.uid}`, `--regid=${USER.gid}`, groups, 'env', `HOME=${dir}`, rt.userPath(), ...root, ...args], options);
 }
 
-/** A bundle in dir/name: busybox (65534's when rootless) and this config; an /out dir anyone may write, bound at /out. */
-function bundleIn(dir: string, name: string, config: Record<string, any>, rootless = false): { bundle: string; out: string } {
-  const b = join(dir, name);
-  mkdirSync(b, { recursive: true });
-  const owner = rootless && IS_ROOT ? USER : undefined;
-  busyboxRootfs(join(b, 'rootfs'), owner);
-  const out = join(b, 'out');
-  mkdirSync(out);
-  chmodSync(out, 0o777);
-  config.mounts.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] });
-  writeFileSync(join(b, 'config.json'), JSON.stringify(config, null, 2));
-  if (owner) for (const p of [b, join(b, 'config.json')]) chownSync(p, owner.uid, owner.gid);
-  return { bundle: b, out };
-}
 
 /** runc's spec as root, tsns-oci's `spec --rootless` (runc's) for 65534; this command, terminal off. */
 function configFor(args: string[], rootless: boolean): Record<string, any> {
@@ -81,14 +67,7 @@ const keys = (id: string) => `awk '$9 == "_ses.${id}:" {print $5, $6, $7, $8, $9
 
 describe.runIf(missing === null && ordered)('runc 1.1\'s smaller details, runc first, then tsns-oci', () => {
   let dir = '';
-  let n = 0;
-  const unique = (what: string) => `${what}-${process.pid}-${n++}`;
-  beforeAll(() => {
-    dir = workDir('details', IS_ROOT ? USER : undefined);
-  });
-  afterAll(() => {
-    if (!process.env.TSNS_OCI_KEEP) rmTree(dir);
-  });
+  const unique = suiteDir('details', (d) => (dir = d));
 
   /**
    * The keyrings the container's process sees, then those an exec sees,
@@ -100,7 +79,7 @@ describe.runIf(missing === null && ordered)('runc 1.1\'s smaller details, runc f
     const c = configFor(['sh', '-c', `{ ${keys(id)}; echo end; } > /out/keys; exec sleep 100`], rootless);
     c.linux.maskedPaths = c.linux.maskedPaths.filter((p: string) => p !== '/proc/keys');
     if (!rootless) c.process.user = { uid: 1000, gid: 1000 };
-    const { bundle, out } = bundleIn(dir, unique(`keys-${rt.name}`), c, rootless);
+    const { bundle, out } = withOutDir(dir, unique(`keys-${rt.name}`), c, rootless);
     const o = { rootless };
     try {
       const created = await call(rt, dir, ['run', '--detach', ...(noNewKeyring ? ['--no-new-keyring'] : []), '--bundle', bundle, id], o, 'ignore');
@@ -139,7 +118,7 @@ describe.runIf(missing === null && ordered)('runc 1.1\'s smaller details, runc f
       for (const rt of RUNTIMES) {
         const c = configFor(['sh', '-c', probe], false);
         c.linux.devices = [{ path: '/dev/full', type: 'c', major: 1, minor: 7, fileMode: 0o640 }, { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o666 }];
-        const r = await runOnce(rt, dir, bundleIn(dir, unique(`dev-${rt.name}`), c).bundle, unique('dev'));
+        const r = await runOnce(rt, dir, withOutDir(dir, unique(`dev-${rt.name}`), c).bundle, unique('dev'));
         expect(r.code, `${rt.name}: ${r.err}`).toBe(0);
         outs.push(r.out);
       }
@@ -152,7 +131,7 @@ describe.runIf(missing === null && ordered)('runc 1.1\'s smaller details, runc f
       for (const rt of RUNTIMES) {
         const c = configFor(['sh', '-c', 'cut -d" " -f4- /proc/self/mountinfo | grep " /sys/fs/cgroup"; ls /sys/fs/cgroup'], false);
         c.linux.namespaces.push({ type: 'cgroup' });
-        const r = await runOnce(rt, dir, bundleIn(dir, unique(`cgns-${rt.name}`), c).bundle, unique('cgns'));
+        const r = await runOnce(rt, dir, withOutDir(dir, unique(`cgns-${rt.name}`), c).bundle, unique('cgns'));
         expect(r.code, `${rt.name}: ${r.err}`).toBe(0);
         views.push(r.out);
       }
@@ -195,7 +174,7 @@ describe.runIf(missing === null && ordered)('runc 1.1\'s smaller details, runc f
             c.linux.uidMappings = [{ containerID: 0, hostID: me().uid, size: 1 }, { containerID: 1, hostID: SUBIDS.start, size: 1000 }];
             c.linux.gidMappings = [{ containerID: 0, hostID: me().gid, size: 1 }, { containerID: 1, hostID: SUBIDS.start, size: 1000 }];
           }
-          const r = await runOnce(rt, dir, bundleIn(dir, unique(`groups-${rt.name}`), c, true).bundle, unique('groups'), { rootless: true, ...(groups ? { groups } : {}) });
+          const r = await runOnce(rt, dir, withOutDir(dir, unique(`groups-${rt.name}`), c, true).bundle, unique('groups'), { rootless: true, ...(groups ? { groups } : {}) });
           expect(r.code, `${rt.name}: ${r.err}`).toBe(0);
           outs.push(r.out.map((l) => l.replace(/\s+/g, ' ').trim()));
         }
@@ -212,7 +191,7 @@ describe.runIf(missing === null && ordered)('runc 1.1\'s smaller details, runc f
         c.linux.namespaces.push({ type: 'cgroup' });
         // Not under the host's /sys, which a rootless bundle binds.
         c.mounts = c.mounts.map((m: Record<string, unknown>) => (m.type === 'cgroup' ? { ...m, destination: '/cg' } : m));
-        const r = await runOnce(rt, dir, bundleIn(dir, unique(`cgns-${rt.name}`), c, true).bundle, unique('cgns'), { rootless: true });
+        const r = await runOnce(rt, dir, withOutDir(dir, unique(`cgns-${rt.name}`), c, true).bundle, unique('cgns'), { rootless: true });
         expect(r.code, `${rt.name}: ${r.err}`).toBe(0);
         views.push(r.out);
       }

@@ -9,9 +9,10 @@
  * results are compared with its.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BLKIO_WEIGHT } from './cgroup-lib';
 import { CI, IS_ROOT, USER } from './helpers';
 import { bundle, enginesPresent, rmTree, runcSpec, runtimesUnderTest, workDir, type Runtime } from './oci-lib';
 import { bootSystemd, type Systemd } from './systemd-lib';
@@ -74,30 +75,6 @@ function show(unit: string, props: readonly string[]): Record<string, string> {
   return Object.fromEntries(r.stdout.trim().split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
-/**
- * Whether this kernel gives a v1 blkio cgroup a weight file: blkio.weight (CFQ's) or
- * blkio.bfq.weight (BFQ's); with neither I/O scheduler there is none, and runc and tsns-oci both
- * fail a config with blockIO.weight (ENOENT), so the block I/O weight is left out here.
- */
-function blkioWeight(): boolean {
-  const probe = `/sys/fs/cgroup/blkio/tsns-e2e-weight-${process.pid}`;
-  if (!existsSync('/sys/fs/cgroup/blkio')) return false;
-  try {
-    mkdirSync(probe);
-    return ['blkio.weight', 'blkio.bfq.weight'].some((f) => existsSync(join(probe, f)));
-  } catch {
-    return false;
-  } finally {
-    try {
-      rmdirSync(probe);
-    } catch {
-      // not made
-    }
-  }
-}
-const BLKIO_WEIGHT = IS_ROOT && blkioWeight();
-if (IS_ROOT && !BLKIO_WEIGHT) console.warn('--systemd-cgroup tests: no block I/O weight: this kernel\'s blkio cgroups have no blkio.weight or blkio.bfq.weight (no CFQ or BFQ scheduler)');
-
 const HIERARCHIES = ['blkio', 'cpu', 'cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'pids', 'systemd', 'unified'].filter((h) => existsSync(`/sys/fs/cgroup/${h}`));
 const PROPS = ['Slice', 'Delegate', 'DefaultDependencies', 'MemoryAccounting', 'CPUAccounting', 'BlockIOAccounting', 'TasksAccounting', 'MemoryLimit', 'CPUShares',
   'CPUQuotaPerSecUSec', 'CPUQuotaPeriodUSec', 'TasksMax', 'AllowedCPUs', 'DevicePolicy', 'ActiveState', 'LoadState'];
@@ -126,7 +103,7 @@ function cgroupOf(unit: string): Record<string, unknown> {
   out.files = {
     'memory.limit_in_bytes': file('memory', 'memory.limit_in_bytes'), 'cpu.shares': file('cpu', 'cpu.shares'), 'cpu.cfs_quota_us': file('cpu', 'cpu.cfs_quota_us'),
     'cpu.cfs_period_us': file('cpu', 'cpu.cfs_period_us'), 'pids.max': file('pids', 'pids.max'), 'cpuset.cpus': file('cpuset', 'cpuset.cpus'),
-    ...(BLKIO_WEIGHT ? { 'blkio.weight': file('blkio', 'blkio.weight') } : {}),
+    ...(BLKIO_WEIGHT !== null ? { 'blkio.weight': file('blkio', 'blkio.weight') } : {}),
   };
   return out;
 }
@@ -148,7 +125,7 @@ describe.runIf(IS_ROOT && !missing)('--systemd-cgroup against a real systemd', (
       const linux = config.linux as Record<string, unknown>;
       linux.cgroupsPath = `system.slice:tsnse2e:${rt.name}`;
       linux.resources = { devices: [{ allow: false, access: 'rwm' }], memory: { limit: 64 << 20 }, pids: { limit: 50 },
-        cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0' }, ...(BLKIO_WEIGHT ? { blockIO: { weight: 300 } } : {}) };
+        cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0' }, ...(BLKIO_WEIGHT !== null ? { blockIO: { weight: BLKIO_WEIGHT } } : {}) };
       const b = bundle(join(dir, `b-${rt.name}`), config);
       const r = oci(rt, ['run', '--bundle', b, '-d', `c-${rt.name}`]);
       expect(r.stderr).toBe('');
